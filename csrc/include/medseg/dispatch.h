@@ -1,0 +1,50 @@
+// Runtime dtype -> template instantiation, in one place for every kernel family.
+#pragma once
+
+#include <stdexcept>
+#include <string>
+
+#include "medseg/common.h"
+
+namespace medseg {
+
+template <typename T> struct TypeTag { using type = T; };
+
+DType parse_dtype(const std::string& name);
+const char* dtype_name(DType dtype);
+
+// Calls fn(TypeTag<T>{}) for the storage type T of `dtype`.
+template <typename Fn>
+decltype(auto) dispatch_all(DType dtype, Fn&& fn) {
+    switch (dtype) {
+        case DType::Bool: return fn(TypeTag<bool>{});
+        case DType::UInt8: return fn(TypeTag<uint8_t>{});
+        case DType::Int8: return fn(TypeTag<int8_t>{});
+        case DType::UInt16: return fn(TypeTag<uint16_t>{});
+        case DType::Int16: return fn(TypeTag<int16_t>{});
+        case DType::UInt32: return fn(TypeTag<uint32_t>{});
+        case DType::Int32: return fn(TypeTag<int32_t>{});
+        case DType::UInt64: return fn(TypeTag<uint64_t>{});
+        case DType::Int64: return fn(TypeTag<int64_t>{});
+        case DType::Float16: return fn(TypeTag<half_t>{});
+        case DType::BFloat16: return fn(TypeTag<bfloat16_t>{});
+        case DType::Float32: return fn(TypeTag<float>{});
+        case DType::Float64: return fn(TypeTag<double>{});
+    }
+    throw std::invalid_argument("unsupported dtype");
+}
+
+// Output types of the intensity kernels (float32, float16, bfloat16, float64).
+template <typename Fn>
+decltype(auto) dispatch_float_out(DType dtype, Fn&& fn) {
+    switch (dtype) {
+        case DType::Float32: return fn(TypeTag<float>{});
+        case DType::Float16: return fn(TypeTag<half_t>{});
+        case DType::BFloat16: return fn(TypeTag<bfloat16_t>{});
+        case DType::Float64: return fn(TypeTag<double>{});
+        default: break;
+    }
+    throw std::invalid_argument(std::string("unsupported output dtype ") + dtype_name(dtype));
+}
+
+}  // namespace medseg

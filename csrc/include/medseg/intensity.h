@@ -1,0 +1,136 @@
+// Per-voxel math of the intensity family, shared by the CPU and CUDA drivers.
+#pragma once
+
+#include <cstdint>
+#include <type_traits>
+
+#include "medseg/common.h"
+
+namespace medseg {
+
+// One output channel: y = (clamp(x, lo, hi) - center) * scale + offset.
+// hu_window:   lo/hi = window, center = lo, scale = (b - a) / (hi - lo), offset = a.
+// ct_normalize: lo/hi = percentiles, center = mean, scale = 1 / std, offset = 0.
+struct WindowParams {
+    double lo, hi, center, scale, offset;
+};
+
+// Compute in float for inputs float represents exactly (<= 16-bit ints, 16/32-bit floats),
+// in double otherwise (32/64-bit ints, float64) so large values keep their precision.
+template <typename T>
+struct ComputeType {
+    using type = typename std::conditional<(sizeof(T) <= 2) || std::is_same<T, float>::value, float, double>::type;
+};
+
+// Comparisons written so a NaN input fails both tests and propagates to the output.
+template <typename C>
+MSF_HD inline C clamp_affine(C x, C lo, C hi, C center, C scale, C offset) {
+    const C clipped = x < lo ? lo : (x > hi ? hi : x);
+    return (clipped - center) * scale + offset;
+}
+
+// Order-preserving map from a value to an unsigned key of the same width, used for
+// radix selection of exact order statistics (percentiles) without sorting.
+template <typename T> struct SortKey;
+
+template <> struct SortKey<bool> {
+    using Key = uint8_t;
+    MSF_HD static Key of(bool v) { return v ? 1 : 0; }
+};
+template <> struct SortKey<uint8_t> {
+    using Key = uint8_t;
+    MSF_HD static Key of(uint8_t v) { return v; }
+};
+template <> struct SortKey<int8_t> {
+    using Key = uint8_t;
+    MSF_HD static Key of(int8_t v) { return static_cast<Key>(static_cast<uint8_t>(v) ^ 0x80u); }
+};
+template <> struct SortKey<uint16_t> {
+    using Key = uint16_t;
+    MSF_HD static Key of(uint16_t v) { return v; }
+};
+template <> struct SortKey<int16_t> {
+    using Key = uint16_t;
+    MSF_HD static Key of(int16_t v) { return static_cast<Key>(static_cast<uint16_t>(v) ^ 0x8000u); }
+};
+template <> struct SortKey<uint32_t> {
+    using Key = uint32_t;
+    MSF_HD static Key of(uint32_t v) { return v; }
+};
+template <> struct SortKey<int32_t> {
+    using Key = uint32_t;
+    MSF_HD static Key of(int32_t v) { return static_cast<uint32_t>(v) ^ 0x80000000u; }
+};
+template <> struct SortKey<uint64_t> {
+    using Key = uint64_t;
+    MSF_HD static Key of(uint64_t v) { return v; }
+};
+template <> struct SortKey<int64_t> {
+    using Key = uint64_t;
+    MSF_HD static Key of(int64_t v) { return static_cast<uint64_t>(v) ^ 0x8000000000000000ull; }
+};
+// IEEE floats: flip all bits of negatives, set the sign bit of positives (-0 sorts before +0,
+// which is harmless: both are returned as the value that was stored).
+template <> struct SortKey<float> {
+    using Key = uint32_t;
+    MSF_HD static Key of(float v) {
+        const uint32_t u = bit_cast<uint32_t>(v);
+        return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
+    }
+};
+template <> struct SortKey<double> {
+    using Key = uint64_t;
+    MSF_HD static Key of(double v) {
+        const uint64_t u = bit_cast<uint64_t>(v);
+        return (u & 0x8000000000000000ull) ? ~u : (u | 0x8000000000000000ull);
+    }
+};
+template <> struct SortKey<half_t> {
+    using Key = uint16_t;
+    MSF_HD static Key of(half_t v) {
+        const uint16_t u = v.bits;
+        return static_cast<uint16_t>((u & 0x8000u) ? ~u : (u | 0x8000u));
+    }
+};
+template <> struct SortKey<bfloat16_t> {
+    using Key = uint16_t;
+    MSF_HD static Key of(bfloat16_t v) {
+        const uint16_t u = v.bits;
+        return static_cast<uint16_t>((u & 0x8000u) ? ~u : (u | 0x8000u));
+    }
+};
+
+template <typename T> MSF_HD inline bool is_nan_value(const T&) { return false; }
+template <> MSF_HD inline bool is_nan_value<float>(const float& v) { return v != v; }
+template <> MSF_HD inline bool is_nan_value<double>(const double& v) { return v != v; }
+template <> MSF_HD inline bool is_nan_value<half_t>(const half_t& v) { return (v.bits & 0x7fffu) > 0x7c00u; }
+template <> MSF_HD inline bool is_nan_value<bfloat16_t>(const bfloat16_t& v) { return (v.bits & 0x7fffu) > 0x7f80u; }
+
+// A mask element counts as "inside" when nonzero, whatever its integer or bool type.
+template <typename M> MSF_HD inline bool mask_on(const M& m) { return m != M(0); }
+
+// Inverse of SortKey<T>::of.
+template <typename T> MSF_HD inline T value_of_key(typename SortKey<T>::Key k);
+template <> MSF_HD inline bool value_of_key<bool>(uint8_t k) { return k != 0; }
+template <> MSF_HD inline uint8_t value_of_key<uint8_t>(uint8_t k) { return k; }
+template <> MSF_HD inline int8_t value_of_key<int8_t>(uint8_t k) { return static_cast<int8_t>(k ^ 0x80u); }
+template <> MSF_HD inline uint16_t value_of_key<uint16_t>(uint16_t k) { return k; }
+template <> MSF_HD inline int16_t value_of_key<int16_t>(uint16_t k) { return static_cast<int16_t>(k ^ 0x8000u); }
+template <> MSF_HD inline uint32_t value_of_key<uint32_t>(uint32_t k) { return k; }
+template <> MSF_HD inline int32_t value_of_key<int32_t>(uint32_t k) { return static_cast<int32_t>(k ^ 0x80000000u); }
+template <> MSF_HD inline uint64_t value_of_key<uint64_t>(uint64_t k) { return k; }
+template <> MSF_HD inline int64_t value_of_key<int64_t>(uint64_t k) { return static_cast<int64_t>(k ^ 0x8000000000000000ull); }
+template <> MSF_HD inline float value_of_key<float>(uint32_t k) {
+    return bit_cast<float>((k & 0x80000000u) ? (k & 0x7fffffffu) : ~k);
+}
+template <> MSF_HD inline double value_of_key<double>(uint64_t k) {
+    return bit_cast<double>((k & 0x8000000000000000ull) ? (k & 0x7fffffffffffffffull) : ~k);
+}
+template <> MSF_HD inline half_t value_of_key<half_t>(uint16_t k) {
+    return half_t{static_cast<uint16_t>((k & 0x8000u) ? (k & 0x7fffu) : static_cast<uint16_t>(~k))};
+}
+template <> MSF_HD inline bfloat16_t value_of_key<bfloat16_t>(uint16_t k) {
+    return bfloat16_t{static_cast<uint16_t>((k & 0x8000u) ? (k & 0x7fffu) : static_cast<uint16_t>(~k))};
+}
+
+}  // namespace medseg

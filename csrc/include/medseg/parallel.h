@@ -1,0 +1,53 @@
+// CPU parallel loop used by every CPU driver. Threads are started per call (no persistent
+// pool), so a process that forks (DataLoader workers) never inherits a dead pool, and no
+// OpenMP runtime is involved, so nothing conflicts with the libgomp that torch ships.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <thread>
+#include <vector>
+
+namespace medseg {
+
+int get_num_threads();
+void set_num_threads(int n);
+
+// Calls fn(begin, end, thread_index) over a static, contiguous partition of [0, n).
+// Work smaller than `grain` items per thread runs on the caller's thread only.
+// The partition depends on the thread count, so callers that reduce must do so in a
+// thread-count independent way (fixed blocks, exact integer sums).
+template <typename Fn>
+void parallel_for(int64_t n, int64_t grain, Fn&& fn) {
+    if (n <= 0) return;
+    grain = std::max<int64_t>(grain, 1);
+    const int64_t max_useful = (n + grain - 1) / grain;
+    const int threads = static_cast<int>(std::min<int64_t>(get_num_threads(), max_useful));
+    if (threads <= 1) {
+        fn(int64_t(0), n, 0);
+        return;
+    }
+    std::vector<std::thread> workers;
+    workers.reserve(threads - 1);
+    const int64_t base = n / threads, extra = n % threads;
+    auto bounds = [&](int t) {
+        const int64_t begin = t * base + std::min<int64_t>(t, extra);
+        return std::make_pair(begin, begin + base + (t < extra ? 1 : 0));
+    };
+    for (int t = 1; t < threads; ++t) {
+        const auto range = bounds(t);
+        workers.emplace_back([&fn, range, t] { fn(range.first, range.second, t); });
+    }
+    const auto first = bounds(0);
+    fn(first.first, first.second, 0);
+    for (auto& worker : workers) worker.join();
+}
+
+// Number of threads parallel_for would use for n items at this grain (for per-thread buffers).
+inline int planned_threads(int64_t n, int64_t grain) {
+    if (n <= 0) return 1;
+    grain = std::max<int64_t>(grain, 1);
+    return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(get_num_threads(), (n + grain - 1) / grain)));
+}
+
+}  // namespace medseg

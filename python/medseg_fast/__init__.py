@@ -1,0 +1,35 @@
+"""medseg_fast: fast, exact compiled kernels for 3D medical image segmentation.
+
+Arrays in, arrays out: numpy arrays, torch tensors (CPU or CUDA) and cupy arrays are accepted
+zero-copy and results come back as the same kind on the same device.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from ._config import config, get_num_threads, set_num_threads, show_config
+from .intensity import (
+    WINDOWS,
+    ct_normalize,
+    hu_window,
+    intensity_stats,
+    mr_normalize,
+    multi_window,
+    window_bounds,
+)
+
+__all__ = [
+    "__version__",
+    "config",
+    "show_config",
+    "get_num_threads",
+    "set_num_threads",
+    "WINDOWS",
+    "window_bounds",
+    "hu_window",
+    "multi_window",
+    "intensity_stats",
+    "ct_normalize",
+    "mr_normalize",
+]

@@ -1,0 +1,308 @@
+"""Array adapter: numpy arrays, torch tensors (CPU/CUDA) and cupy arrays in, the same kind out.
+
+Kernels receive raw addresses, element strides and dtype names, so the extension is never
+compiled against torch or cupy (no ABI lock-in) and every input is used zero-copy where its
+memory layout allows. This module also owns the two rules every kernel call follows:
+validation in Python with messages that name the argument, and never writing to an input.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from dataclasses import dataclass
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+
+from . import _ext
+
+__all__ = ["ArrayView", "view", "allocate", "plan_layout", "describe", "stream_of", "device_guard"]
+
+# numpy / torch / cupy dtype -> the canonical names the C++ side parses.
+_NUMPY_NAMES = {
+    np.dtype(np.bool_): "bool",
+    np.dtype(np.uint8): "uint8",
+    np.dtype(np.int8): "int8",
+    np.dtype(np.uint16): "uint16",
+    np.dtype(np.int16): "int16",
+    np.dtype(np.uint32): "uint32",
+    np.dtype(np.int32): "int32",
+    np.dtype(np.uint64): "uint64",
+    np.dtype(np.int64): "int64",
+    np.dtype(np.float16): "float16",
+    np.dtype(np.float32): "float32",
+    np.dtype(np.float64): "float64",
+}
+_ITEMSIZE = {
+    "bool": 1, "uint8": 1, "int8": 1, "uint16": 2, "int16": 2, "uint32": 4, "int32": 4,
+    "uint64": 8, "int64": 8, "float16": 2, "bfloat16": 2, "float32": 4, "float64": 8,
+}
+FLOAT_NAMES = ("float16", "bfloat16", "float32", "float64")
+
+
+def _torch():
+    return sys.modules.get("torch")
+
+
+def _cupy():
+    return sys.modules.get("cupy")
+
+
+def _bfloat16_numpy_dtype():
+    try:
+        import ml_dtypes
+    except ImportError:
+        return None
+    return np.dtype(ml_dtypes.bfloat16)
+
+
+def dtype_name(dtype: Any) -> str | None:
+    """Canonical name of a numpy/torch dtype or dtype-like, or None if unsupported."""
+    torch = _torch()
+    if torch is not None and isinstance(dtype, torch.dtype):
+        name = str(dtype).replace("torch.", "")
+        return name if name in _ITEMSIZE else None
+    if isinstance(dtype, str) and dtype in _ITEMSIZE:
+        return dtype
+    try:
+        npd = np.dtype(dtype)
+    except TypeError:
+        return None
+    if npd.name == "bfloat16":
+        return "bfloat16"
+    return _NUMPY_NAMES.get(npd.newbyteorder("="))
+
+
+@dataclass
+class ArrayView:
+    """A kernel's view of one array: where its elements are and how to step through them."""
+
+    obj: Any                  # the array as the kernel reads it (possibly a documented copy)
+    kind: str                 # "numpy" | "torch" | "cupy"
+    device: str               # "cpu" | "cuda"
+    device_index: int | None
+    ptr: int
+    shape: tuple[int, ...]
+    strides: tuple[int, ...]  # in elements
+    dtype: str
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64)) if self.shape else 1
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    def describe(self) -> str:
+        where = self.device if self.device_index is None else f"{self.device}:{self.device_index}"
+        return f"shape={self.shape}, dtype={self.dtype}, device={where}"
+
+
+def _numpy_view(arr: np.ndarray, name: str) -> ArrayView:
+    if arr.dtype.kind in "cOSUVMm" and dtype_name(arr.dtype) != "bfloat16":
+        raise TypeError(f"{name} must have a real numeric dtype, got dtype={arr.dtype}")
+    if not arr.dtype.isnative:
+        # Big-endian data (e.g. straight from some NIfTI files): one documented copy.
+        arr = arr.astype(arr.dtype.newbyteorder("="))
+    name_ = dtype_name(arr.dtype)
+    if name_ is None:
+        raise TypeError(f"{name} has unsupported dtype={arr.dtype}")
+    itemsize = arr.dtype.itemsize
+    if any(s % itemsize for s in arr.strides):
+        arr = np.ascontiguousarray(arr)
+    ptr = arr.__array_interface__["data"][0]
+    return ArrayView(arr, "numpy", "cpu", None, ptr, tuple(arr.shape),
+                     tuple(s // itemsize for s in arr.strides), name_)
+
+
+def view(x: Any, name: str = "x") -> ArrayView:
+    """Describe `x` for a kernel call (zero-copy). Raises TypeError for unsupported inputs."""
+    if isinstance(x, ArrayView):
+        return x
+    if isinstance(x, np.ndarray):
+        return _numpy_view(x, name)
+    torch = _torch()
+    if torch is not None and isinstance(x, torch.Tensor):
+        if x.is_complex() or x.dtype not in _TORCH_DTYPES():
+            raise TypeError(f"{name} must have a real numeric dtype, got dtype={x.dtype}")
+        t = x.detach()
+        if t.is_conj() or t.is_neg():
+            t = t.resolve_conj().resolve_neg()
+        if t.layout != torch.strided:
+            raise TypeError(f"{name} must be a dense (strided) tensor, got layout={t.layout}")
+        if t.device.type not in ("cpu", "cuda"):
+            raise TypeError(f"{name} must be on a CPU or CUDA device, got device={t.device}")
+        index = t.device.index if t.device.type == "cuda" else None
+        if index is None and t.device.type == "cuda":
+            index = torch.cuda.current_device()
+        return ArrayView(t, "torch", t.device.type, index, t.data_ptr(), tuple(t.shape), tuple(t.stride()),
+                         dtype_name(t.dtype))
+    cupy = _cupy()
+    if cupy is not None and isinstance(x, cupy.ndarray):
+        if x.dtype.kind in "cOSUV":
+            raise TypeError(f"{name} must have a real numeric dtype, got dtype={x.dtype}")
+        name_ = dtype_name(x.dtype)
+        if name_ is None:
+            raise TypeError(f"{name} has unsupported dtype={x.dtype}")
+        itemsize = x.dtype.itemsize
+        if any(s % itemsize for s in x.strides):
+            x = cupy.ascontiguousarray(x)
+        return ArrayView(x, "cupy", "cuda", x.device.id, x.data.ptr, tuple(x.shape),
+                         tuple(s // itemsize for s in x.strides), name_)
+    if isinstance(x, (list, tuple, int, float, bool, np.generic)):
+        return _numpy_view(np.asarray(x), name)
+    raise TypeError(
+        f"{name} must be a numpy array, torch tensor or cupy array, got {type(x).__module__}.{type(x).__name__}"
+    )
+
+
+def _TORCH_DTYPES():
+    torch = _torch()
+    return {
+        torch.bool, torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64, torch.float16,
+        torch.bfloat16, torch.float32, torch.float64,
+    } | {d for d in (getattr(torch, "uint16", None), getattr(torch, "uint32", None),
+                     getattr(torch, "uint64", None)) if d is not None}
+
+
+def _numpy_dtype(name: str) -> np.dtype:
+    if name == "bfloat16":
+        bf16 = _bfloat16_numpy_dtype()
+        if bf16 is None:
+            raise TypeError(
+                "dtype='bfloat16' with numpy input needs the ml_dtypes package (pip install ml_dtypes); "
+                "torch tensors support it natively"
+            )
+        return bf16
+    return np.dtype(name)
+
+
+def allocate(like: ArrayView, shape: Sequence[int], dtype: str, *, axis_order: Sequence[int] | None = None) -> Any:
+    """A new array of the same kind and device as `like`.
+
+    With `axis_order` (slowest-varying axis first), memory is laid out in that order and the
+    result is returned as a view in logical order, as numpy's ``empty_like(order="K")`` does.
+    """
+    shape = tuple(int(s) for s in shape)
+    if axis_order is None:
+        axis_order = range(len(shape))
+    axis_order = list(axis_order)
+    physical = tuple(shape[a] for a in axis_order)
+    inverse = list(np.argsort(axis_order))
+    if like.kind == "numpy":
+        return np.empty(physical, dtype=_numpy_dtype(dtype)).transpose(inverse)
+    if like.kind == "torch":
+        torch = _torch()
+        out = torch.empty(physical, dtype=getattr(torch, dtype), device=like.obj.device)
+        return out.permute(*inverse) if inverse else out
+    cupy = _cupy()
+    if dtype == "bfloat16":
+        raise TypeError("dtype='bfloat16' is not available for cupy arrays; use float16 or float32")
+    with cupy.cuda.Device(like.device_index):
+        return cupy.empty(physical, dtype=np.dtype(dtype)).transpose(inverse)
+
+
+def to_kind(like: ArrayView, arr: np.ndarray) -> Any:
+    """A small host numpy array (e.g. per-class results) as the kind/device of `like`."""
+    if like.kind == "numpy":
+        return arr
+    if like.kind == "torch":
+        return _torch().from_numpy(np.ascontiguousarray(arr)).to(like.obj.device)
+    with _cupy().cuda.Device(like.device_index):
+        return _cupy().asarray(arr)
+
+
+def plan_layout(shape: Sequence[int], *strides: Sequence[int], order_by: int = 0) -> tuple[list[int], list[list[int]]]:
+    """Traversal plan shared by every array of an elementwise call.
+
+    Axes are sorted by the |stride| of array `order_by` (so an F-ordered or transposed input is
+    read in memory order), size-1 axes are dropped and axes that are contiguous in every array
+    are merged. Returns (shape, [strides per array]), with at least one axis.
+    """
+    axes = [a for a in range(len(shape)) if shape[a] != 1]
+    axes.sort(key=lambda a: -abs(strides[order_by][a]))
+    out_shape: list[int] = []
+    out_strides: list[list[int]] = [[] for _ in strides]
+    for a in axes:
+        if out_shape and all(s[-1] == st[a] * shape[a] for s, st in zip(out_strides, strides)):
+            out_shape[-1] *= shape[a]
+            for s, st in zip(out_strides, strides):
+                s[-1] = st[a]
+            continue
+        out_shape.append(int(shape[a]))
+        for s, st in zip(out_strides, strides):
+            s.append(int(st[a]))
+    if not out_shape:
+        out_shape = [1]
+        out_strides = [[1] for _ in strides]
+    return out_shape, out_strides
+
+
+def memory_order(v: ArrayView) -> list[int]:
+    """Axes of `v` from slowest to fastest varying in memory (stable for ties)."""
+    return sorted(range(v.ndim), key=lambda a: (-abs(v.strides[a]) if v.shape[a] != 1 else 0))
+
+
+def describe(v: ArrayView | None, strides: Sequence[int] | None = None) -> tuple[int, str, list[int]]:
+    """The (ptr, dtype, strides) tuple the bindings take; None describes an absent array."""
+    if v is None:
+        return (0, "uint8", list(strides or []))
+    return (v.ptr, v.dtype, list(strides if strides is not None else v.strides))
+
+
+def stream_of(v: ArrayView) -> int:
+    """The caller's current CUDA stream on v's device (torch or cupy), as an integer handle."""
+    if v.kind == "torch":
+        return int(_torch().cuda.current_stream(v.obj.device).cuda_stream)
+    if v.kind == "cupy":
+        return int(_cupy().cuda.get_current_stream().ptr)
+    return 0
+
+
+@contextlib.contextmanager
+def device_guard(v: ArrayView) -> Iterator[None]:
+    """Make v's GPU the current device for the duration of a kernel call."""
+    if v.device != "cuda":
+        yield
+        return
+    if v.kind == "torch":
+        with _torch().cuda.device(v.device_index):
+            yield
+    else:
+        with _cupy().cuda.Device(v.device_index):
+            yield
+
+
+def kernels(v: ArrayView):
+    """The extension module that runs kernels for v's device."""
+    if v.device == "cuda":
+        return _ext.cuda_module()
+    return _ext.cpu_module()
+
+
+def check_same_device(ref: ArrayView, other: ArrayView, ref_name: str, other_name: str) -> None:
+    if (ref.kind, ref.device, ref.device_index) != (other.kind, other.device, other.device_index):
+        raise ValueError(
+            f"{other_name} must be the same kind of array on the same device as {ref_name}: "
+            f"{ref_name} is a {ref.kind} array on {ref.describe().split('device=')[1]}, "
+            f"{other_name} is a {other.kind} array on {other.describe().split('device=')[1]}"
+        )
+
+
+def check_same_shape(ref: ArrayView, other: ArrayView, ref_name: str, other_name: str) -> None:
+    if ref.shape != other.shape:
+        raise ValueError(f"{other_name} must have the shape of {ref_name}: {ref_name}.shape={ref.shape}, "
+                         f"{other_name}.shape={other.shape}")
+
+
+def mask_view(mask: Any, ref: ArrayView, ref_name: str = "x", name: str = "mask") -> ArrayView:
+    """A mask as a bool/uint8 view on ref's device and shape (nonzero = selected)."""
+    m = view(mask, name)
+    check_same_device(ref, m, ref_name, name)
+    check_same_shape(ref, m, ref_name, name)
+    if m.dtype in ("bool", "uint8"):
+        return m
+    # Any other dtype: one documented conversion (x != 0) to a byte mask.
+    return view(m.obj != 0, name)

@@ -1,0 +1,71 @@
+"""Build and runtime configuration: thread count and what was compiled."""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+
+from . import _ext
+
+__all__ = ["get_num_threads", "set_num_threads", "show_config", "config"]
+
+
+def get_num_threads() -> int:
+    """Threads used by every CPU kernel (default: ``MEDSEG_NUM_THREADS``, ``OMP_NUM_THREADS`` or the core count)."""
+    return int(_ext.cpu_module().get_num_threads())
+
+
+def set_num_threads(n: int) -> None:
+    """Set the thread count of all CPU kernels. Results never depend on it.
+
+    Examples
+    --------
+    >>> import medseg_fast as mf
+    >>> mf.set_num_threads(2); mf.get_num_threads()
+    2
+    """
+    if isinstance(n, bool) or not isinstance(n, int):
+        raise TypeError(f"n must be an int, got {type(n).__name__}")
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    _ext.cpu_module().set_num_threads(n)
+
+
+def config() -> dict:
+    """What was built and what this process sees, as a dict (see :func:`show_config`)."""
+    from . import __version__
+
+    cpu = _ext.cpu_module()
+    info = {
+        "medseg_fast": __version__,
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "cpu_compiler": cpu.compiler,
+        "cxx_standard": cpu.cxx_standard,
+        "num_threads": get_num_threads(),
+        "cpu_count": os.cpu_count(),
+        "cuda_built": _ext.cuda_built(),
+    }
+    if _ext.cuda_built():
+        cu = _ext.cuda_module()
+        runtime = cu.runtime_version()
+        info.update(
+            cuda_compiler=cu.compiler_version,
+            cuda_architectures=cu.architectures,
+            cuda_runtime=f"{runtime // 1000}.{(runtime % 1000) // 10}" if runtime else "unavailable",
+            cuda_devices=cu.device_count(),
+        )
+    else:
+        info["cuda_detail"] = _ext.cuda_import_error()
+    for name in ("numpy", "torch", "cupy", "monai"):
+        module = sys.modules.get(name)
+        if module is not None:
+            info[name] = getattr(module, "__version__", "?")
+    return info
+
+
+def show_config() -> None:
+    """Print what was built (compilers, CUDA version and architectures) and the thread count."""
+    for key, value in config().items():
+        print(f"{key:>20}: {value}")

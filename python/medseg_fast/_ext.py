@@ -1,0 +1,40 @@
+"""Loading of the compiled extensions: _C (CPU, always built) and _C_cuda (optional)."""
+
+from __future__ import annotations
+
+import functools
+import importlib
+
+__all__ = ["cpu_module", "cuda_module", "cuda_built", "cuda_import_error"]
+
+
+@functools.lru_cache(maxsize=None)
+def cpu_module():
+    return importlib.import_module("medseg_fast._C")
+
+
+@functools.lru_cache(maxsize=None)
+def _load_cuda():
+    try:
+        return importlib.import_module("medseg_fast._C_cuda"), None
+    except ImportError as exc:  # built without CUDA, or the runtime cannot load
+        return None, exc
+
+
+def cuda_built() -> bool:
+    return _load_cuda()[0] is not None
+
+
+def cuda_import_error() -> str | None:
+    err = _load_cuda()[1]
+    return None if err is None else str(err)
+
+
+def cuda_module():
+    module, err = _load_cuda()
+    if module is None:
+        raise RuntimeError(
+            "medseg_fast was built without CUDA support (no CUDA compiler was found at build time, or "
+            f"MEDSEG_CUDA=OFF); rebuild with nvcc available to run kernels on GPU arrays. Detail: {err}"
+        )
+    return module

@@ -1,0 +1,570 @@
+"""CT/MR intensity kernels: windowing, multi-window stacks, exact statistics, normalization.
+
+Every output is produced in one pass over the input by the same per-voxel function,
+``y = (clamp(x, lo, hi) - center) * scale + offset``, in float32 (double for 32/64-bit integer and
+float64 inputs), then stored as float32, float16 or bfloat16. NaN inputs stay NaN.
+"""
+
+from __future__ import annotations
+
+import math
+from numbers import Real
+from typing import Any, Mapping, Sequence, Union
+
+import numpy as np
+
+from . import _backend as B
+
+__all__ = [
+    "WINDOWS",
+    "window_bounds",
+    "hu_window",
+    "multi_window",
+    "intensity_stats",
+    "ct_normalize",
+    "mr_normalize",
+]
+
+# Typical (center, width) presets in HU, as listed in radiology references (e.g. Radiopaedia,
+# "Windowing (CT)"). Users can pass their own (center, width) pairs anywhere a name is accepted.
+WINDOWS: dict[str, tuple[float, float]] = {
+    "brain": (40.0, 80.0),
+    "subdural": (80.0, 200.0),
+    "stroke": (40.0, 40.0),
+    "temporal_bone": (600.0, 2800.0),
+    "soft_tissue": (50.0, 400.0),
+    "mediastinum": (50.0, 350.0),
+    "lung": (-600.0, 1500.0),
+    "abdomen": (50.0, 400.0),
+    "liver": (30.0, 150.0),
+    "bone": (400.0, 1800.0),
+}
+
+OUTPUT_DTYPES = ("float32", "float16", "bfloat16")
+WindowSpec = Union[str, Sequence[float]]
+
+
+# ----------------------------------------------------------------------------- validation
+def _finite(value: Any, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (Real, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value}")
+    return value
+
+
+def _output_dtype(dtype: Any, name: str = "dtype") -> str:
+    resolved = B.dtype_name(dtype)
+    if resolved not in OUTPUT_DTYPES:
+        raise ValueError(f"{name} must be one of {OUTPUT_DTYPES}, got {dtype!r}")
+    return resolved
+
+
+def _out_range(out_range: Any) -> tuple[float, float]:
+    try:
+        a, b = out_range
+    except (TypeError, ValueError):
+        raise ValueError(f"out_range must be a pair (min, max), got {out_range!r}") from None
+    return _finite(a, "out_range[0]"), _finite(b, "out_range[1]")
+
+
+def _percentile_list(percentiles: Any, name: str = "percentiles") -> np.ndarray:
+    q = np.atleast_1d(np.asarray(percentiles, dtype=np.float64))
+    if q.ndim != 1 or q.size == 0:
+        raise ValueError(f"{name} must be a number or a non-empty sequence of numbers in [0, 100], got {percentiles!r}")
+    if not np.all(np.isfinite(q)) or np.any(q < 0) or np.any(q > 100):
+        raise ValueError(f"{name} must lie in [0, 100], got {percentiles!r}")
+    return q
+
+
+def _input(x: Any, name: str = "x") -> B.ArrayView:
+    xv = B.view(x, name)
+    if xv.dtype not in B._ITEMSIZE:
+        raise TypeError(f"{name} has unsupported dtype={xv.dtype}")
+    return xv
+
+
+def _check_out(out: Any, xv: B.ArrayView, shape: tuple[int, ...], dtype: str) -> B.ArrayView:
+    ov = B.view(out, "out")
+    B.check_same_device(xv, ov, "x", "out")
+    if ov.shape != tuple(shape) or ov.dtype != dtype:
+        raise ValueError(f"out must have shape={tuple(shape)} and dtype={dtype}, got shape={ov.shape}, dtype={ov.dtype}")
+    if ov.ptr == xv.ptr and (ov.strides != xv.strides or ov.dtype != xv.dtype or len(shape) != xv.ndim):
+        raise ValueError("out must not overlap x unless it is x itself with the same layout")
+    return ov
+
+
+# ----------------------------------------------------------------------------- kernel calls
+def _call(v: B.ArrayView, name: str, *args):
+    module = B.kernels(v)
+    fn = getattr(module, name)
+    if v.device == "cuda":
+        with B.device_guard(v):
+            return fn(*args, B.stream_of(v))
+    return fn(*args)
+
+
+def _apply_windows(
+    xv: B.ArrayView,
+    params: list[tuple[float, float, float, float, float]],
+    dtype: str,
+    out: Any,
+    *,
+    stacked: bool,
+    mask: B.ArrayView | None = None,
+    outside_value: float = 0.0,
+):
+    """Runs window_apply; `stacked` puts the windows on a new leading axis."""
+    shape = ((len(params),) if stacked else ()) + xv.shape
+    if out is None:
+        order = B.memory_order(xv)
+        axis_order = ([0] + [a + 1 for a in order]) if stacked else order
+        result = B.allocate(xv, shape, dtype, axis_order=axis_order)
+        ov = B.view(result, "out")
+    else:
+        ov = _check_out(out, xv, shape, dtype)
+        result = out
+    if xv.size == 0 or not params:
+        return result
+    out_spatial = ov.strides[1:] if stacked else ov.strides
+    window_stride = ov.strides[0] if stacked else 0
+    arrays = [xv.strides, out_spatial] + ([mask.strides] if mask is not None else [])
+    layout, strides = B.plan_layout(xv.shape, *arrays)
+    mask_desc = B.describe(mask, strides[2]) if mask is not None else B.describe(None, [0] * len(layout))
+    _call(xv, "window_apply", layout, B.describe(xv, strides[0]), B.describe(ov, strides[1]), window_stride,
+          params, mask_desc, float(outside_value))
+    return result
+
+
+# ----------------------------------------------------------------------------- windows
+def window_bounds(center: float, width: float, convention: str = "simple") -> tuple[float, float]:
+    """Intensity bounds ``(lo, hi)`` of a window given as center and width.
+
+    Parameters
+    ----------
+    center, width : float
+        Window center (level) and width, in the image's units (HU for CT). ``width > 0``.
+    convention : {"simple", "dicom", "legacy"}
+        ``"simple"``: ``center ± width / 2``. ``"dicom"``: the linear VOI LUT of DICOM PS3.3
+        C.11.2.1.2.1, whose ramp runs from ``center - 0.5 - (width - 1) / 2`` to
+        ``center - 0.5 + (width - 1) / 2`` (needs ``width > 1``). ``"legacy"``:
+        ``lo = (2 center - width) / 2 + 0.5``, ``hi = (2 center + width) / 2 + 0.5``.
+
+    Examples
+    --------
+    >>> window_bounds(40, 80)
+    (0.0, 80.0)
+    >>> window_bounds(40, 80, convention="dicom")
+    (0.0, 79.0)
+    """
+    c = _finite(center, "center")
+    w = _finite(width, "width")
+    if w <= 0:
+        raise ValueError(f"width must be > 0, got {width}")
+    if convention == "simple":
+        return c - w / 2.0, c + w / 2.0
+    if convention == "dicom":
+        if w <= 1:
+            raise ValueError(f"width must be > 1 for the dicom convention, got {width}")
+        return c - 0.5 - (w - 1.0) / 2.0, c - 0.5 + (w - 1.0) / 2.0
+    if convention == "legacy":
+        return (2.0 * c - w) / 2.0 + 0.5, (2.0 * c + w) / 2.0 + 0.5
+    raise ValueError(f"convention must be 'simple', 'dicom' or 'legacy', got {convention!r}")
+
+
+def _resolve_bounds(center, width, lo, hi, convention) -> tuple[float, float]:
+    given_cw = center is not None or width is not None
+    given_lohi = lo is not None or hi is not None
+    if given_cw == given_lohi:
+        raise ValueError("give either (center, width) or (lo, hi), not both and not neither; "
+                         f"got center={center}, width={width}, lo={lo}, hi={hi}")
+    if given_cw:
+        if center is None or width is None:
+            raise ValueError(f"center and width must both be given, got center={center}, width={width}")
+        return window_bounds(center, width, convention)
+    if lo is None or hi is None:
+        raise ValueError(f"lo and hi must both be given, got lo={lo}, hi={hi}")
+    lo_f, hi_f = _finite(lo, "lo"), _finite(hi, "hi")
+    if lo_f >= hi_f:
+        raise ValueError(f"lo must be < hi, got lo={lo}, hi={hi}")
+    return lo_f, hi_f
+
+
+def _window_params(lo: float, hi: float, out_range: tuple[float, float]):
+    a, b = out_range
+    return (lo, hi, lo, (b - a) / (hi - lo), a)
+
+
+def hu_window(
+    x: Any,
+    center: float | None = None,
+    width: float | None = None,
+    *,
+    lo: float | None = None,
+    hi: float | None = None,
+    out_range: tuple[float, float] = (0.0, 1.0),
+    dtype: Any = "float32",
+    out: Any = None,
+    convention: str = "simple",
+):
+    """Clip ``x`` to a window and map it linearly to ``out_range``, in one pass.
+
+    Equals MONAI ``ScaleIntensityRange(a_min=lo, a_max=hi, b_min, b_max, clip=True)`` up to float
+    rounding. Accepts numpy arrays, torch tensors (CPU/CUDA) and cupy arrays of any real dtype and
+    layout; returns the same kind on the same device (same memory order as ``x``). NaN stays NaN.
+
+    Parameters
+    ----------
+    x : array
+        Intensities (HU for CT).
+    center, width : float, optional
+        The window as center/width (see :func:`window_bounds` and ``convention``) ...
+    lo, hi : float, optional
+        ... or as explicit bounds. Give exactly one of the two forms.
+    out_range : (float, float)
+        Values that ``lo`` and ``hi`` map to.
+    dtype : {"float32", "float16", "bfloat16"}
+        Output dtype (bfloat16 for numpy needs ``ml_dtypes``).
+    out : array, optional
+        Preallocated output of ``x``'s shape, kind and device and of ``dtype``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> hu_window(np.array([-1000, 40, 2000], np.int16), 40, 80)
+    array([0. , 0.5, 1. ], dtype=float32)
+    """
+    xv = _input(x)
+    lo_f, hi_f = _resolve_bounds(center, width, lo, hi, convention)
+    dtype_s = _output_dtype(dtype)
+    params = [_window_params(lo_f, hi_f, _out_range(out_range))]
+    return _apply_windows(xv, params, dtype_s, out, stacked=False)
+
+
+def _window_spec(spec: WindowSpec, index: int) -> tuple[float, float]:
+    if isinstance(spec, str):
+        if spec not in WINDOWS:
+            raise ValueError(f"windows[{index}]: unknown preset {spec!r}; known presets: {sorted(WINDOWS)}")
+        return WINDOWS[spec]
+    try:
+        c, w = spec
+    except (TypeError, ValueError):
+        raise ValueError(f"windows[{index}] must be a preset name or a (center, width) pair, got {spec!r}") from None
+    return _finite(c, f"windows[{index}] center"), _finite(w, f"windows[{index}] width")
+
+
+def multi_window(
+    x: Any,
+    windows: Sequence[WindowSpec],
+    *,
+    out_range: tuple[float, float] = (0.0, 1.0),
+    dtype: Any = "float32",
+    out: Any = None,
+    convention: str = "simple",
+):
+    """Several windows of ``x`` stacked on a new leading axis, reading ``x`` once.
+
+    ``windows`` holds preset names from :data:`WINDOWS` or ``(center, width)`` pairs; the result
+    has shape ``(len(windows), *x.shape)``, channel-first as networks expect.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> multi_window(np.zeros((4, 4), np.int16), ["brain", (0, 100)]).shape
+    (2, 4, 4)
+    """
+    xv = _input(x)
+    if isinstance(windows, (str, bytes)) or not isinstance(windows, Sequence) or len(windows) == 0:
+        raise ValueError(f"windows must be a non-empty sequence of preset names or (center, width) pairs, got {windows!r}")
+    rng = _out_range(out_range)
+    params = []
+    for i, spec in enumerate(windows):
+        c, w = _window_spec(spec, i)
+        lo_f, hi_f = window_bounds(c, w, convention)
+        params.append(_window_params(lo_f, hi_f, rng))
+    return _apply_windows(xv, params, _output_dtype(dtype), out, stacked=True)
+
+
+# ----------------------------------------------------------------------------- statistics
+_SMALL_INT = ("bool", "uint8", "int8", "uint16", "int16")
+
+
+def _bin_values(dtype: str) -> np.ndarray:
+    """Value of each histogram bin (bins are indexed by the order-preserving key)."""
+    if dtype == "bool":
+        return np.array([0, 1], dtype=np.int64)
+    if dtype == "uint8":
+        return np.arange(256, dtype=np.int64)
+    if dtype == "int8":
+        return np.arange(256, dtype=np.int64) - 128
+    if dtype == "uint16":
+        return np.arange(65536, dtype=np.int64)
+    return np.arange(65536, dtype=np.int64) - 32768
+
+
+class _Summary:
+    """count/mean/std/min/max and an order-statistic fetcher for the selected voxels."""
+
+    def __init__(self, xv: B.ArrayView, mask: B.ArrayView | None):
+        self.xv, self.mask = xv, mask
+        self.layout, strides = B.plan_layout(xv.shape, xv.strides, *([mask.strides] if mask is not None else []))
+        self.x_desc = B.describe(xv, strides[0])
+        self.m_desc = B.describe(mask, strides[1]) if mask is not None else B.describe(None, [0] * len(self.layout))
+        self.hist = None
+        self.nan_count = 0
+        if xv.size == 0:
+            self.count, self.mean, self.var, self.min, self.max = 0, math.nan, math.nan, math.nan, math.nan
+        elif xv.dtype in _SMALL_INT:
+            # One histogram pass gives exact sums and exact order statistics.
+            self.hist = np.asarray(_call(xv, "histogram16", self.layout, self.x_desc, self.m_desc))
+            self.values = _bin_values(xv.dtype)
+            self._from_hist(-math.inf, math.inf)
+        else:
+            self._from_moments(-math.inf, math.inf)
+
+    def _from_hist(self, lo: float, hi: float) -> None:
+        nz = np.flatnonzero(self.hist)
+        counts = self.hist[nz].astype(np.int64)
+        self.count = n = int(counts.sum())
+        if n == 0:
+            self.mean = self.var = self.min = self.max = math.nan
+            return
+        if lo == -math.inf and hi == math.inf:
+            # Exact integer sums (Python ints cannot overflow), then one rounding each.
+            vals = self.values[nz].astype(object)
+            cnt = counts.astype(object)
+            s1 = int(np.dot(vals, cnt))
+            s2 = int(np.dot(vals * vals, cnt))
+            self.mean = s1 / n
+            self.var = (n * s2 - s1 * s1) / (n * n)
+            self.min, self.max = float(self.values[nz[0]]), float(self.values[nz[-1]])
+        else:
+            vals = np.clip(self.values[nz].astype(np.float64), lo, hi)
+            self.mean = math.fsum(vals * counts) / n
+            self.var = math.fsum((vals - self.mean) ** 2 * counts) / n
+            self.min, self.max = float(vals.min()), float(vals.max())
+
+    def _from_moments(self, lo: float, hi: float) -> None:
+        count, nan_count, mean, m2, mn, mx = _call(self.xv, "moments", self.layout, self.x_desc, self.m_desc, lo, hi)
+        self.count, self.nan_count = int(count), int(nan_count)
+        self.mean = mean if count else math.nan
+        self.var = m2 / count if count else math.nan
+        self.min, self.max = mn, mx
+
+    def clamp(self, lo: float, hi: float) -> None:
+        """Recompute mean/var of clamp(x, lo, hi) over the same voxels."""
+        if self.hist is not None:
+            self._from_hist(lo, hi)
+        else:
+            self._from_moments(lo, hi)
+
+    @property
+    def std(self) -> float:
+        return math.sqrt(self.var) if self.var == self.var else math.nan
+
+    def order_statistics(self, ranks: np.ndarray) -> np.ndarray:
+        """ranks-th smallest selected values (0-based), in the input dtype (float64 for integers)."""
+        if self.hist is not None:
+            cum = np.cumsum(self.hist)
+            bins = np.searchsorted(cum, ranks, side="right")
+            return self.values[bins].astype(np.float64)
+        dtype = self.xv.dtype
+        buffer = np.empty(len(ranks), dtype=np.uint16 if dtype == "bfloat16" else np.dtype(dtype))
+        _call(self.xv, "order_statistics", self.layout, self.x_desc, self.m_desc, [int(r) for r in ranks],
+              buffer.__array_interface__["data"][0])
+        if dtype == "bfloat16":
+            return (buffer.astype(np.uint32) << 16).view(np.float32)
+        if dtype in ("float16", "float32", "float64"):
+            return buffer
+        return buffer.astype(np.float64)
+
+    def percentiles(self, q_percent: np.ndarray) -> np.ndarray:
+        """numpy.percentile(..., method="linear") of the selected voxels, bit for bit."""
+        n = self.count
+        if n == 0 or self.nan_count:
+            return np.full(q_percent.shape, np.nan)
+        q = np.true_divide(q_percent, 100)
+        virtual = (n - 1) * q
+        prev = np.floor(virtual)
+        nxt = prev + 1
+        above = virtual >= n - 1
+        prev[above] = -1
+        nxt[above] = -1
+        gamma = virtual - prev
+        prev_idx = np.where(prev < 0, n - 1, prev).astype(np.int64)
+        next_idx = np.where(nxt < 0, n - 1, nxt).astype(np.int64)
+        ranks = np.unique(np.concatenate([prev_idx, next_idx]))
+        values = self.order_statistics(ranks)
+        a = values[np.searchsorted(ranks, prev_idx)]
+        b = values[np.searchsorted(ranks, next_idx)]
+        # numpy's _lerp, with the same operand dtypes, so results agree exactly.
+        diff = b - a
+        result = np.add(a, diff * gamma)
+        np.subtract(b, diff * (1 - gamma), out=result, where=gamma >= 0.5, casting="unsafe")
+        return result.astype(np.float64)
+
+
+def intensity_stats(x: Any, mask: Any = None, percentiles: Any = (0.5, 99.5)) -> dict:
+    """Exact statistics of ``x`` (optionally of the voxels where ``mask`` is nonzero).
+
+    Returns a dict with ``mean``, ``std`` (population, ddof=0), ``percentiles`` (a float64 array,
+    equal bit for bit to ``numpy.percentile(values, percentiles)`` with the default "linear"
+    method), ``count``, ``min`` and ``max``. Integer inputs of up to 16 bits (CT) take one
+    histogram pass; wider types use exact radix selection (no sort, no copy). A NaN among the
+    selected voxels makes mean, std and percentiles NaN (numpy's behaviour); an empty selection
+    gives NaN and ``count == 0``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> s = intensity_stats(np.arange(101, dtype=np.int16), percentiles=(10, 50))
+    >>> float(s["mean"]), s["percentiles"].tolist()
+    (50.0, [10.0, 50.0])
+    """
+    xv = _input(x)
+    q = _percentile_list(percentiles)
+    mv = B.mask_view(mask, xv) if mask is not None else None
+    summary = _Summary(xv, mv)
+    nan = summary.nan_count > 0
+    return {
+        "mean": math.nan if nan else float(summary.mean),
+        "std": math.nan if nan else float(summary.std),
+        "percentiles": summary.percentiles(q),
+        "count": int(summary.count),
+        "min": float(summary.min),
+        "max": float(summary.max),
+    }
+
+
+def _stats_from_mapping(stats: Mapping[str, Any]) -> tuple[float, float, float, float]:
+    """(mean, std, lo, hi) from our own intensity_stats dict or an nnU-Net fingerprint entry."""
+    if not isinstance(stats, Mapping):
+        raise TypeError(f"stats must be a mapping, got {type(stats).__name__}")
+    try:
+        mean, std = stats["mean"], stats["std"]
+        if "percentile_00_5" in stats:
+            lo, hi = stats["percentile_00_5"], stats["percentile_99_5"]
+        elif "lo" in stats:
+            lo, hi = stats["lo"], stats["hi"]
+        else:
+            lo, hi = stats["percentiles"][0], stats["percentiles"][-1]
+    except (KeyError, IndexError, TypeError):
+        raise ValueError(
+            "stats must hold 'mean', 'std' and the clipping bounds as 'percentile_00_5'/'percentile_99_5' "
+            f"(nnU-Net fingerprint), 'lo'/'hi', or 'percentiles'; got keys {sorted(stats)}"
+        ) from None
+    mean, std = _finite(mean, "stats['mean']"), _finite(std, "stats['std']")
+    lo, hi = _finite(lo, "stats lower bound"), _finite(hi, "stats upper bound")
+    if std < 0:
+        raise ValueError(f"stats['std'] must be >= 0, got {std}")
+    if lo > hi:
+        raise ValueError(f"stats lower bound must be <= upper bound, got {lo} > {hi}")
+    return mean, std, lo, hi
+
+
+def ct_normalize(
+    x: Any,
+    *,
+    mask: Any = None,
+    stats: Mapping[str, Any] | None = None,
+    percentiles: Sequence[float] = (0.5, 99.5),
+    dtype: Any = "float32",
+    out: Any = None,
+):
+    """nnU-Net's CT normalization: clip to foreground percentiles, subtract the mean, divide by std.
+
+    ``y = (clip(x, p_lo, p_hi) - mean) / max(std, 1e-8)`` for every voxel, where the statistics come
+    from ``stats`` (dataset-level, e.g. an nnU-Net fingerprint's ``foreground_intensity_properties``
+    entry or an :func:`intensity_stats` result with ``lo``/``hi``) or, if not given, from the voxels
+    of ``x`` selected by ``mask`` (all voxels without a mask), computed exactly in one extra pass.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> y = ct_normalize(np.arange(-1000, 1000, dtype=np.int16).reshape(20, 100))
+    >>> round(float(y.mean()), 3), y.dtype
+    (0.0, dtype('float32'))
+    """
+    xv = _input(x)
+    dtype_s = _output_dtype(dtype)
+    if stats is not None:
+        if mask is not None:
+            raise ValueError("give either stats or mask: dataset-level stats are not recomputed from a mask")
+        mean, std, lo, hi = _stats_from_mapping(stats)
+    else:
+        q = _percentile_list(percentiles)
+        if q.size != 2:
+            raise ValueError(f"percentiles must be a pair (low, high), got {percentiles!r}")
+        mv = B.mask_view(mask, xv) if mask is not None else None
+        if xv.size == 0:
+            return _apply_windows(xv, [(0.0, 0.0, 0.0, 1.0, 0.0)], dtype_s, out, stacked=False)
+        summary = _Summary(xv, mv)
+        if summary.count == 0 and summary.nan_count == 0:
+            raise ValueError("mask selects no voxels: cannot compute normalization statistics")
+        lo, hi = (float(v) for v in summary.percentiles(q))
+        mean, std = float(summary.mean), float(summary.std)
+    params = [(lo, hi, mean, 1.0 / max(std, 1e-8), 0.0)]
+    return _apply_windows(xv, params, dtype_s, out, stacked=False)
+
+
+def mr_normalize(
+    x: Any,
+    *,
+    mask: Any = None,
+    method: str = "zscore",
+    percentiles: Sequence[float] | None = None,
+    out_range: tuple[float, float] = (0.0, 1.0),
+    dtype: Any = "float32",
+    out: Any = None,
+    masked_only: bool = False,
+):
+    """Z-score or min-max normalization of an MR volume, with optional mask and robust percentiles.
+
+    ``method="zscore"``: ``(x - mean) / std`` with statistics over the mask (all voxels without
+    one); a zero std divides by 1, as MONAI ``NormalizeIntensity`` does. ``method="minmax"``: maps
+    ``[min, max]`` of the selected voxels to ``out_range`` (MONAI ``ScaleIntensity``). With
+    ``percentiles=(lo, hi)`` the volume is first clipped to those percentiles of the selected
+    voxels (z-score statistics are then those of the clipped values; min-max uses the percentiles
+    as bounds, MONAI ``ScaleIntensityRangePercentiles(clip=True)``). With ``masked_only=True``
+    voxels outside the mask are set to 0 (MONAI ``NormalizeIntensity(nonzero=True)`` when the mask
+    is ``x != 0``); otherwise every voxel is normalized with the mask's statistics.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> y = mr_normalize(np.array([1.0, 2.0, 3.0]))
+    >>> np.round(y, 4).tolist()
+    [-1.2247, 0.0, 1.2247]
+    """
+    xv = _input(x)
+    dtype_s = _output_dtype(dtype)
+    if method not in ("zscore", "minmax"):
+        raise ValueError(f"method must be 'zscore' or 'minmax', got {method!r}")
+    if masked_only and mask is None:
+        raise ValueError("masked_only=True needs a mask")
+    mv = B.mask_view(mask, xv) if mask is not None else None
+    if xv.size == 0:
+        return _apply_windows(xv, [(0.0, 0.0, 0.0, 1.0, 0.0)], dtype_s, out, stacked=False)
+    summary = _Summary(xv, mv)
+    if summary.count == 0 and summary.nan_count == 0:
+        raise ValueError("mask selects no voxels: cannot compute normalization statistics")
+    lo, hi = -math.inf, math.inf
+    if percentiles is not None:
+        q = _percentile_list(percentiles)
+        if q.size != 2 or q[0] > q[1]:
+            raise ValueError(f"percentiles must be a pair (low, high) with low <= high, got {percentiles!r}")
+        lo, hi = (float(v) for v in summary.percentiles(q))
+    if method == "zscore":
+        if percentiles is not None:
+            summary.clamp(lo, hi)
+        std = float(summary.std)
+        params = (lo, hi, float(summary.mean), 1.0 / std if std > 0 else 1.0, 0.0)
+    else:
+        a, b = _out_range(out_range)
+        if percentiles is None:
+            lo, hi = float(summary.min), float(summary.max)
+        span = hi - lo
+        params = (lo, hi, lo, (b - a) / span if span > 0 else 0.0, a)
+    return _apply_windows(xv, [params], dtype_s, out, stacked=False, mask=mv if masked_only else None,
+                          outside_value=0.0)
