@@ -562,9 +562,9 @@ def mr_normalize(
         params = (lo, hi, float(summary.mean), 1.0 / std if std > 0 else 1.0, 0.0)
     else:
         a, b = _out_range(out_range)
-        if percentiles is None:
-            lo, hi = float(summary.min), float(summary.max)
-        span = hi - lo
-        params = (lo, hi, lo, (b - a) / span if span > 0 else 0.0, a)
+        low, high = (lo, hi) if percentiles is not None else (float(summary.min), float(summary.max))
+        span = high - low
+        # Without percentiles nothing is clipped (voxels outside the mask may map outside out_range).
+        params = (lo, hi, low, (b - a) / span if span > 0 else 0.0, a)
     return _apply_windows(xv, [params], dtype_s, out, stacked=False, mask=mv if masked_only else None,
                           outside_value=0.0)
