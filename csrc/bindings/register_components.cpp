@@ -96,6 +96,9 @@ void register_components(py::module_& m) {
         py::arg("shape"), py::arg("x"), py::arg("connectivity"), py::arg("background"), py::arg("invert"),
         py::arg("max_label"));
 
+    m.def("_set_min_slab_voxels", &cpu::set_min_slab_voxels, py::arg("voxels"),
+          "Testing hook: smallest slab (voxels) that gets its own thread in the CPU labeler.");
+
     m.def(
         "label_statistics",
         [](const std::vector<int64_t>& shape, const ArrayDesc& in, int64_t max_label) {

@@ -34,6 +34,9 @@ struct RunLabeling {
 std::unique_ptr<RunLabeling> label_runs(const Layout& layout, const ArrayArg& input, int connectivity,
                                         int64_t background, bool invert, int64_t max_label);
 
+// Smallest slab in voxels given its own thread (default 2^20; <= 0 restores it). For tests.
+void set_min_slab_voxels(int64_t voxels);
+
 // out (int32, same layout) = component labels, 0 outside.
 void write_labels(const RunLabeling& rl, const ArrayArg& out);
 

@@ -29,6 +29,9 @@ namespace medseg::cpu {
 
 namespace {
 
+// Smallest slab (in voxels) worth a thread; tests lower it to force many slab faces.
+int64_t g_min_slab_voxels = int64_t(1) << 20;
+
 template <typename T>
 using Stored = std::conditional_t<std::is_same<T, bool>::value, uint8_t, T>;
 
@@ -96,28 +99,31 @@ struct Merger {
     const int64_t* row_start;
     const Run* runs;
     uint32_t* parent;
-    const Stored<T>* vals;
+    const Stored<T>* vals;   // per run; nullptr: read the values from the input
     int64_t D, H;
     const cc::RowNeighbour* rows;
     int nrows;
     bool same_value_needed;
+    int64_t row0;            // row_start is indexed from this row (runs/parent/vals: its indices)
 
     // Unites the runs of row r with touching runs of earlier rows nr in [lo, hi). All neighbour
     // rows are swept together so each run's root is looked up once and kept current.
     void merge_row(int64_t r, int64_t lo, int64_t hi) const {
         const int64_t z = r / H, y = r % H;
-        const int64_t a0 = row_start[r], a1 = row_start[r + 1];
+        const int64_t a0 = row_start[r - row0], a1 = row_start[r - row0 + 1];
         if (a0 == a1) return;
-        int64_t j[4], b1[4];
+        int64_t j[4], b1[4], bz[4], by[4];
         int tol[4];
         int n = 0;
         for (int k = 0; k < nrows; ++k) {
             const int64_t nz = z + rows[k].dz, ny = y + rows[k].dy;
             if (nz < 0 || ny < 0 || ny >= H) continue;
             const int64_t nr = nz * H + ny;
-            if (nr < lo || nr >= hi || row_start[nr] == row_start[nr + 1]) continue;
-            j[n] = row_start[nr];
-            b1[n] = row_start[nr + 1];
+            if (nr < lo || nr >= hi || row_start[nr - row0] == row_start[nr - row0 + 1]) continue;
+            j[n] = row_start[nr - row0];
+            b1[n] = row_start[nr - row0 + 1];
+            bz[n] = nz;
+            by[n] = ny;
             tol[n] = rows[k].tolerance;
             ++n;
         }
@@ -132,7 +138,11 @@ struct Merger {
                 while (m < e && int64_t(runs[m].end) + t <= int64_t(a.begin)) ++m;
                 j[k] = m;
                 for (; m < e && int64_t(runs[m].begin) < int64_t(a.end) + t; ++m) {
-                    if (same_value_needed && vals[i] != vals[m]) continue;
+                    if (same_value_needed) {
+                        if (vals != nullptr ? vals[i] != vals[m]
+                                            : sc.value(z, y, a.begin) != sc.value(bz[k], by[k], runs[m].begin))
+                            continue;
+                    }
                     const uint32_t rm = cc::find_root<uint32_t>(parent, static_cast<uint32_t>(m));
                     if (rm < ri) {
                         parent[ri] = rm;
@@ -160,78 +170,83 @@ void label_runs_typed(RunLabeling& rl, int connectivity, int64_t max_label) {
         std::fprintf(stderr, "%s %.1f ms\n", what, std::chrono::duration<double, std::milli>(now - tick).count());
         tick = now;
     };
-    Scanner<T> sc{rl.input.data<T>(), rl.input.strides.s[0], rl.input.strides.s[1], rl.input.strides.s[2], W,
+    const Scanner<T> sc{rl.input.data<T>(), rl.input.strides.s[0], rl.input.strides.s[1], rl.input.strides.s[2], W,
                   static_cast<T>(rl.background), rl.invert};
 
-    // Slabs of rows: about 16k voxels of work per row group at least.
-    const int64_t grain = std::max<int64_t>(1, 65536 / std::max<int64_t>(W, 1));
+    // Slabs of rows, at least about 2^20 voxels each (smaller inputs run on the caller's thread).
+    const int64_t grain = std::max<int64_t>(1, g_min_slab_voxels / std::max<int64_t>(W, 1));
     const int threads = planned_threads(R, grain);
     std::vector<int64_t> slab(threads + 1);
     {
         const int64_t base = R / threads, extra = R % threads;
         for (int t = 0; t <= threads; ++t) slab[t] = t * base + std::min<int64_t>(t, extra);
     }
-    std::vector<std::vector<Run>> local(threads);
-    std::vector<std::vector<Stored<T>>> local_vals(threads);
-    std::vector<Stored<T>> vals;
-    rl.row_start.assign(R + 1, 0);
+    cc::RowNeighbour rows[4];
+    const int nrows = cc::backward_rows(connectivity, rows);
+    const bool need_value = !(std::is_same<T, bool>::value || rl.invert);
+
+    // Phase A, one slab per thread: cut each row into runs and merge it at once with the earlier
+    // rows of the slab (still in cache), in slab-local indices.
+    struct Slab {
+        std::vector<Run> runs;
+        std::vector<uint32_t> parent;
+        std::vector<int64_t> row_start;   // rows - slab start + 1 entries, local run indices
+    };
+    std::vector<Slab> local(threads);
     parallel_for(threads, 1, [&](int64_t t0, int64_t t1, int) {
         for (int64_t t = t0; t < t1; ++t) {
-            auto& out = local[t];
+            Slab& sl = local[t];
+            std::vector<Stored<T>> vals;
             std::vector<uint32_t> scratch(2 * (W + 1));
-            out.reserve(static_cast<size_t>(std::min<int64_t>((slab[t + 1] - slab[t]) * 4, 1 << 20)));
-            for (int64_t r = slab[t]; r < slab[t + 1]; ++r)
-                rl.row_start[r] = sc.scan(r / H, r % H, out, local_vals[t], scratch.data(), scratch.data() + W + 1);   // the row's run count, for now
+            const int64_t rows_t = slab[t + 1] - slab[t];
+            sl.row_start.assign(rows_t + 1, 0);
+            sl.runs.reserve(static_cast<size_t>(std::min<int64_t>(rows_t * 4, 1 << 20)));
+            Merger<T> mg{sc, sl.row_start.data(), nullptr, nullptr, nullptr, D, H, rows, nrows, need_value, slab[t]};
+            for (int64_t r = slab[t]; r < slab[t + 1]; ++r) {
+                sc.scan(r / H, r % H, sl.runs, vals, scratch.data(), scratch.data() + W + 1);
+                const size_t n = sl.runs.size();
+                sl.row_start[r - slab[t] + 1] = static_cast<int64_t>(n);
+                if (n >= static_cast<size_t>(std::numeric_limits<uint32_t>::max()))
+                    throw std::overflow_error("connected components: more than 2^32 - 1 runs; the volume is too large");
+                for (size_t i = sl.parent.size(); i < n; ++i) sl.parent.push_back(static_cast<uint32_t>(i));
+                mg.runs = sl.runs.data();
+                mg.parent = sl.parent.data();
+                mg.vals = vals.data();
+                mg.merge_row(r, slab[t], r);
+            }
         }
     });
-    lap("scan");
+    lap("scan+merge");
     int64_t total = 0;
     std::vector<int64_t> slab_base(threads);
     for (int t = 0; t < threads; ++t) {
         slab_base[t] = total;
-        total += static_cast<int64_t>(local[t].size());
+        total += static_cast<int64_t>(local[t].runs.size());
     }
     if (total >= static_cast<int64_t>(std::numeric_limits<uint32_t>::max()))
         throw std::overflow_error("connected components: more than 2^32 - 1 runs; the volume is too large to label");
+    // Phase B: gather the slabs into global arrays (indices shifted by each slab's base).
     rl.runs.resize(static_cast<size_t>(total));
     rl.label.resize(static_cast<size_t>(total));
-    vals.resize(static_cast<size_t>(total));
+    rl.row_start.assign(R + 1, total);
     uint32_t* parent = rl.label.data();
     parallel_for(threads, 1, [&](int64_t t0, int64_t t1, int) {
         for (int64_t t = t0; t < t1; ++t) {
-            if (!local[t].empty())
-                std::memcpy(rl.runs.data() + slab_base[t], local[t].data(), local[t].size() * sizeof(Run));
-            std::vector<Run>().swap(local[t]);
-            if (!local_vals[t].empty())
-                std::memcpy(vals.data() + slab_base[t], local_vals[t].data(), local_vals[t].size() * sizeof(Stored<T>));
-            std::vector<Stored<T>>().swap(local_vals[t]);
-            int64_t acc = slab_base[t];
-            for (int64_t r = slab[t]; r < slab[t + 1]; ++r) {   // counts -> starts, own rows only
-                const int64_t n = rl.row_start[r];
-                rl.row_start[r] = acc;
-                acc += n;
-            }
-            for (int64_t i = slab_base[t]; i < acc; ++i) parent[i] = static_cast<uint32_t>(i);
+            Slab& sl = local[t];
+            const int64_t base = slab_base[t];
+            if (!sl.runs.empty()) std::memcpy(rl.runs.data() + base, sl.runs.data(), sl.runs.size() * sizeof(Run));
+            for (size_t i = 0; i < sl.parent.size(); ++i) parent[base + i] = static_cast<uint32_t>(base + sl.parent[i]);
+            for (int64_t r = slab[t]; r < slab[t + 1]; ++r) rl.row_start[r] = base + sl.row_start[r - slab[t]];
+            std::vector<Run>().swap(sl.runs);
+            std::vector<uint32_t>().swap(sl.parent);
         }
     });
-    rl.row_start[R] = total;
-    lap("copy");
-
-    cc::RowNeighbour rows[4];
-    const int nrows = cc::backward_rows(connectivity, rows);
-    const bool need_value = !(std::is_same<T, bool>::value || rl.invert);
-    Merger<T> mg{sc, rl.row_start.data(), rl.runs.data(), parent, vals.data(), D, H, rows, nrows, need_value};
-    parallel_for(threads, 1, [&](int64_t t0, int64_t t1, int) {
-        for (int64_t t = t0; t < t1; ++t)
-            for (int64_t r = slab[t]; r < slab[t + 1]; ++r) mg.merge_row(r, slab[t], r);
-    });
-    lap("merge");
+    lap("gather");
     // Slab faces: rows of slab t whose earlier neighbours lie in earlier slabs (at most H + 1 rows).
+    Merger<T> mg{sc, rl.row_start.data(), rl.runs.data(), parent, nullptr, D, H, rows, nrows, need_value, 0};
     for (int t = 1; t < threads; ++t)
         for (int64_t r = slab[t]; r < std::min(slab[t + 1], slab[t] + H + 2); ++r) mg.merge_row(r, 0, slab[t]);
-
     lap("faces");
-    std::vector<Stored<T>>().swap(vals);
     const int64_t n = cc::number_in_raster_order<uint32_t>(parent, total, max_label);
     if (n > max_label)
         throw std::overflow_error("connected components: more than " + std::to_string(max_label) +
@@ -245,6 +260,8 @@ void label_runs_typed(RunLabeling& rl, int connectivity, int64_t max_label) {
 }
 
 }  // namespace
+
+void set_min_slab_voxels(int64_t voxels) { g_min_slab_voxels = voxels > 0 ? voxels : (int64_t(1) << 20); }
 
 std::unique_ptr<RunLabeling> label_runs(const Layout& layout, const ArrayArg& input, int connectivity,
                                         int64_t background, bool invert, int64_t max_label) {
