@@ -11,9 +11,6 @@
 // Run-based labeling follows He, Chao & Suzuki, "A run-based two-scan labeling algorithm",
 // IEEE TIP 2008; the slab split and face merge follow the usual parallel union-find scheme.
 #include <algorithm>
-#include <chrono>
-#include <cstdio>
-#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <stdexcept>
@@ -162,14 +159,6 @@ void label_runs_typed(RunLabeling& rl, int connectivity, int64_t max_label) {
     const Layout& L = rl.layout;
     const int64_t D = L.shape[0], H = L.shape[1], W = L.shape[2];
     const int64_t R = D * H;
-    const bool prof = std::getenv("MSF_CC_PROF") != nullptr;
-    auto tick = std::chrono::steady_clock::now();
-    auto lap = [&](const char* what) {
-        if (!prof) return;
-        auto now = std::chrono::steady_clock::now();
-        std::fprintf(stderr, "%s %.1f ms\n", what, std::chrono::duration<double, std::milli>(now - tick).count());
-        tick = now;
-    };
     const Scanner<T> sc{rl.input.data<T>(), rl.input.strides.s[0], rl.input.strides.s[1], rl.input.strides.s[2], W,
                   static_cast<T>(rl.background), rl.invert};
 
@@ -216,7 +205,6 @@ void label_runs_typed(RunLabeling& rl, int connectivity, int64_t max_label) {
             }
         }
     });
-    lap("scan+merge");
     int64_t total = 0;
     std::vector<int64_t> slab_base(threads);
     for (int t = 0; t < threads; ++t) {
@@ -241,12 +229,10 @@ void label_runs_typed(RunLabeling& rl, int connectivity, int64_t max_label) {
             std::vector<uint32_t>().swap(sl.parent);
         }
     });
-    lap("gather");
     // Slab faces: rows of slab t whose earlier neighbours lie in earlier slabs (at most H + 1 rows).
     Merger<T> mg{sc, rl.row_start.data(), rl.runs.data(), parent, nullptr, D, H, rows, nrows, need_value, 0};
     for (int t = 1; t < threads; ++t)
         for (int64_t r = slab[t]; r < std::min(slab[t + 1], slab[t] + H + 2); ++r) mg.merge_row(r, 0, slab[t]);
-    lap("faces");
     const int64_t n = cc::number_in_raster_order<uint32_t>(parent, total, max_label);
     if (n > max_label)
         throw std::overflow_error("connected components: more than " + std::to_string(max_label) +
@@ -256,7 +242,6 @@ void label_runs_typed(RunLabeling& rl, int connectivity, int64_t max_label) {
     uint32_t next = 1;
     for (int64_t i = 0; i < total; ++i)
         if (parent[i] == next) rl.root_run[next++ - 1] = static_cast<uint32_t>(i);
-    lap("number");
 }
 
 }  // namespace

@@ -116,7 +116,7 @@ def run(device: str, quick: bool) -> list[Row]:
             notes["scipy"] = _check(ours, ndi.label(x, structure)[0], False)
             if sitk is not None:
                 def run_sitk(x=x):
-                    return sitk.GetArrayViewFromImage(sitk.ConnectedComponent(sitk.GetImageFromArray(x), True))
+                    return sitk.GetArrayFromImage(sitk.ConnectedComponent(sitk.GetImageFromArray(x), True))
 
                 impls["SimpleITK"] = run_sitk
                 notes["SimpleITK"] = _check(ours, run_sitk(), True)
