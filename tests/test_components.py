@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+import medseg_fast as mf
 import numpy as np
 import pytest
 import scipy.ndimage as ndi
 from conftest import load_volume
-
-import medseg_fast as mf
 from medseg_fast import components as C
 from medseg_fast.reference import components as R
 
@@ -67,7 +66,8 @@ def test_label_equals_scipy_on_noise(rng, ndim, threads):
         for conn in CONNS[ndim]:
             ours, n = mf.label(x, conn, return_num=True)
             ref, m = scipy_label(x, conn)
-            assert ours.dtype == np.int32 and ours.shape == x.shape
+            assert ours.dtype == np.int32
+            assert ours.shape == x.shape
             assert n == m
             np.testing.assert_array_equal(ours, ref)
 
@@ -97,12 +97,16 @@ def test_label_blobs_spirals_and_wide_rows(rng, threads):
 def test_label_empty_full_and_degenerate():
     for shape in [(0, 4, 5), (3, 0, 2), (4, 5, 0), (0, 0)]:
         out, n = mf.label(np.zeros(shape, bool), return_num=True)
-        assert out.shape == shape and out.dtype == np.int32 and n == 0
+        assert out.shape == shape
+        assert out.dtype == np.int32
+        assert n == 0
     for shape in [(1, 1, 1), (1, 7, 1), (9, 1, 1), (5, 6, 7), (1, 1)]:
         out, n = mf.label(np.zeros(shape, bool), return_num=True)
-        assert n == 0 and not out.any()
+        assert n == 0
+        assert not out.any()
         out, n = mf.label(np.ones(shape, np.uint8), return_num=True)
-        assert n == 1 and (out == 1).all()
+        assert n == 1
+        assert (out == 1).all()
 
 
 def test_label_strided_transposed_and_torch(rng):
@@ -115,7 +119,8 @@ def test_label_strided_transposed_and_torch(rng):
     torch = pytest.importorskip("torch")
     t = torch.from_numpy(base).permute(1, 2, 0)
     out = mf.label(t)
-    assert isinstance(out, torch.Tensor) and out.dtype == torch.int32
+    assert isinstance(out, torch.Tensor)
+    assert out.dtype == torch.int32
     np.testing.assert_array_equal(out.numpy(), scipy_label(t.numpy(), 26)[0])
 
 
@@ -207,7 +212,8 @@ def test_component_stats_gaps_2d_and_threads(rng):
     ours = mf.component_stats(labels)
     ref = R.component_stats(labels)
     assert ours["sizes"].tolist() == ref["sizes"].tolist() == [40 * 33 - 13, 0, 1, 0, 0, 12]
-    assert np.isnan(ours["centroids"][1]).all() and ours["bboxes"][1].tolist() == [0, 0, 0, 0]
+    assert np.isnan(ours["centroids"][1]).all()
+    assert ours["bboxes"][1].tolist() == [0, 0, 0, 0]
     np.testing.assert_array_equal(ours["bboxes"], ref["bboxes"])
     big = mf.label(rng.random((30, 40, 50)) < 0.3)
     old = mf.get_num_threads()
@@ -247,7 +253,9 @@ def test_largest_component_ties_pick_first_in_raster_order():
     x[0, 2, 4:6] = 1
     x[0, 0, 7:9] = 1
     out = mf.largest_component(x, 2, connectivity=6)
-    assert out[0, 0, 0:2].all() and out[0, 0, 7:9].all() and not out[0, 2].any()
+    assert out[0, 0, 0:2].all()
+    assert out[0, 0, 7:9].all()
+    assert not out[0, 2].any()
 
 
 def test_remove_small_components_equals_cc3d_dust(rng):
@@ -383,4 +391,5 @@ def test_relabeling_a_result_changes_nothing(x, conn):
     np.testing.assert_array_equal(labels, again)
     np.testing.assert_array_equal(labels, scipy_label(x, conn)[0])
     sizes = mf.component_stats(labels)["sizes"]
-    assert sizes[1:].sum() == x.sum() and (sizes[1:] > 0).all()
+    assert sizes[1:].sum() == x.sum()
+    assert (sizes[1:] > 0).all()

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+import medseg_fast as mf
 import numpy as np
 import pytest
 import scipy.ndimage as ndi
-
-import medseg_fast as mf
 
 pytestmark = pytest.mark.cuda
 
@@ -27,7 +26,8 @@ def test_cuda_label_equals_cpu_and_scipy(rng, shape, density):
     conns = (4, 8) if len(shape) == 2 else (6, 18, 26)
     for conn in conns:
         gpu, n = mf.label(torch.from_numpy(x).cuda(), conn, return_num=True)
-        assert gpu.is_cuda and gpu.dtype == torch.int32
+        assert gpu.is_cuda
+        assert gpu.dtype == torch.int32
         ref, m = ndi.label(x, ndi.generate_binary_structure(x.ndim, RANK[conn]))
         assert n == m
         np.testing.assert_array_equal(gpu.cpu().numpy(), ref)

@@ -12,6 +12,7 @@
 // IEEE TIP 2008; the slab split and face merge follow the usual parallel union-find scheme.
 #include <algorithm>
 #include <cstring>
+#include <exception>
 #include <limits>
 #include <stdexcept>
 #include <string>
@@ -63,20 +64,38 @@ struct Scanner {
         const T* p = row_ptr(z, y);
         int64_t ns = 0, ne = 0, x = 0;
         T pv = invert ? static_cast<T>(static_cast<int64_t>(bg) ^ 1) : bg;   // "before the row": not foreground
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
         if constexpr (sizeof(T) == 1) {
             if (s2 == 1) {
-                // 8 voxels at a time; a word equal to the previous value repeated has no boundary.
+                // Bytes, 8 at a time: XOR with the word shifted by one voxel marks the voxels that
+                // differ from their left neighbour; only those can start or end a run.
                 const uint8_t* b = reinterpret_cast<const uint8_t*>(p);
+                uint8_t bgb, pb;
+                std::memcpy(&bgb, &bg, 1);
+                std::memcpy(&pb, &pv, 1);
+                const bool inv = invert;
                 for (; x + 8 <= W; x += 8) {
                     uint64_t w;
                     std::memcpy(&w, b + x, 8);
-                    uint8_t pb;
-                    std::memcpy(&pb, &pv, 1);
-                    if (w == 0x0101010101010101ull * pb) continue;
-                    for (int k = 0; k < 8; ++k) step(p[x + k], pv, x + k, st, en, ns, ne);
+                    uint64_t diff = w ^ ((w << 8) | pb);
+                    const uint8_t left0 = pb;
+                    pb = static_cast<uint8_t>(w >> 56);
+                    while (diff) {
+                        const int k = __builtin_ctzll(diff) >> 3;
+                        diff &= ~(uint64_t(0xff) << (8 * k));
+                        const uint8_t cur = static_cast<uint8_t>(w >> (8 * k));
+                        const uint8_t left = k ? static_cast<uint8_t>(w >> (8 * k - 8)) : left0;
+                        const bool pf = inv ? (left == bgb) : (left != bgb);
+                        const bool f = inv ? (cur == bgb) : (cur != bgb);
+                        if (inv && pf == f) continue;
+                        if (pf) en[ne++] = static_cast<uint32_t>(x + k);
+                        if (f) st[ns++] = static_cast<uint32_t>(x + k);
+                    }
                 }
+                std::memcpy(&pv, &pb, 1);
             }
         }
+#endif
         for (; x < W; ++x) step(p[x * s2], pv, x, st, en, ns, ne);
         en[ne] = static_cast<uint32_t>(W);
         ne += is_fg(pv);
@@ -140,7 +159,9 @@ struct Merger {
                                             : sc.value(z, y, a.begin) != sc.value(bz[k], by[k], runs[m].begin))
                             continue;
                     }
-                    const uint32_t rm = cc::find_root<uint32_t>(parent, static_cast<uint32_t>(m));
+                    uint32_t rm = parent[m];
+                    if (rm == ri) continue;   // already joined (the common case)
+                    rm = cc::find_root<uint32_t>(parent, rm);
                     if (rm < ri) {
                         parent[ri] = rm;
                         ri = rm;
@@ -182,29 +203,47 @@ void label_runs_typed(RunLabeling& rl, int connectivity, int64_t max_label) {
         std::vector<int64_t> row_start;   // rows - slab start + 1 entries, local run indices
     };
     std::vector<Slab> local(threads);
+    std::vector<std::exception_ptr> errors(threads);
     parallel_for(threads, 1, [&](int64_t t0, int64_t t1, int) {
         for (int64_t t = t0; t < t1; ++t) {
-            Slab& sl = local[t];
+            // Thread-private vectors, moved into the shared table at the end (their headers
+            // change on every push_back and must not share a cache line with another thread's).
+            std::vector<Run> runs;
+            std::vector<uint32_t> par;
+            std::vector<int64_t> row_start;
             std::vector<Stored<T>> vals;
-            std::vector<uint32_t> scratch(2 * (W + 1));
-            const int64_t rows_t = slab[t + 1] - slab[t];
-            sl.row_start.assign(rows_t + 1, 0);
-            sl.runs.reserve(static_cast<size_t>(std::min<int64_t>(rows_t * 4, 1 << 20)));
-            Merger<T> mg{sc, sl.row_start.data(), nullptr, nullptr, nullptr, D, H, rows, nrows, need_value, slab[t]};
-            for (int64_t r = slab[t]; r < slab[t + 1]; ++r) {
-                sc.scan(r / H, r % H, sl.runs, vals, scratch.data(), scratch.data() + W + 1);
-                const size_t n = sl.runs.size();
-                sl.row_start[r - slab[t] + 1] = static_cast<int64_t>(n);
-                if (n >= static_cast<size_t>(std::numeric_limits<uint32_t>::max()))
-                    throw std::overflow_error("connected components: more than 2^32 - 1 runs; the volume is too large");
-                for (size_t i = sl.parent.size(); i < n; ++i) sl.parent.push_back(static_cast<uint32_t>(i));
-                mg.runs = sl.runs.data();
-                mg.parent = sl.parent.data();
-                mg.vals = vals.data();
-                mg.merge_row(r, slab[t], r);
+            try {
+                std::vector<uint32_t> scratch(2 * (W + 1));
+                const int64_t rows_t = slab[t + 1] - slab[t];
+                row_start.assign(rows_t + 1, 0);
+                runs.reserve(static_cast<size_t>(std::min<int64_t>(rows_t * 4, 1 << 20)));
+                Merger<T> mg{sc, row_start.data(), nullptr, nullptr, nullptr, D, H, rows, nrows, need_value, slab[t]};
+                for (int64_t r = slab[t]; r < slab[t + 1]; ++r) {
+                    sc.scan(r / H, r % H, runs, vals, scratch.data(), scratch.data() + W + 1);
+                    const size_t n = runs.size();
+                    row_start[r - slab[t] + 1] = static_cast<int64_t>(n);
+                    if (n >= static_cast<size_t>(std::numeric_limits<uint32_t>::max())) {
+                        errors[t] = std::make_exception_ptr(std::overflow_error(
+                            "connected components: more than 2^32 - 1 runs; the volume is too large to label"));
+                        break;
+                    }
+                    for (size_t i = par.size(); i < n; ++i) par.push_back(static_cast<uint32_t>(i));
+                    mg.runs = runs.data();
+                    mg.parent = par.data();
+                    mg.vals = vals.data();
+                    mg.merge_row(r, slab[t], r);
+                }
+            } catch (...) {
+                errors[t] = std::current_exception();   // rethrown on the caller's thread
             }
+            Slab& sl = local[t];
+            sl.runs = std::move(runs);
+            sl.parent = std::move(par);
+            sl.row_start = std::move(row_start);
         }
     });
+    for (const auto& e : errors)
+        if (e) std::rethrow_exception(e);
     int64_t total = 0;
     std::vector<int64_t> slab_base(threads);
     for (int t = 0; t < threads; ++t) {

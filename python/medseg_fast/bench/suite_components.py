@@ -123,7 +123,7 @@ def run(device: str, quick: bool) -> list[Row]:
         rows += _time_case(f"label {name}", impls, x.size, notes, repeats, device)
 
     # largest_component vs cc3d.largest_k and MONAI KeepLargestConnectedComponent.
-    for name, x, kind in cases[:2]:
+    for name, x, _kind in cases[:2]:
         ours = mf.largest_component(x)
         impls = {"medseg_fast": lambda x=x: mf.largest_component(x)}
         impls["cc3d.largest_k"] = lambda x=x: cc3d.largest_k(x, 1, connectivity=26)
@@ -149,7 +149,7 @@ def run(device: str, quick: bool) -> list[Row]:
     notes = {"cc3d.dust": _check(ours, cc3d.dust(x, 1000, connectivity=26), False)}
     rows += _time_case(f"remove_small_components(1000) {name}", impls, x.size, notes, repeats, device)
 
-    for name, x, kind in cases:
+    for name, x, _kind in cases:
         if "bone" not in name and "dense" not in name:
             continue
         ours = mf.fill_holes(x)
