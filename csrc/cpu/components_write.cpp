@@ -20,7 +20,7 @@ void for_each_row(const RunLabeling& rl, RowFn&& row_fn) {
     const int64_t D = rl.layout.shape[0], H = rl.layout.shape[1];
     const int64_t R = D * H;
     const int64_t W = rl.layout.shape[2];
-    const int64_t grain = std::max<int64_t>(1, 32768 / std::max<int64_t>(W, 1));
+    const int64_t grain = std::max<int64_t>(1, (int64_t(1) << 18) / std::max<int64_t>(W, 1));
     parallel_for(R, grain, [&](int64_t r0, int64_t r1, int) {
         for (int64_t r = r0; r < r1; ++r) row_fn(r / H, r % H, rl.row_start[r], rl.row_start[r + 1]);
     });
