@@ -9,6 +9,14 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from ._config import config, get_num_threads, set_num_threads, show_config
+from .components import (
+    component_stats,
+    fill_holes,
+    keep_largest_per_class,
+    label,
+    largest_component,
+    remove_small_components,
+)
 from .intensity import (
     WINDOWS,
     ct_normalize,
@@ -32,4 +40,10 @@ __all__ = [
     "intensity_stats",
     "ct_normalize",
     "mr_normalize",
+    "label",
+    "component_stats",
+    "largest_component",
+    "remove_small_components",
+    "keep_largest_per_class",
+    "fill_holes",
 ]

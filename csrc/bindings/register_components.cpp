@@ -1,0 +1,121 @@
+// Bindings of the CPU connected-components kernels. Validation happens in Python
+// (medseg_fast.components); these wrappers only convert descriptors and release the GIL.
+#include <pybind11/numpy.h>
+
+#include "../cpu/components_cpu.h"
+#include "convert.h"
+
+namespace py = pybind11;
+
+namespace medseg::bindings {
+
+namespace {
+
+struct PyRuns {
+    std::unique_ptr<cpu::RunLabeling> rl;
+};
+
+const uint8_t* table_ptr(const py::array_t<uint8_t, py::array::c_style | py::array::forcecast>& keep, int64_t count) {
+    if (keep.ndim() != 1 || keep.shape(0) != count + 1)
+        throw std::invalid_argument("keep table must have count + 1 entries");
+    return keep.data();
+}
+
+}  // namespace
+
+void register_components(py::module_& m) {
+    py::class_<PyRuns>(m, "ComponentRuns", "Run-based labeling of one array (holds runs and labels, not a volume).")
+        .def_property_readonly("count", [](const PyRuns& r) { return r.rl->count; })
+        .def_property_readonly("num_runs", [](const PyRuns& r) { return static_cast<int64_t>(r.rl->runs.size()); })
+        .def("write_labels",
+             [](const PyRuns& r, const ArrayDesc& out) {
+                 cpu::write_labels(*r.rl, make_array(out, r.rl->layout));
+             },
+             py::arg("out"), py::call_guard<py::gil_scoped_release>())
+        .def("write_mask",
+             [](const PyRuns& r, const ArrayDesc& out, const py::array_t<uint8_t, py::array::c_style | py::array::forcecast>& keep,
+                uint8_t outside_value) {
+                 const uint8_t* k = table_ptr(keep, r.rl->count);
+                 const ArrayArg o = make_array(out, r.rl->layout);
+                 py::gil_scoped_release release;
+                 cpu::write_mask(*r.rl, o, k, outside_value);
+             },
+             py::arg("out"), py::arg("keep"), py::arg("outside_value"))
+        .def("write_filtered",
+             [](const PyRuns& r, const ArrayDesc& out, const py::array_t<uint8_t, py::array::c_style | py::array::forcecast>& keep) {
+                 const uint8_t* k = table_ptr(keep, r.rl->count);
+                 const ArrayArg o = make_array(out, r.rl->layout);
+                 py::gil_scoped_release release;
+                 cpu::write_filtered(*r.rl, o, k);
+             },
+             py::arg("out"), py::arg("keep"))
+        .def("sizes",
+             [](const PyRuns& r) {
+                 py::array_t<int64_t> sizes(static_cast<py::ssize_t>(r.rl->count + 1));
+                 int64_t* p = sizes.mutable_data();
+                 {
+                     py::gil_scoped_release release;
+                     cpu::component_sizes(*r.rl, p);
+                 }
+                 return sizes;
+             })
+        .def("border_flags",
+             [](const PyRuns& r, bool use_z) {
+                 py::array_t<uint8_t> flags(static_cast<py::ssize_t>(r.rl->count + 1));
+                 uint8_t* p = flags.mutable_data();
+                 {
+                     py::gil_scoped_release release;
+                     cpu::border_flags(*r.rl, p, use_z);
+                 }
+                 return flags;
+             },
+             py::arg("use_z"))
+        .def("first_voxels", [](const PyRuns& r) {
+            py::array_t<int64_t> first(static_cast<py::ssize_t>(r.rl->count + 1));
+            int64_t* p = first.mutable_data();
+            {
+                py::gil_scoped_release release;
+                cpu::first_voxels(*r.rl, p);
+            }
+            return first;
+        });
+
+    m.def(
+        "label_runs",
+        [](const std::vector<int64_t>& shape, const ArrayDesc& in, int connectivity, int64_t background, bool invert,
+           int64_t max_label) {
+            const Layout layout = make_layout(shape);
+            const ArrayArg a = make_array(in, layout);
+            PyRuns r;
+            {
+                py::gil_scoped_release release;
+                r.rl = cpu::label_runs(layout, a, connectivity, background, invert, max_label);
+            }
+            return r;
+        },
+        py::arg("shape"), py::arg("x"), py::arg("connectivity"), py::arg("background"), py::arg("invert"),
+        py::arg("max_label"));
+
+    m.def("_set_min_slab_voxels", &cpu::set_min_slab_voxels, py::arg("voxels"),
+          "Testing hook: smallest slab (voxels) that gets its own thread in the CPU labeler.");
+
+    m.def(
+        "label_statistics",
+        [](const std::vector<int64_t>& shape, const ArrayDesc& in, int64_t max_label) {
+            const Layout layout = make_layout(shape);
+            const ArrayArg a = make_array(in, layout);
+            const py::ssize_t L = static_cast<py::ssize_t>(max_label + 1);
+            py::array_t<int64_t> counts(L), mins({L, py::ssize_t(3)}), maxs({L, py::ssize_t(3)});
+            py::array_t<double> sums({L, py::ssize_t(3)});
+            int64_t *c = counts.mutable_data(), *lo = mins.mutable_data(), *hi = maxs.mutable_data();
+            double* s = sums.mutable_data();
+            {
+                py::gil_scoped_release release;
+                cpu::label_statistics(layout, a, max_label, c, lo, hi, s);
+            }
+            return py::make_tuple(counts, mins, maxs, sums);
+        },
+        py::arg("shape"), py::arg("labels"), py::arg("max_label"));
+}
+
+}  // namespace medseg::bindings

@@ -1,0 +1,64 @@
+// CPU drivers of the connected-components family (declarations shared with the bindings).
+//
+// Labeling is run-based: each row (fixed z, y) is cut into runs of equal foreground value,
+// runs are the union-find elements (indexed in raster order), slabs of rows are merged in
+// parallel, the slab faces afterwards, and the roots are numbered in raster order. The runs
+// then serve every output (int32 labels, filtered masks, sizes) without a label volume.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "medseg/array_arg.h"
+
+namespace medseg::cpu {
+
+struct Run {
+    uint32_t begin, end;   // [begin, end) along x
+};
+
+struct RunLabeling {
+    Layout layout;                 // always 3-D: (D, H, W); 2-D inputs have D = 1
+    ArrayArg input;                // the labeled array (caller keeps it alive)
+    int64_t background = 0;
+    bool invert = false;           // foreground = (value == background) instead of !=
+    std::vector<int64_t> row_start;   // runs of row r: [row_start[r], row_start[r + 1])
+    std::vector<Run> runs;
+    std::vector<uint32_t> label;      // per run, 1..count
+    std::vector<uint32_t> root_run;   // per label - 1: the run holding the first voxel
+    int64_t count = 0;
+};
+
+// Labels `input` (3-D layout). Throws std::overflow_error if more than max_label components.
+std::unique_ptr<RunLabeling> label_runs(const Layout& layout, const ArrayArg& input, int connectivity,
+                                        int64_t background, bool invert, int64_t max_label);
+
+// Smallest slab in voxels given its own thread (default 2^20; <= 0 restores it). For tests.
+void set_min_slab_voxels(int64_t voxels);
+
+// out (int32, same layout) = component labels, 0 outside.
+void write_labels(const RunLabeling& rl, const ArrayArg& out);
+
+// out (bool/uint8) = keep[label] inside runs, outside_value elsewhere. keep has count + 1 entries.
+void write_mask(const RunLabeling& rl, const ArrayArg& out, const uint8_t* keep, uint8_t outside_value);
+
+// out (the input's dtype) = input inside kept components, background elsewhere.
+void write_filtered(const RunLabeling& rl, const ArrayArg& out, const uint8_t* keep);
+
+// sizes[0..count] (sizes[0] = 0) in voxels.
+void component_sizes(const RunLabeling& rl, int64_t* sizes);
+
+// flags[0..count]: 1 when the component touches the volume border (z faces only if use_z).
+void border_flags(const RunLabeling& rl, uint8_t* flags, bool use_z);
+
+// Linear (C-order) index of each component's first voxel, for label 1..count (first[0] unused).
+void first_voxels(const RunLabeling& rl, int64_t* first);
+
+// Statistics of an integer label image with labels in [0, max_label]: count, bbox
+// (min and max per axis) and coordinate sums per label, exact and thread-count independent.
+// counts: max_label + 1; mins / maxs / sums: (max_label + 1) x 3 (z, y, x), row-major.
+void label_statistics(const Layout& layout, const ArrayArg& labels, int64_t max_label, int64_t* counts,
+                      int64_t* mins, int64_t* maxs, double* sums);
+
+}  // namespace medseg::cpu

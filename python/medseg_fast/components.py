@@ -1,0 +1,534 @@
+"""Connected components and segmentation postprocessing.
+
+Labels are numbered 1..N in raster (C) order of each component's first voxel, which is
+``scipy.ndimage.label``'s numbering, on the CPU and the GPU and for any thread count.
+
+The CPU labeler is run-based: rows are cut into runs of equal foreground value, runs are merged
+with a union-find whose root is always the smallest index, slabs of rows in parallel, the slab
+faces afterwards. The runs then produce every result directly (labels, kept components, holes,
+sizes), so postprocessing never materializes a label volume it does not return. The CUDA labeler
+is a voxel union-find (Playne & Hawick 2018) with the same root rule, followed by a prefix sum
+over the roots for the numbering.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from numbers import Integral
+from typing import Any
+
+import numpy as np
+
+from . import _backend as B
+
+__all__ = [
+    "label",
+    "component_stats",
+    "largest_component",
+    "remove_small_components",
+    "keep_largest_per_class",
+    "fill_holes",
+]
+
+# Largest label an int32 output can hold; tests lower it to exercise the overflow error.
+_MAX_LABEL = 2**31 - 1
+
+_INT_RANGES = {
+    "bool": (0, 1), "uint8": (0, 2**8 - 1), "int8": (-(2**7), 2**7 - 1), "uint16": (0, 2**16 - 1),
+    "int16": (-(2**15), 2**15 - 1), "uint32": (0, 2**32 - 1), "int32": (-(2**31), 2**31 - 1),
+    "uint64": (0, 2**64 - 1), "int64": (-(2**63), 2**63 - 1),
+}
+
+
+# ----------------------------------------------------------------------------- validation
+class _Prepared:
+    """An input checked for labeling and described as a 3-D (D, H, W) volume (2-D: D = 1)."""
+
+    def __init__(self, x: Any, connectivity: Any, name: str, background: Any = 0, *, full_default: bool = True):
+        xv = B.view(x, name)
+        if xv.dtype in B.FLOAT_NAMES:
+            raise TypeError(
+                f"{name} must be a bool or integer array; threshold it first (e.g. {name} > 0.5), got dtype={xv.dtype}"
+            )
+        if xv.ndim not in (2, 3):
+            raise ValueError(f"{name} must be a 2-D or 3-D array, got ndim={xv.ndim} (shape={xv.shape})")
+        valid = (4, 8) if xv.ndim == 2 else (6, 18, 26)
+        if connectivity is None:   # full connectivity by default (face connectivity for fill_holes)
+            connectivity = valid[-1] if full_default else valid[0]
+        if isinstance(connectivity, bool) or not isinstance(connectivity, Integral) or connectivity not in valid:
+            raise ValueError(
+                f"connectivity must be one of {valid} for a {xv.ndim}-D array, got {connectivity!r}"
+            )
+        lo, hi = _INT_RANGES[xv.dtype]
+        if isinstance(background, (bool, np.bool_)):
+            background = int(background)
+        if not isinstance(background, (Integral, np.integer)) or not lo <= int(background) <= hi:
+            raise ValueError(
+                f"background must be an integer representable in {name}'s dtype={xv.dtype} ([{lo}, {hi}]), "
+                f"got {background!r}"
+            )
+        self.view = xv
+        self.ndim = xv.ndim
+        self.connectivity = int(connectivity)
+        self.conn3 = {4: 6, 8: 26}.get(self.connectivity, self.connectivity) if xv.ndim == 2 else self.connectivity
+        self.background = int(background)
+        # uint64 values above 2^63 - 1 are passed with the same bits.
+        self.bg_arg = self.background - 2**64 if self.background >= 2**63 else self.background
+        if xv.ndim == 2:
+            self.shape3 = [1, *xv.shape]
+            self.strides3 = [0, *xv.strides]
+        else:
+            self.shape3 = list(xv.shape)
+            self.strides3 = list(xv.strides)
+        self.empty = xv.size == 0
+
+    def desc(self):
+        return (self.view.ptr, self.view.dtype, self.strides3)
+
+
+def _out_desc(arr: Any, ndim: int) -> tuple[int, str, list[int]]:
+    ov = B.view(arr, "out")
+    strides = list(ov.strides) if ndim == 3 else [0, *ov.strides]
+    return (ov.ptr, ov.dtype, strides)
+
+
+def _runs(p: _Prepared, *, invert: bool = False):
+    cpu = B.kernels(p.view)
+    return cpu.label_runs(p.shape3, p.desc(), p.conn3, 0 if invert else p.bg_arg, invert, _MAX_LABEL)
+
+
+def _cuda_label(p: _Prepared) -> tuple[Any, int]:
+    out = B.allocate(p.view, p.view.shape, "int32")
+    if p.empty:
+        return out, 0
+    module = B.kernels(p.view)
+    with B.device_guard(p.view):
+        n = module.label(p.shape3, p.desc(), _out_desc(out, p.ndim), p.conn3, p.bg_arg, _MAX_LABEL,
+                         B.stream_of(p.view))
+    return out, int(n)
+
+
+def _check_count(n: int) -> None:
+    if n > _MAX_LABEL:
+        raise OverflowError(f"{n} components do not fit the int32 label type (at most {_MAX_LABEL})")
+
+
+# ----------------------------------------------------------------------------- label
+def label(x: Any, connectivity: int | None = None, *, background: int = 0, return_num: bool = False) -> Any:
+    """Label the connected components of a 2-D or 3-D mask or label map.
+
+    Parameters
+    ----------
+    x : array (numpy, torch CPU/CUDA or cupy), bool or integer, 2-D or 3-D
+        Voxels different from `background` are foreground. With an integer input each value is
+        labeled separately (neighbouring voxels join only if their values are equal), in one pass.
+    connectivity : int, optional
+        3-D: 6 (faces), 18 (faces + edges) or 26 (faces + edges + corners); 2-D: 4 or 8.
+        Default: full connectivity, 26 in 3-D and 8 in 2-D.
+    background : int, keyword-only
+        The value that is not labeled (default 0).
+    return_num : bool, keyword-only
+        Also return the number of components.
+
+    Returns
+    -------
+    labels : int32 array of x's shape, kind and device
+        Components numbered 1..N in raster order of their first voxel (scipy.ndimage.label's
+        numbering), 0 on the background; identical on CPU and GPU and for any thread count.
+    num : int
+        N, if `return_num`.
+
+    Raises
+    ------
+    TypeError
+        For a floating-point input (threshold it first).
+    ValueError
+        For ndim other than 2 or 3, or a connectivity that does not fit the dimensionality.
+    OverflowError
+        If there are more than 2**31 - 1 components.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.array([[1, 0, 1], [0, 0, 1]], dtype=bool)
+    >>> label(x, connectivity=4, return_num=True)
+    (array([[1, 0, 2],
+           [0, 0, 2]], dtype=int32), 2)
+    """
+    p = _Prepared(x, connectivity, "x", background)
+    if p.view.device == "cuda":
+        out, n = _cuda_label(p)
+    else:
+        out = B.allocate(p.view, p.view.shape, "int32")
+        n = 0
+        if not p.empty:
+            runs = _runs(p)
+            runs.write_labels(_out_desc(out, p.ndim))
+            n = int(runs.count)
+    return (out, n) if return_num else out
+
+
+# ----------------------------------------------------------------------------- statistics
+def component_stats(labels: Any, spacing: Sequence[float] | None = None) -> dict[str, np.ndarray]:
+    """Size, volume, bounding box and centroid of every label of a label image.
+
+    Parameters
+    ----------
+    labels : array, bool or non-negative integer, 2-D or 3-D
+        A label image, e.g. the output of :func:`label`. GPU inputs are copied to the host.
+    spacing : sequence of float, optional
+        Voxel size per axis in the array's axis order (mm); default 1.
+
+    Returns
+    -------
+    dict of numpy arrays, indexed by label value 0..labels.max() (index 0 is the background):
+        ``sizes`` (int64 voxel counts), ``volumes_mm3`` (float64), ``bboxes`` (int64,
+        (L + 1, 2 * ndim): start indices then exclusive stop indices, zeros for absent labels),
+        ``centroids`` (float64, (L + 1, ndim), in voxel index coordinates, NaN for absent labels).
+        The same conventions as ``cc3d.statistics`` (which gives bounding boxes as slices).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> s = component_stats(np.array([[0, 1, 1], [2, 0, 0]]))
+    >>> s["sizes"].tolist(), s["bboxes"][1].tolist()
+    ([3, 2, 1], [0, 1, 1, 3])
+    """
+    lv = B.view(labels, "labels")
+    if lv.dtype in B.FLOAT_NAMES:
+        raise TypeError(f"labels must be a bool or integer array, got dtype={lv.dtype}")
+    if lv.ndim not in (2, 3):
+        raise ValueError(f"labels must be a 2-D or 3-D array, got ndim={lv.ndim} (shape={lv.shape})")
+    sp = _spacing(spacing, lv.ndim)
+    if lv.device == "cuda":
+        host = lv.obj.cpu().numpy() if lv.kind == "torch" else lv.obj.get()
+        lv = B.view(host, "labels")
+    ndim = lv.ndim
+    if lv.size == 0:
+        max_label = 0
+    else:
+        arr = lv.obj
+        lo = int(arr.min()) if lv.dtype != "bool" else 0
+        if lo < 0:
+            raise ValueError(f"labels must be non-negative, got a minimum of {lo}")
+        max_label = int(arr.max())
+    if lv.size == 0:
+        counts = np.zeros(1, np.int64)
+        mins = np.full((1, 3), np.iinfo(np.int64).max, np.int64)
+        maxs = np.full((1, 3), -1, np.int64)
+        sums = np.zeros((1, 3), np.float64)
+    else:
+        shape3 = list(lv.shape) if ndim == 3 else [1, *lv.shape]
+        strides3 = list(lv.strides) if ndim == 3 else [0, *lv.strides]
+        counts, mins, maxs, sums = B.kernels(lv).label_statistics(shape3, (lv.ptr, lv.dtype, strides3), max_label)
+    axes = slice(3 - ndim, 3)
+    present = counts > 0
+    bboxes = np.zeros((len(counts), 2 * ndim), np.int64)
+    bboxes[present, :ndim] = mins[present][:, axes]
+    bboxes[present, ndim:] = maxs[present][:, axes] + 1
+    with np.errstate(invalid="ignore", divide="ignore"):
+        centroids = sums[:, axes] / counts[:, None]
+    centroids[~present] = np.nan
+    return {
+        "sizes": counts,
+        "volumes_mm3": counts * float(np.prod(sp)),
+        "bboxes": bboxes,
+        "centroids": centroids,
+    }
+
+
+def _spacing(spacing: Any, ndim: int) -> tuple[float, ...]:
+    if spacing is None:
+        return (1.0,) * ndim
+    try:
+        sp = tuple(float(s) for s in spacing)
+    except (TypeError, ValueError):
+        raise ValueError(f"spacing must have {ndim} positive values for a {ndim}-D array, got {spacing!r}") from None
+    if len(sp) != ndim or not all(np.isfinite(s) and s > 0 for s in sp):
+        raise ValueError(f"spacing must have {ndim} positive values for a {ndim}-D array, got {spacing!r}")
+    return sp
+
+
+# ----------------------------------------------------------------------------- postprocessing
+def _filtered_cpu(p: _Prepared, runs, keep: np.ndarray) -> Any:
+    out = B.allocate(p.view, p.view.shape, p.view.dtype)
+    runs.write_filtered(_out_desc(out, p.ndim), np.ascontiguousarray(keep, dtype=np.uint8))
+    return out
+
+
+def _copy_or_empty(p: _Prepared) -> Any:
+    out = B.allocate(p.view, p.view.shape, p.view.dtype)
+    return out
+
+
+class _GpuComponents:
+    """GPU postprocessing on a label image: sizes by bincount, tables applied by gathering."""
+
+    def __init__(self, p: _Prepared):
+        self.p = p
+        self.labels, self.count = _cuda_label(p)
+        self.kind = p.view.kind
+        if self.kind == "torch":
+            import torch
+
+            self.xp = torch
+            self.flat = self.labels.reshape(-1).long()
+        else:
+            import cupy
+
+            self.xp = cupy
+            self.flat = self.labels.ravel()
+
+    def sizes(self) -> np.ndarray:
+        if self.kind == "torch":
+            return self.xp.bincount(self.flat, minlength=self.count + 1).cpu().numpy()
+        return self.xp.bincount(self.flat, minlength=self.count + 1).get()
+
+    def values(self) -> np.ndarray:
+        """The input value of each component (index 0: background)."""
+        x = self.p.view.obj
+        if self.kind == "torch":
+            vals = self.xp.zeros(self.count + 1, dtype=x.dtype, device=x.device)
+            vals[self.flat] = x.reshape(-1)
+            return vals.cpu().numpy()
+        vals = self.xp.zeros(self.count + 1, dtype=x.dtype)
+        vals[self.flat] = x.ravel()
+        return vals.get()
+
+    def filtered(self, keep: np.ndarray) -> Any:
+        x = self.p.view.obj
+        table = B.to_kind(self.p.view, np.ascontiguousarray(keep, dtype=bool))
+        mask = table[self.labels.long() if self.kind == "torch" else self.labels]
+        if self.kind == "torch":
+            return self.xp.where(mask, x, self.xp.full((), self.p.background, dtype=x.dtype, device=x.device))
+        return self.xp.where(mask, x, self.xp.asarray(self.p.background, dtype=x.dtype))
+
+
+def _largest_k_table(sizes: np.ndarray, k: int) -> np.ndarray:
+    keep = np.zeros(len(sizes), np.uint8)
+    if k > 0 and len(sizes) > 1:
+        order = np.argsort(-sizes[1:], kind="stable") + 1   # ties: lower label (earlier first voxel) first
+        keep[order[:k]] = 1
+    return keep
+
+
+def largest_component(x: Any, k: int = 1, connectivity: int | None = None, *, background: int = 0) -> Any:
+    """Keep the `k` largest connected components, set everything else to `background`.
+
+    Parameters
+    ----------
+    x : array, bool or integer, 2-D or 3-D
+        A mask or label map (integer values are labeled separately, like :func:`label`).
+    k : int
+        How many components to keep (>= 0). Ties in size are broken in favour of the component
+        whose first voxel comes first in raster order (the lower label of :func:`label`).
+    connectivity : int
+        As in :func:`label`.
+    background : int, keyword-only
+        The background value.
+
+    Returns
+    -------
+    array of x's dtype, shape, kind and device
+        x where a kept component lies, `background` elsewhere. Equals ``cc3d.largest_k(x, k) > 0``
+        applied to x when no tie straddles the k-th place.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> largest_component(np.array([[1, 0, 1, 1]], dtype=bool), connectivity=4)
+    array([[False, False,  True,  True]])
+    """
+    if isinstance(k, bool) or not isinstance(k, (Integral, np.integer)) or k < 0:
+        raise ValueError(f"k must be a non-negative integer, got {k!r}")
+    p = _Prepared(x, connectivity, "x", background)
+    if p.empty:
+        return _copy_or_empty(p)
+    if p.view.device == "cuda":
+        g = _GpuComponents(p)
+        return g.filtered(_largest_k_table(g.sizes(), int(k)))
+    runs = _runs(p)
+    return _filtered_cpu(p, runs, _largest_k_table(runs.sizes(), int(k)))
+
+
+def remove_small_components(
+    x: Any, min_size: float, *, spacing: Sequence[float] | None = None, connectivity: int | None = None, background: int = 0
+) -> Any:
+    """Remove the components smaller than `min_size` (voxels, or mm³ when `spacing` is given).
+
+    Parameters
+    ----------
+    x : array, bool or integer, 2-D or 3-D
+        A mask or label map (integer values are labeled separately).
+    min_size : float
+        Components with fewer voxels (or a smaller volume in mm³ with `spacing`) are removed;
+        components of exactly `min_size` stay (as ``cc3d.dust``).
+    spacing : sequence of float, optional, keyword-only
+        Voxel size in mm per axis, in the array's axis order.
+    connectivity : int, keyword-only
+        As in :func:`label`.
+    background : int, keyword-only
+        The background value; removed components are set to it.
+
+    Returns
+    -------
+    array of x's dtype, shape, kind and device
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> remove_small_components(np.array([[1, 0, 2, 2]], dtype=np.uint8), 2, connectivity=4)
+    array([[0, 0, 2, 2]], dtype=uint8)
+    """
+    if isinstance(min_size, bool) or not isinstance(min_size, (int, float, np.integer, np.floating)) \
+            or not np.isfinite(min_size) or min_size < 0:
+        raise ValueError(f"min_size must be a finite number >= 0, got {min_size!r}")
+    p = _Prepared(x, connectivity, "x", background)
+    voxel = float(np.prod(_spacing(spacing, p.ndim))) if spacing is not None else 1.0
+    if p.empty:
+        return _copy_or_empty(p)
+    if p.view.device == "cuda":
+        g = _GpuComponents(p)
+        sizes = g.sizes()
+    else:
+        runs = _runs(p)
+        sizes = runs.sizes()
+    keep = (sizes * voxel >= float(min_size)).astype(np.uint8)
+    keep[0] = 0
+    return g.filtered(keep) if p.view.device == "cuda" else _filtered_cpu(p, runs, keep)
+
+
+def keep_largest_per_class(
+    labelmap: Any, classes: Sequence[int] | None = None, connectivity: int | None = None, *, background: int = 0
+) -> Any:
+    """Keep only the largest connected component of each class of a label map.
+
+    Parameters
+    ----------
+    labelmap : array, bool or integer, 2-D or 3-D
+        Class labels; `background` is not a class.
+    classes : sequence of int, optional
+        The classes to process (default: every class present). Other classes are kept as they are.
+    connectivity : int
+        As in :func:`label`.
+    background : int, keyword-only
+        The value removed components are set to.
+
+    Returns
+    -------
+    array of labelmap's dtype, shape, kind and device
+        Ties in size keep the component whose first voxel comes first in raster order. Equals
+        MONAI ``KeepLargestConnectedComponent(applied_labels=classes, independent=True)`` when
+        there are no ties.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> keep_largest_per_class(np.array([[1, 0, 1, 1, 2, 0, 2]]), connectivity=4)
+    array([[0, 0, 1, 1, 2, 0, 0]])
+    """
+    p = _Prepared(labelmap, connectivity, "labelmap", background)
+    if classes is not None:
+        try:
+            classes_arr = np.asarray(list(classes), dtype=np.int64)
+        except (TypeError, ValueError, OverflowError):
+            raise ValueError(f"classes must be a sequence of integers, got {classes!r}") from None
+    if p.empty:
+        return _copy_or_empty(p)
+    if p.view.device == "cuda":
+        g = _GpuComponents(p)
+        sizes, values = g.sizes(), g.values()
+    else:
+        runs = _runs(p)
+        sizes = runs.sizes()
+        first = runs.first_voxels()
+        values = _values_at(p, first)
+    values = values.astype(np.int64) if values.dtype != np.uint64 else values
+    n = len(sizes) - 1
+    keep = np.ones(n + 1, np.uint8)
+    keep[0] = 0
+    if n > 0:
+        comp = np.arange(1, n + 1)
+        vals = values[1:]
+        selected = np.ones(n, bool) if classes is None else np.isin(vals, classes_arr)
+        # Among selected components, the largest of each value (stable: lowest label wins ties).
+        order = np.lexsort((comp, -sizes[1:], vals))
+        sv = vals[order]
+        first_of_value = np.ones(n, bool)
+        first_of_value[1:] = sv[1:] != sv[:-1]
+        best = np.zeros(n, bool)
+        best[order[first_of_value]] = True
+        keep[1:] = np.where(selected, best, True)
+    return g.filtered(keep) if p.view.device == "cuda" else _filtered_cpu(p, runs, keep)
+
+
+def _values_at(p: _Prepared, first: np.ndarray) -> np.ndarray:
+    """Input values at linear (C-order) voxel indices (first[0] is ignored: background)."""
+    obj = p.view.obj
+    arr = obj.numpy() if p.view.kind == "torch" else np.asarray(obj)
+    out = np.zeros(len(first), arr.dtype)
+    if len(first) > 1:
+        idx = np.unravel_index(first[1:], arr.shape)
+        out[1:] = arr[idx]
+    return out
+
+
+def fill_holes(x: Any, connectivity: int | None = None) -> Any:
+    """Fill the holes of a mask: background regions not connected to the array border.
+
+    Parameters
+    ----------
+    x : array, bool or integer, 2-D or 3-D
+        Nonzero voxels are foreground.
+    connectivity : int, optional
+        Connectivity of the background: 6 / 18 / 26 in 3-D, 4 / 8 in 2-D. Default: face
+        connectivity (6 in 3-D, 4 in 2-D), with which the result equals
+        ``scipy.ndimage.binary_fill_holes(x)``.
+
+    Returns
+    -------
+    bool array of x's shape, kind and device
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> m = np.ones((3, 3), bool); m[1, 1] = False
+    >>> bool(fill_holes(m)[1, 1])
+    True
+    """
+    p = _Prepared(x, connectivity, "x", 0, full_default=False)
+    out = B.allocate(p.view, p.view.shape, "bool")
+    if p.empty:
+        return out
+    if p.view.device == "cuda":
+        xo = p.view.obj
+        inverted = (xo == 0)
+        q = _Prepared(inverted, p.connectivity, "x", 0)
+        labels, n = _cuda_label(q)
+        border = _gpu_border_labels(labels, n, p.ndim)
+        table = np.ones(n + 1, bool)
+        table[border] = False
+        table[0] = True
+        dev = B.to_kind(p.view, table)
+        return dev[labels.long() if p.view.kind == "torch" else labels]
+    runs = _runs(p, invert=True)
+    flags = runs.border_flags(p.ndim == 3)
+    keep = (flags == 0).astype(np.uint8)
+    runs.write_mask(_out_desc(out, p.ndim), keep, 1)
+    return out
+
+
+def _gpu_border_labels(labels: Any, n: int, ndim: int) -> np.ndarray:
+    faces = []
+    for axis in range(ndim):
+        for index in (0, -1):
+            sl = [slice(None)] * ndim
+            sl[axis] = index
+            faces.append(labels[tuple(sl)].reshape(-1))
+    if hasattr(labels, "cpu"):
+        import torch
+
+        return torch.unique(torch.cat(faces)).cpu().numpy()
+    import cupy
+
+    return cupy.unique(cupy.concatenate(faces)).get()
