@@ -18,6 +18,7 @@ from .intensity import (
     multi_window,
     window_bounds,
 )
+from .resample import resample, resample_labels
 
 __all__ = [
     "__version__",
@@ -32,4 +33,6 @@ __all__ = [
     "intensity_stats",
     "ct_normalize",
     "mr_normalize",
+    "resample",
+    "resample_labels",
 ]
