@@ -13,6 +13,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <memory>
 #include <stdexcept>
 #include <vector>
 
@@ -32,9 +33,10 @@ struct Pass {
     int order;
     const double* lo = nullptr;     // clip bounds per group, or nullptr for no clipping
     const double* hi = nullptr;
-    int64_t channel0 = 0;           // global channel index of this chunk's channel 0
+    int64_t index0[kResampleDims] = {0, 0, 0, 0};   // global index of this view's origin (clip groups)
     int64_t groups_per_channel = 1;
     int clip_axis = 0;
+    bool serial = false;            // run on the calling thread (inside an outer parallel loop)
 };
 
 template <typename C>
@@ -88,7 +90,8 @@ public:
         if (buffered) width = after_mode_ ? std::clamp<int64_t>(16384 / rows_ / 8 * 8, 8, 512) : 16;
         else width = after_mode_ ? 2048 : 64;
         // Enough blocks for every thread (the block size never changes any result).
-        const int64_t want_blocks = std::max<int64_t>(1, (8 * get_num_threads() + outer_total_ - 1) / outer_total_);
+        const int threads = p.serial ? 1 : get_num_threads();
+        const int64_t want_blocks = std::max<int64_t>(1, (8 * threads + outer_total_ - 1) / outer_total_);
         width = std::min(width, std::max<int64_t>(8, (lane_total_ + want_blocks - 1) / want_blocks));
         width_ = std::max<int64_t>(1, std::min(width, lane_total_));
         blocks_ = (lane_total_ + width_ - 1) / width_;
@@ -115,7 +118,7 @@ private:
     template <int T, bool kClip>
     void run_taps() {
         const int64_t items = outer_total_ * blocks_;
-        parallel_for(items, 1, [&](int64_t begin, int64_t end, int) {
+        auto body = [&](int64_t begin, int64_t end, int) {
             std::vector<int64_t> soff(width_), doff(width_);
             std::vector<C> lo(kClip ? width_ : 0), hi(kClip ? width_ : 0);
             std::vector<C> buf(p_.order == 3 ? rows_ * width_ : 0);
@@ -128,7 +131,9 @@ private:
                     direct_block<T, kClip>(w, soff.data(), doff.data(), lo.data(), hi.data());
                 }
             }
-        });
+        };
+        if (p_.serial) body(0, items, 0);
+        else parallel_for(items, 1, body);
     }
 
     // Source/destination offsets (and clip bounds) of the lanes of work item `item`.
@@ -161,7 +166,8 @@ private:
             soff[l] = s;
             doff[l] = d;
             if constexpr (kClip) {
-                const int64_t g = (p_.channel0 + idx[0]) * p_.groups_per_channel + (p_.clip_axis > 0 ? idx[p_.clip_axis] : 0);
+                const int64_t g = (p_.index0[0] + idx[0]) * p_.groups_per_channel +
+                                  (p_.clip_axis > 0 ? p_.index0[p_.clip_axis] + idx[p_.clip_axis] : 0);
                 lo[l] = static_cast<C>(p_.lo[g]);
                 hi[l] = static_cast<C>(p_.hi[g]);
             }
@@ -205,6 +211,18 @@ private:
                         const C v = tap_sum<T, C>(wt, load_as<C>(r0[l * ss]), T >= 2 ? load_as<C>(r1[l * ss]) : C(0), C(0), C(0));
                         d[l * ds] = store_from<W>(finish<kClip>(v, lo, hi, l));
                     }
+                }
+            }
+            return;
+        }
+        if (sa == 1 && da == 1) {
+            for (int64_t l = 0; l < w; ++l) {
+                const R* line = src_ + soff[l];
+                W* d = dst_ + doff[l];
+                for (int64_t j = 0; j < p_.n_out; ++j) {
+                    const R* r0 = line + first[j];
+                    const C v = tap_sum<T, C>(wts + j * 4, load_as<C>(r0[0]), T >= 2 ? load_as<C>(r0[1]) : C(0), C(0), C(0));
+                    d[j] = store_from<W>(finish<kClip>(v, lo, hi, l));
                 }
             }
             return;
@@ -349,6 +367,44 @@ bool wide_compute(DType in, DType out) {
 
 }  // namespace
 
+namespace {
+
+void run_pass(const Pass& pass, const ArrayArg& src, const ArrayArg& dst) {
+    dispatch_all(src.dtype, [&](auto r_tag) {
+        using R = typename decltype(r_tag)::type;
+        dispatch_float_out(dst.dtype, [&](auto w_tag) {
+            using W = typename decltype(w_tag)::type;
+            PassRunner<R, W>(pass, src.data<R>(), dst.data<W>()).run();
+        });
+    });
+}
+
+ArrayArg offset_view(const ArrayArg& a, int64_t elements) {
+    ArrayArg v = a;
+    v.ptr = a.ptr + static_cast<uintptr_t>(elements * static_cast<int64_t>(dtype_size(a.dtype)));
+    return v;
+}
+
+ArrayArg contiguous_view(void* data, DType dtype, const int64_t* shape) {
+    ArrayArg v;
+    v.ptr = reinterpret_cast<uintptr_t>(data);
+    v.dtype = dtype;
+    int64_t stride = 1;
+    for (int a = kResampleDims - 1; a >= 0; --a) {
+        v.strides.s[a] = stride;
+        stride *= shape[a];
+    }
+    return v;
+}
+
+struct Buffer {   // uninitialised scratch memory, 8-byte aligned
+    std::unique_ptr<double[]> data;
+    explicit Buffer(size_t bytes = 0) : data(bytes ? new double[(bytes + 7) / 8] : nullptr) {}
+    void* get() const { return data.get(); }
+};
+
+}  // namespace
+
 void resample(const ResampleSpec& spec, const ArrayArg& in, const ArrayArg& out) {
     for (int a = 0; a < kResampleDims; ++a) {
         if (spec.out_shape[a] == 0 || spec.in_shape[a] == 0) return;
@@ -367,70 +423,98 @@ void resample(const ResampleSpec& spec, const ArrayArg& in, const ArrayArg& out)
     std::vector<double> lo, hi;
     if (plan.clip_pass >= 0) group_minmax(spec, in, lo, hi);
 
+    // shapes[p] = extents before pass p (per channel; [0] is filled per chunk).
     int64_t shapes[4][kResampleDims];
     for (int a = 0; a < kResampleDims; ++a) shapes[0][a] = spec.in_shape[a];
-    int64_t inter = 0;
     for (int p = 0; p < plan.count; ++p) {
         for (int a = 0; a < kResampleDims; ++a) shapes[p + 1][a] = shapes[p][a];
         shapes[p + 1][plan.axes[p]] = spec.out_shape[plan.axes[p]];
-        if (p + 1 < plan.count)
-            inter = std::max(inter, shapes[p + 1][1] * shapes[p + 1][2] * shapes[p + 1][3]);
+    }
+    // Leading passes that keep axis 1 run slice by slice (a slab of one index of axis 1) with
+    // per-thread scratch, so their intermediates stay in cache and never fill main memory.
+    int slab_passes = 0;
+    while (slab_passes < plan.count && plan.axes[slab_passes] != 1) ++slab_passes;
+    if (slab_passes < 2) slab_passes = 0;
+    int64_t inter = 0, slab_inter = 0;
+    for (int p = 0; p + 1 < plan.count; ++p) {
+        const int64_t* sh = shapes[p + 1];
+        if (p + 1 < slab_passes) slab_inter = std::max(slab_inter, sh[2] * sh[3]);
+        else inter = std::max(inter, sh[1] * sh[2] * sh[3]);
     }
     const int64_t channels = spec.in_shape[0];
     const int64_t chunk = inter == 0 ? channels : std::clamp<int64_t>((int64_t(1) << 22) / inter, 1, channels);
-    std::vector<double> tmp[2];
-    if (inter > 0)
-        for (auto& t : tmp) t.resize((chunk * inter * csize + 7) / 8);
-    const size_t in_size = dtype_size(in.dtype), out_size = dtype_size(out.dtype);
+    Buffer tmp[2] = {Buffer(inter ? chunk * inter * csize : 0), Buffer(inter ? chunk * inter * csize : 0)};
+
+    auto make_pass = [&](int p, const int64_t* src_shape, const ArrayArg& src, const ArrayArg& dst,
+                         const int64_t* origin, bool serial) {
+        Pass pass;
+        const int axis = plan.axes[p];
+        for (int a = 0; a < kResampleDims; ++a) {
+            pass.shape[a] = src_shape[a];
+            pass.src_s[a] = src.strides.s[a];
+            pass.dst_s[a] = dst.strides.s[a];
+            pass.index0[a] = origin[a];
+        }
+        pass.axis = axis;
+        pass.n_out = spec.out_shape[axis];
+        pass.order = identity ? 0 : spec.order[axis];
+        pass.serial = serial;
+        if (p == plan.clip_pass) {
+            pass.lo = lo.data();
+            pass.hi = hi.data();
+            pass.clip_axis = spec.clip_axis;
+            pass.groups_per_channel = spec.clip_axis > 0 ? spec.in_shape[spec.clip_axis] : 1;
+        }
+        return pass;
+    };
 
     for (int64_t c0 = 0; c0 < channels; c0 += chunk) {
         const int64_t cc = std::min(chunk, channels - c0);
-        ArrayArg cur = in;
-        cur.ptr = in.ptr + static_cast<uintptr_t>(c0 * in.strides.s[0] * static_cast<int64_t>(in_size));
+        const ArrayArg out_chunk = offset_view(out, c0 * out.strides.s[0]);
+        const ArrayArg in_chunk = offset_view(in, c0 * in.strides.s[0]);
+        auto pass_output = [&](int p, const int64_t* shape) {
+            return p + 1 == plan.count ? out_chunk : contiguous_view(tmp[p % 2].get(), cdt, shape);
+        };
+        ArrayArg cur = in_chunk;
         int64_t cur_shape[kResampleDims];
         for (int a = 0; a < kResampleDims; ++a) cur_shape[a] = shapes[0][a];
         cur_shape[0] = cc;
-        for (int p = 0; p < plan.count; ++p) {
-            const int axis = plan.axes[p];
+        int first_global = 0;
+        if (slab_passes >= 2) {
+            int64_t slab_out[kResampleDims];
+            for (int a = 0; a < kResampleDims; ++a) slab_out[a] = shapes[slab_passes][a];
+            slab_out[0] = cc;
+            const ArrayArg target = pass_output(slab_passes - 1, slab_out);
+            const int64_t n1 = cur_shape[1];
+            parallel_for(cc * n1, 1, [&](int64_t begin, int64_t end, int) {
+                Buffer scratch[2] = {Buffer(slab_inter * csize), Buffer(slab_inter * csize)};
+                for (int64_t unit = begin; unit < end; ++unit) {
+                    const int64_t c = unit / n1, s1 = unit % n1;
+                    const int64_t origin[kResampleDims] = {c0 + c, s1, 0, 0};
+                    ArrayArg src = offset_view(in_chunk, c * in.strides.s[0] + s1 * in.strides.s[1]);
+                    int64_t sh[kResampleDims] = {1, 1, shapes[0][2], shapes[0][3]};
+                    for (int p = 0; p < slab_passes; ++p) {
+                        int64_t next[kResampleDims] = {1, 1, shapes[p + 1][2], shapes[p + 1][3]};
+                        const ArrayArg dst = p + 1 == slab_passes
+                                                 ? offset_view(target, c * target.strides.s[0] + s1 * target.strides.s[1])
+                                                 : contiguous_view(scratch[p % 2].get(), cdt, next);
+                        run_pass(make_pass(p, sh, src, dst, origin, true), src, dst);
+                        src = dst;
+                        for (int a = 0; a < kResampleDims; ++a) sh[a] = next[a];
+                    }
+                }
+            });
+            cur = target;
+            for (int a = 0; a < kResampleDims; ++a) cur_shape[a] = slab_out[a];
+            first_global = slab_passes;
+        }
+        for (int p = first_global; p < plan.count; ++p) {
             int64_t next_shape[kResampleDims];
             for (int a = 0; a < kResampleDims; ++a) next_shape[a] = cur_shape[a];
-            next_shape[axis] = spec.out_shape[axis];
-            ArrayArg dst;
-            if (p + 1 == plan.count) {
-                dst = out;
-                dst.ptr = out.ptr + static_cast<uintptr_t>(c0 * out.strides.s[0] * static_cast<int64_t>(out_size));
-            } else {
-                dst.ptr = reinterpret_cast<uintptr_t>(tmp[p % 2].data());
-                dst.dtype = cdt;
-                int64_t stride = 1;
-                for (int a = kResampleDims - 1; a >= 0; --a) {
-                    dst.strides.s[a] = stride;
-                    stride *= next_shape[a];
-                }
-            }
-            Pass pass;
-            for (int a = 0; a < kResampleDims; ++a) {
-                pass.shape[a] = cur_shape[a];
-                pass.src_s[a] = cur.strides.s[a];
-                pass.dst_s[a] = dst.strides.s[a];
-            }
-            pass.axis = axis;
-            pass.n_out = next_shape[axis];
-            pass.order = identity ? 0 : spec.order[axis];
-            if (p == plan.clip_pass) {
-                pass.lo = lo.data();
-                pass.hi = hi.data();
-                pass.channel0 = c0;
-                pass.clip_axis = spec.clip_axis;
-                pass.groups_per_channel = spec.clip_axis > 0 ? spec.in_shape[spec.clip_axis] : 1;
-            }
-            dispatch_all(cur.dtype, [&](auto r_tag) {
-                using R = typename decltype(r_tag)::type;
-                dispatch_float_out(dst.dtype, [&](auto w_tag) {
-                    using W = typename decltype(w_tag)::type;
-                    PassRunner<R, W>(pass, cur.data<R>(), dst.data<W>()).run();
-                });
-            });
+            next_shape[plan.axes[p]] = spec.out_shape[plan.axes[p]];
+            const ArrayArg dst = pass_output(p, next_shape);
+            const int64_t origin[kResampleDims] = {c0, 0, 0, 0};
+            run_pass(make_pass(p, cur_shape, cur, dst, origin, false), cur, dst);
             cur = dst;
             for (int a = 0; a < kResampleDims; ++a) cur_shape[a] = next_shape[a];
         }
