@@ -3,14 +3,13 @@ nnU-Net's resampling path (rebuilt from skimage + scipy in medseg_fast.reference
 
 from __future__ import annotations
 
+import medseg_fast as mf
 import numpy as np
 import pytest
 import torch
 from conftest import load_volume
-from skimage.transform import resize
-
-import medseg_fast as mf
 from medseg_fast.reference import resample as ref
+from skimage.transform import resize
 
 SHAPES = [(1,), (7,), (1, 5), (13, 1), (5, 7), (1, 1, 1), (3, 1, 5), (7, 11, 13), (2, 3, 17), (1, 9, 4)]
 
@@ -57,7 +56,8 @@ def test_matches_skimage_random_shapes(rng, order):
         out = random_out_shape(rng, shape)
         expected = skimage_resize(x, out, order)
         got = mf.resample(x, out, order=order)
-        assert got.shape == (2,) + out and got.dtype == np.float32
+        assert got.shape == (2,) + out
+        assert got.dtype == np.float32
         assert_close(got, expected, np.abs(x).max())
         assert_close(got, ref.resample(x, out, order=order), np.abs(x).max())
 
@@ -79,7 +79,8 @@ def test_order1_matches_torch_interpolate(rng, spatial):
         x = torch.from_numpy(rng.normal(size=shape).astype(np.float32))
         expected = torch.nn.functional.interpolate(x, size=out, mode=mode, align_corners=False)
         got = mf.resample(x, out, order=1)
-        assert isinstance(got, torch.Tensor) and got.shape == expected.shape
+        assert isinstance(got, torch.Tensor)
+        assert got.shape == expected.shape
         torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
 
 
@@ -220,7 +221,8 @@ def test_clip_option(rng):
     x[0, 6] = 1.0
     clipped = mf.resample(x, (37,), order=3)
     raw = mf.resample(x, (37,), order=3, clip=False)
-    assert clipped.min() >= 0.0 and raw.min() < 0.0
+    assert clipped.min() >= 0.0
+    assert raw.min() < 0.0
     np.testing.assert_allclose(clipped, np.clip(raw, 0, 1))
 
 
@@ -258,7 +260,8 @@ def test_labels_match_per_class_argmax(rng):
         labels = rng.integers(0, 5, shape).astype(np.uint8)
         expected = ref.resample_labels(labels, out, num_classes=5)
         got = mf.resample_labels(labels, out, num_classes=5)
-        assert got.dtype == np.uint8 and got.shape == out
+        assert got.dtype == np.uint8
+        assert got.shape == out
         mismatch = got != expected
         assert not np.any(mismatch & ~_near_tie(labels, out, 5))
 
@@ -308,7 +311,8 @@ def test_real_anisotropic_ct():
     assert ref.decide_separate_z(spacing, new_spacing) == 0
     got = mf.resample(ct, spacing=spacing, new_spacing=new_spacing, order=3)
     out_shape = ref.new_shape_for_spacing(ct.shape, spacing, new_spacing)
-    assert got.shape == out_shape and got.dtype == np.float32
+    assert got.shape == out_shape
+    assert got.dtype == np.float32
     expected = ref.nnunet_resample_data_or_seg(ct[None].astype(np.float32), out_shape, axis=0, order=3)[0]
     assert_close(got, expected, float(np.abs(ct).max()))
     labels, _ = load_volume("ct_chest_lung2_crop_tumor_label.nii.gz")

@@ -22,8 +22,9 @@ Keys/Catmull-Rom "bicubic" of torch or OpenCV.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from numbers import Integral, Real
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -129,7 +130,7 @@ def _merge_leading(shape: Sequence[int], strides: Sequence[int]) -> tuple[int, i
     dims = [(n, s) for n, s in zip(shape, strides) if n != 1]
     if not dims:
         return count, 0
-    for (n0, s0), (n1, s1) in zip(dims, dims[1:]):
+    for (_n0, s0), (n1, s1) in zip(dims, dims[1:]):
         if s0 != s1 * n1:
             return None
     return count, dims[-1][1]

@@ -23,7 +23,7 @@ low-resolution axis); it is the peer the parity tests and benchmarks compare wit
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
