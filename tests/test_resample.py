@@ -283,7 +283,8 @@ def test_labels_order0_and_dtypes(rng):
     mask = rng.random((7, 8)) > 0.5
     out = mf.resample_labels(mask, (15, 3))
     assert out.dtype == np.bool_
-    np.testing.assert_array_equal(out, ref.resample_labels(mask.astype(np.uint8), (15, 3)).astype(bool))
+    expected = ref.resample_labels(mask.astype(np.uint8), (15, 3)).astype(bool)
+    assert not np.any((out != expected) & ~_near_tie(mask.astype(np.uint8), (15, 3), 2))
     t = torch.from_numpy(labels)
     assert torch.equal(mf.resample_labels(t, (8, 4, 13)), torch.from_numpy(mf.resample_labels(labels, (8, 4, 13))))
 
