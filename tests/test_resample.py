@@ -247,10 +247,10 @@ def test_thread_count_independence(rng):
 
 
 # ----------------------------------------------------------------------------- labels
-def _near_tie(labels, out_shape, num_classes):
+def _near_tie(labels, out_shape, num_classes, lowres_axis=None):
     """Voxels where the two best per-class scores of the reference differ by < 1e-5."""
-    scores = np.stack([ref.resample((labels == c).astype(np.float64), out_shape, order=1, channels=False)
-                       for c in range(num_classes)])
+    scores = np.stack([ref.resample((labels == c).astype(np.float64), out_shape, order=1, channels=False,
+                                    lowres_axis=lowres_axis) for c in range(num_classes)])
     top2 = np.sort(scores, axis=0)[-2:]
     return (top2[1] - top2[0]) < 1e-5
 
@@ -264,6 +264,23 @@ def test_labels_match_per_class_argmax(rng):
         assert got.shape == out
         mismatch = got != expected
         assert not np.any(mismatch & ~_near_tie(labels, out, 5))
+
+
+@pytest.mark.parametrize("axis", [0, 2])
+def test_labels_separate_z(rng, axis):
+    shape = [9, 8, 10]
+    shape[axis] = 4
+    labels = rng.integers(0, 4, shape).astype(np.uint8)
+    spacing = [1.0, 1.0, 1.0]
+    spacing[axis] = 4.0
+    out = (11, 6, 13)
+    got = mf.resample_labels(labels, out, spacing=spacing, num_classes=4)
+    np.testing.assert_array_equal(got, mf.resample_labels(labels, out, separate_z=axis))
+    expected = ref.resample_labels(labels, out, num_classes=4, lowres_axis=axis)
+    assert not np.any((got != expected) & ~_near_tie(labels, out, 4, lowres_axis=axis))
+    assert not np.array_equal(got, mf.resample_labels(labels, out, separate_z=False))
+    by_spacing = mf.resample_labels(labels, spacing=spacing, new_spacing=(1.0, 1.0, 1.0))
+    assert by_spacing.shape == ref.new_shape_for_spacing(labels.shape, spacing, (1.0, 1.0, 1.0))
 
 
 def test_labels_exact_ties_go_to_smallest_label():

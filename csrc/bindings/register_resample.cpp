@@ -51,11 +51,12 @@ void register_resample(py::module_& m) {
 
     m.def(
         "resample_labels",
-        [](const Shape4& in_shape, const Shape4& out_shape, const ArrayDesc& in, const ArrayDesc& out) {
-            cpu::resample_labels(in_shape.data(), out_shape.data(), make_array(in, layout4(in_shape)),
+        [](const Shape4& in_shape, const Shape4& out_shape, const std::array<int, 4>& orders, const ArrayDesc& in,
+           const ArrayDesc& out) {
+            cpu::resample_labels(in_shape.data(), out_shape.data(), orders.data(), make_array(in, layout4(in_shape)),
                                  make_array(out, layout4(out_shape)));
         },
-        py::arg("in_shape"), py::arg("out_shape"), py::arg("x"), py::arg("out"),
+        py::arg("in_shape"), py::arg("out_shape"), py::arg("orders"), py::arg("x"), py::arg("out"),
         py::call_guard<py::gil_scoped_release>());
 }
 

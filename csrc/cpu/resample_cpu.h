@@ -14,8 +14,10 @@ void resample(const ResampleSpec& spec, const ArrayArg& in, const ArrayArg& out)
 // Nearest-neighbour resampling (order 0 on every axis) that copies elements bit for bit.
 void resample_nearest(const int64_t* in_shape, const int64_t* out_shape, const ArrayArg& in, const ArrayArg& out);
 
-// Label maps: per output voxel, the label with the largest summed linear-interpolation weight
-// among its 2^3 neighbours (ties: smallest label). `out` has the input's integer dtype.
-void resample_labels(const int64_t* in_shape, const int64_t* out_shape, const ArrayArg& in, const ArrayArg& out);
+// Label maps: per output voxel, the label with the largest summed interpolation weight among its
+// (up to 2^3) neighbours (ties: smallest label). orders[a] (0 or 1) per axis a = 1..3, so a
+// separate low-resolution axis can take the nearest slice. `out` has the input's integer dtype.
+void resample_labels(const int64_t* in_shape, const int64_t* out_shape, const int* orders, const ArrayArg& in,
+                     const ArrayArg& out);
 
 }  // namespace medseg::cpu

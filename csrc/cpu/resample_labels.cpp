@@ -16,7 +16,7 @@ namespace {
 // Nearest source index of every output sample of every axis.
 std::vector<std::vector<int64_t>> nearest_tables(const int64_t* in_shape, const int64_t* out_shape) {
     std::vector<std::vector<int64_t>> tables(kResampleDims);
-    double w[4];
+    double w[4] = {0.0, 0.0, 0.0, 0.0};
     for (int a = 1; a < kResampleDims; ++a) {
         tables[a].resize(out_shape[a]);
         for (int64_t j = 0; j < out_shape[a]; ++j) resample_axis_taps(j, in_shape[a], out_shape[a], 0, tables[a][j], w);
@@ -50,17 +50,17 @@ struct LinearTable {
     std::vector<float> w0, w1;
 };
 
-LinearTable linear_table(int64_t n_in, int64_t n_out) {
+LinearTable linear_table(int64_t n_in, int64_t n_out, int order) {
     LinearTable t;
     t.i0.resize(n_out);
     t.i1.resize(n_out);
     t.w0.resize(n_out);
     t.w1.resize(n_out);
-    const int taps = resample_taps(n_in, 1);
-    double w[4];
+    const int taps = resample_taps(n_in, order);
+    double w[4] = {0.0, 0.0, 0.0, 0.0};
     for (int64_t j = 0; j < n_out; ++j) {
         int64_t first;
-        resample_axis_taps(j, n_in, n_out, 1, first, w);
+        resample_axis_taps(j, n_in, n_out, order, first, w);
         t.i0[j] = first;
         t.i1[j] = taps == 2 ? first + 1 : first;
         t.w0[j] = static_cast<float>(w[0]);
@@ -70,9 +70,9 @@ LinearTable linear_table(int64_t n_in, int64_t n_out) {
 }
 
 template <typename L>
-void vote(const int64_t* in_shape, const int64_t* out_shape, const ArrayArg& in, const ArrayArg& out) {
+void vote(const int64_t* in_shape, const int64_t* out_shape, const int* orders, const ArrayArg& in, const ArrayArg& out) {
     LinearTable t[kResampleDims];
-    for (int a = 1; a < kResampleDims; ++a) t[a] = linear_table(in_shape[a], out_shape[a]);
+    for (int a = 1; a < kResampleDims; ++a) t[a] = linear_table(in_shape[a], out_shape[a], orders[a]);
     const int64_t rows = out_shape[0] * out_shape[1] * out_shape[2];
     const L* src = in.data<L>();
     L* dst = out.data<L>();
@@ -124,13 +124,14 @@ void resample_nearest(const int64_t* in_shape, const int64_t* out_shape, const A
     });
 }
 
-void resample_labels(const int64_t* in_shape, const int64_t* out_shape, const ArrayArg& in, const ArrayArg& out) {
+void resample_labels(const int64_t* in_shape, const int64_t* out_shape, const int* orders, const ArrayArg& in,
+                     const ArrayArg& out) {
     if (empty(in_shape, out_shape)) return;
     if (in.dtype != out.dtype) throw std::invalid_argument("resample_labels: input and output dtypes differ");
     dispatch_all(in.dtype, [&](auto tag) {
         using T = typename decltype(tag)::type;
         if constexpr (std::is_integral<T>::value) {
-            vote<T>(in_shape, out_shape, in, out);
+            vote<T>(in_shape, out_shape, orders, in, out);
         } else {
             throw std::invalid_argument(std::string("resample_labels needs integer labels, got ") + dtype_name(in.dtype));
         }

@@ -46,7 +46,7 @@ struct TapTable {
     std::vector<C> w;   // 4 per output sample
 
     TapTable(int64_t n_in, int64_t n_out, int order) : count(resample_taps(n_in, order)), first(n_out), w(n_out * 4, C(0)) {
-        double weights[4];
+        double weights[4] = {0.0, 0.0, 0.0, 0.0};
         for (int64_t j = 0; j < n_out; ++j) {
             resample_axis_taps(j, n_in, n_out, order, first[j], weights);
             for (int k = 0; k < count; ++k) w[j * 4 + k] = static_cast<C>(weights[k]);

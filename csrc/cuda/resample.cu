@@ -157,7 +157,7 @@ __global__ void interp_kernel(Geom4 src, int64_t n_in, int axis, int order, cons
         int64_t idx[kResampleDims];
         unravel4(i, dst.shape, idx);
         int64_t first;
-        double w[4];
+        double w[4] = {0.0, 0.0, 0.0, 0.0};
         resample_axis_taps(idx[axis], n_in, dst.shape[axis], order, first, w);
         int64_t base = 0, doff = 0;
         for (int a = 0; a < kResampleDims; ++a) {
@@ -182,7 +182,7 @@ __global__ void nearest_kernel(Geom4 src, const E* __restrict__ in, Geom4 dst, E
         int64_t idx[kResampleDims];
         unravel4(i, dst.shape, idx);
         int64_t soff = idx[0] * src.s[0], doff = idx[0] * dst.s[0];
-        double w[4];
+        double w[4] = {0.0, 0.0, 0.0, 0.0};
         for (int a = 1; a < kResampleDims; ++a) {
             int64_t first;
             resample_axis_taps(idx[a], src.shape[a], dst.shape[a], 0, first, w);
@@ -193,8 +193,13 @@ __global__ void nearest_kernel(Geom4 src, const E* __restrict__ in, Geom4 dst, E
     }
 }
 
+struct Orders4 {
+    int v[kResampleDims];
+};
+
 template <typename L>
-__global__ void labels_kernel(Geom4 src, const L* __restrict__ in, Geom4 dst, L* __restrict__ out, int64_t total) {
+__global__ void labels_kernel(Geom4 src, const L* __restrict__ in, Geom4 dst, L* __restrict__ out, Orders4 orders,
+                              int64_t total) {
     const int64_t step = static_cast<int64_t>(gridDim.x) * blockDim.x;
     for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += step) {
         int64_t idx[kResampleDims];
@@ -203,9 +208,9 @@ __global__ void labels_kernel(Geom4 src, const L* __restrict__ in, Geom4 dst, L*
         float w0[3], w1[3];
         for (int a = 1; a < kResampleDims; ++a) {
             int64_t first;
-            double w[4];
-            resample_axis_taps(idx[a], src.shape[a], dst.shape[a], 1, first, w);
-            const bool two = resample_taps(src.shape[a], 1) == 2;
+            double w[4] = {0.0, 0.0, 0.0, 0.0};
+            resample_axis_taps(idx[a], src.shape[a], dst.shape[a], orders.v[a], first, w);
+            const bool two = resample_taps(src.shape[a], orders.v[a]) == 2;
             o0[a - 1] = first * src.s[a];
             o1[a - 1] = (two ? first + 1 : first) * src.s[a];
             w0[a - 1] = static_cast<float>(w[0]);
@@ -379,17 +384,19 @@ void resample_nearest(const int64_t* in_shape, const int64_t* out_shape, const A
     MSF_CUDA_CHECK(cudaGetLastError());
 }
 
-void resample_labels(const int64_t* in_shape, const int64_t* out_shape, const ArrayArg& in, const ArrayArg& out,
-                     uintptr_t stream_handle) {
+void resample_labels(const int64_t* in_shape, const int64_t* out_shape, const int* orders, const ArrayArg& in,
+                     const ArrayArg& out, uintptr_t stream_handle) {
     if (any_empty(in_shape, out_shape)) return;
     if (in.dtype != out.dtype) throw std::invalid_argument("resample_labels: input and output dtypes differ");
     cudaStream_t stream = as_stream(stream_handle);
     const int64_t total = volume(out_shape);
     const Geom4 sg = geom(in_shape, in.strides), dg = geom(out_shape, out.strides);
+    Orders4 ord;
+    for (int a = 0; a < kResampleDims; ++a) ord.v[a] = orders[a];
     dispatch_all(in.dtype, [&](auto tag) {
         using T = typename decltype(tag)::type;
         if constexpr (std::is_integral<T>::value) {
-            labels_kernel<T><<<grid_for(total), kBlock, 0, stream>>>(sg, in.data<T>(), dg, out.data<T>(), total);
+            labels_kernel<T><<<grid_for(total), kBlock, 0, stream>>>(sg, in.data<T>(), dg, out.data<T>(), ord, total);
         } else {
             throw std::invalid_argument(std::string("resample_labels needs integer labels, got ") + dtype_name(in.dtype));
         }

@@ -15,7 +15,7 @@ void resample(const ResampleSpec& spec, const ArrayArg& in, const ArrayArg& out,
 void resample_nearest(const int64_t* in_shape, const int64_t* out_shape, const ArrayArg& in, const ArrayArg& out,
                       uintptr_t stream);
 
-void resample_labels(const int64_t* in_shape, const int64_t* out_shape, const ArrayArg& in, const ArrayArg& out,
-                     uintptr_t stream);
+void resample_labels(const int64_t* in_shape, const int64_t* out_shape, const int* orders, const ArrayArg& in,
+                     const ArrayArg& out, uintptr_t stream);
 
 }  // namespace medseg::cuda

@@ -83,7 +83,8 @@ def _spatial_dims(out_shape: Any, spacing: Any, new_spacing: Any) -> int:
             except TypeError:
                 raise ValueError(f"out_shape / spacing must be sequences, got {value!r}") from None
             if not 1 <= n <= 3:
-                raise ValueError(f"1, 2 or 3 spatial axes are supported, got {n} values in {value!r}")
+                raise ValueError(f"1, 2 or 3 spatial axes are supported, got {n} values in {value!r} "
+                                 "(out_shape and spacing list spatial axes only, not channels)")
             return n
     raise ValueError("give out_shape, or spacing and new_spacing")
 
@@ -165,6 +166,31 @@ def _input(x: Any, ndim: int, name: str) -> B.ArrayView:
     if _merge_leading(xv.shape[: xv.ndim - ndim], xv.strides[: xv.ndim - ndim]) is None:
         xv = _contiguous(xv)
     return xv
+
+
+def _geometry(x: Any, name: str, ndim: int, out_shape, spacing, new_spacing, separate_z, anisotropy_threshold):
+    """Validated input view, output spatial shape and separate axis (or None) of one call."""
+    if isinstance(anisotropy_threshold, bool) or not isinstance(anisotropy_threshold, (Real, np.floating)) or not (
+        math.isfinite(float(anisotropy_threshold)) and float(anisotropy_threshold) > 0
+    ):
+        raise ValueError(f"anisotropy_threshold must be a positive number, got {anisotropy_threshold!r}")
+    spacing_t = _spacing(spacing, "spacing", ndim) if spacing is not None else None
+    new_spacing_t = _spacing(new_spacing, "new_spacing", ndim) if new_spacing is not None else None
+    xv = _input(x, ndim, name)
+    in_spatial = xv.shape[xv.ndim - ndim:]
+    if out_shape is None:
+        if spacing_t is None or new_spacing_t is None:
+            raise ValueError("give out_shape, or both spacing and new_spacing")
+        shape_t = tuple(int(round(s / t * n)) for n, s, t in zip(in_spatial, spacing_t, new_spacing_t))
+        if any(n <= 0 for n in shape_t):
+            raise ValueError(f"spacing={spacing_t} and new_spacing={new_spacing_t} give an empty output shape "
+                             f"{shape_t} for spatial shape {in_spatial}")
+    else:
+        shape_t = _shape(out_shape, ndim)
+    if spacing_t is not None and new_spacing_t is None:
+        new_spacing_t = tuple(s * n / m for s, n, m in zip(spacing_t, in_spatial, shape_t))
+    lowres = _separate_axis(separate_z, spacing_t, new_spacing_t, float(anisotropy_threshold), ndim)
+    return xv, shape_t, lowres
 
 
 def _call(v: B.ArrayView, name: str, *args) -> None:
@@ -256,26 +282,7 @@ def resample(
     ndim = _spatial_dims(out_shape, spacing, new_spacing)
     order = _order(order, "order")
     order_z = _order(order_z, "order_z")
-    if isinstance(anisotropy_threshold, bool) or not isinstance(anisotropy_threshold, (Real, np.floating)) or not (
-        math.isfinite(float(anisotropy_threshold)) and float(anisotropy_threshold) > 0
-    ):
-        raise ValueError(f"anisotropy_threshold must be a positive number, got {anisotropy_threshold!r}")
-    spacing_t = _spacing(spacing, "spacing", ndim) if spacing is not None else None
-    new_spacing_t = _spacing(new_spacing, "new_spacing", ndim) if new_spacing is not None else None
-    xv = _input(x, ndim, "x")
-    in_spatial = xv.shape[xv.ndim - ndim:]
-    if out_shape is None:
-        if spacing_t is None or new_spacing_t is None:
-            raise ValueError("give out_shape, or both spacing and new_spacing")
-        shape_t = tuple(int(round(s / t * n)) for n, s, t in zip(in_spatial, spacing_t, new_spacing_t))
-        if any(n <= 0 for n in shape_t):
-            raise ValueError(f"spacing={spacing_t} and new_spacing={new_spacing_t} give an empty output shape "
-                             f"{shape_t} for spatial shape {in_spatial}")
-    else:
-        shape_t = _shape(out_shape, ndim)
-    if spacing_t is not None and new_spacing_t is None:
-        new_spacing_t = tuple(s * n / m for s, n, m in zip(spacing_t, in_spatial, shape_t))
-    lowres = _separate_axis(separate_z, spacing_t, new_spacing_t, float(anisotropy_threshold), ndim)
+    xv, shape_t, lowres = _geometry(x, "x", ndim, out_shape, spacing, new_spacing, separate_z, anisotropy_threshold)
 
     all_nearest = order == 0 and (lowres is None or order_z == 0)
     out_dtype = _output_dtype(xv, dtype, all_nearest)
@@ -311,7 +318,17 @@ def _label_range(xv: B.ArrayView) -> tuple[int, int]:
     return int(obj.min()), int(obj.max())
 
 
-def resample_labels(labels: Any, out_shape: Sequence[int], *, num_classes: int | None = None, order: int = 1):
+def resample_labels(
+    labels: Any,
+    out_shape: Sequence[int] | None = None,
+    *,
+    num_classes: int | None = None,
+    order: int = 1,
+    spacing: Sequence[float] | None = None,
+    new_spacing: Sequence[float] | None = None,
+    separate_z: bool | int | None = None,
+    anisotropy_threshold: float = 3.0,
+):
     """Resample a label map: each class interpolated linearly and the argmax taken, in one pass.
 
     For every output voxel the weights of its 2, 4 or 8 linear-interpolation neighbours are summed
@@ -328,13 +345,16 @@ def resample_labels(labels: Any, out_shape: Sequence[int], *, num_classes: int |
     labels : array
         Integer or bool label map; the last ``len(out_shape)`` axes are spatial, any leading axes
         are resampled independently.
-    out_shape : sequence of int
-        Output size of the spatial axes (1, 2 or 3 values).
+    out_shape : sequence of int, optional
+        Output size of the spatial axes (1, 2 or 3 values); or give ``spacing`` and ``new_spacing``.
     num_classes : int, optional
         When given, labels must lie in ``[0, num_classes)`` (checked). Otherwise any integer values
         are allowed.
     order : {0, 1}
         1: the per-class linear vote; 0: nearest neighbour (a plain copy of the nearest label).
+    spacing, new_spacing, separate_z, anisotropy_threshold
+        As in :func:`resample`: with a separate low-resolution axis (nnU-Net's default for
+        segmentations, ``order_z=0``), that axis takes the nearest slice and the vote runs in-plane.
 
     Returns
     -------
@@ -351,10 +371,10 @@ def resample_labels(labels: Any, out_shape: Sequence[int], *, num_classes: int |
            [0, 0, 2, 2, 2, 2, 1, 1],
            [0, 0, 2, 2, 2, 2, 1, 1]], dtype=uint8)
     """
-    ndim = _spatial_dims(out_shape, None, None)
-    shape_t = _shape(out_shape, ndim)
+    ndim = _spatial_dims(out_shape, spacing, new_spacing)
     order = _order(order, "order", (0, 1))
-    lv = _input(labels, ndim, "labels")
+    lv, shape_t, lowres = _geometry(labels, "labels", ndim, out_shape, spacing, new_spacing, separate_z,
+                                    anisotropy_threshold)
     if lv.dtype not in _INTEGER_DTYPES:
         raise TypeError(f"labels must have an integer or bool dtype, got dtype={lv.dtype}")
     if num_classes is not None:
@@ -371,6 +391,11 @@ def resample_labels(labels: Any, out_shape: Sequence[int], *, num_classes: int |
     out_frame, out_strides = _frame(ov, ndim)
     if in_frame[0] == 0:
         return result
-    kernel = "resample_nearest" if order == 0 else "resample_labels"
-    _call(lv, kernel, in_frame, out_frame, B.describe(lv, in_strides), B.describe(ov, out_strides))
+    if order == 0:
+        _call(lv, "resample_nearest", in_frame, out_frame, B.describe(lv, in_strides), B.describe(ov, out_strides))
+        return result
+    orders = [0] + [1] * 3
+    if lowres is not None:
+        orders[lowres + 4 - ndim] = 0
+    _call(lv, "resample_labels", in_frame, out_frame, orders, B.describe(lv, in_strides), B.describe(ov, out_strides))
     return result

@@ -175,8 +175,11 @@ def resample(
 
 
 def resample_labels(labels: np.ndarray, out_shape: Sequence[int], num_classes: int | None = None,
-                    order: int = 1) -> np.ndarray:
-    """Per-class interpolation of the one-hot map, then argmax (ties: the smallest class)."""
+                    order: int = 1, lowres_axis: int | None = None) -> np.ndarray:
+    """Per-class interpolation of the one-hot map, then argmax (ties: the smallest class).
+
+    With ``lowres_axis``, that axis takes the nearest slice (nnU-Net's separate z for segmentations).
+    """
     lab = np.asarray(labels)
     if order == 0:
         out = lab
@@ -186,7 +189,8 @@ def resample_labels(labels: np.ndarray, out_shape: Sequence[int], num_classes: i
                                             + 0.5).astype(np.int64), axis=axis)
         return out.astype(lab.dtype, copy=True)
     k = int(lab.max()) + 1 if num_classes is None else int(num_classes)
-    scores = np.stack([_resize_block((lab == c).astype(np.float64), out_shape, [order] * lab.ndim, clip=False)
+    orders = [0 if a == lowres_axis else order for a in range(lab.ndim)]
+    scores = np.stack([_resize_block((lab == c).astype(np.float64), out_shape, orders, clip=False)
                        for c in range(k)])
     return np.argmax(scores, axis=0).astype(lab.dtype)
 
