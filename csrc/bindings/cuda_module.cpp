@@ -12,6 +12,7 @@ using namespace medseg::bindings;
 namespace medseg::bindings {
 void register_intensity_cuda(py::module_& m);
 void register_components_cuda(py::module_& m);
+void register_resample_cuda(py::module_& m);
 }
 
 PYBIND11_MODULE(_C_cuda, m) {
@@ -30,4 +31,5 @@ PYBIND11_MODULE(_C_cuda, m) {
 #endif
     register_intensity_cuda(m);
     register_components_cuda(m);
+    register_resample_cuda(m);
 }

@@ -8,6 +8,7 @@ namespace py = pybind11;
 namespace medseg::bindings {
 void register_intensity(py::module_& m);
 void register_components(py::module_& m);
+void register_resample(py::module_& m);
 }
 
 PYBIND11_MODULE(_C, m) {
@@ -25,4 +26,5 @@ PYBIND11_MODULE(_C, m) {
     m.attr("cxx_standard") = static_cast<long>(__cplusplus);
     medseg::bindings::register_intensity(m);
     medseg::bindings::register_components(m);
+    medseg::bindings::register_resample(m);
 }

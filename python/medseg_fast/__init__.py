@@ -26,6 +26,7 @@ from .intensity import (
     multi_window,
     window_bounds,
 )
+from .resample import resample, resample_labels
 
 __all__ = [
     "__version__",
@@ -46,4 +47,6 @@ __all__ = [
     "remove_small_components",
     "keep_largest_per_class",
     "fill_holes",
+    "resample",
+    "resample_labels",
 ]
