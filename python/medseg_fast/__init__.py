@@ -18,6 +18,7 @@ from .intensity import (
     multi_window,
     window_bounds,
 )
+from .sliding_window import SlidingWindow, sliding_window_inference
 
 __all__ = [
     "__version__",
@@ -32,4 +33,6 @@ __all__ = [
     "intensity_stats",
     "ct_normalize",
     "mr_normalize",
+    "SlidingWindow",
+    "sliding_window_inference",
 ]
