@@ -13,8 +13,9 @@ namespace medseg::bindings {
 
 // (image[3], patch[3], count[3], origin pointers[3]); the pointers address int64 arrays owned by Python.
 using GridDesc = std::tuple<std::vector<int64_t>, std::vector<int64_t>, std::vector<int64_t>, std::vector<uintptr_t>>;
-// (batch, channels, origin[3], shape[3])
-using RegionDesc = std::tuple<int64_t, int64_t, std::vector<int64_t>, std::vector<int64_t>>;
+// (batch, channels, origin[3], shape[3], wrap[3], assign_first, divide_last)
+using RegionDesc =
+    std::tuple<int64_t, int64_t, std::vector<int64_t>, std::vector<int64_t>, std::vector<int64_t>, bool, bool>;
 
 inline SwGrid make_grid(const GridDesc& desc) {
     const auto& [image, patch, count, ptrs] = desc;
@@ -31,14 +32,19 @@ inline SwGrid make_grid(const GridDesc& desc) {
 }
 
 inline SwRegion make_region(const RegionDesc& desc) {
-    const auto& [batch, channels, origin, shape] = desc;
-    if (origin.size() != 3 || shape.size() != 3) throw std::invalid_argument("region descriptors must have 3 axes");
+    const auto& [batch, channels, origin, shape, wrap, assign_first, divide_last] = desc;
+    if (origin.size() != 3 || shape.size() != 3 || wrap.size() != 3)
+        throw std::invalid_argument("region descriptors must have 3 axes");
+    if (wrap[2] != 0) throw std::invalid_argument("the fastest axis cannot be a ring");
     SwRegion r;
+    r.assign_first = assign_first ? 1 : 0;
+    r.divide_last = divide_last ? 1 : 0;
     r.batch = batch;
     r.channels = channels;
     for (int a = 0; a < 3; ++a) {
         r.origin[a] = origin[a];
         r.shape[a] = shape[a];
+        r.wrap[a] = wrap[a];
     }
     return r;
 }

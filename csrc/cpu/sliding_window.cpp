@@ -63,12 +63,35 @@ void gather_kernel(const SwGrid& g, const ArrayArg& x, int64_t channels, const A
     });
 }
 
+// ----------------------------------------------------------------------------- weight sums
+// Weight row of image row (z, y) over region columns [0, nx): the same window-ordered sum as
+// weight_sum(), computed a row at a time.
+void weight_row(const SwGrid& g, const float* imp, int64_t z, int64_t y, int64_t x_origin, int64_t nx, float* out) {
+    std::fill(out, out + nx, 0.0f);
+    int64_t z0, z1, y0, y1;
+    covering_origins(g.origins[0], g.count[0], g.patch[0], z, z0, z1);
+    covering_origins(g.origins[1], g.count[1], g.patch[1], y, y0, y1);
+    const int64_t px = g.patch[2];
+    for (int64_t iz = z0; iz < z1; ++iz) {
+        for (int64_t iy = y0; iy < y1; ++iy) {
+            const float* row = imp + ((z - g.origins[0][iz]) * g.patch[1] + (y - g.origins[1][iy])) * px;
+            for (int64_t ix = 0; ix < g.count[2]; ++ix) {
+                const int64_t o = g.origins[2][ix] - x_origin;   // window start in region columns
+                const int64_t a = std::max<int64_t>({o, 0, -x_origin});
+                const int64_t e = std::min<int64_t>({o + px, nx, g.image[2] - x_origin});
+                for (int64_t j = a; j < e; ++j) out[j] = plain_add(out[j], row[j - o]);
+            }
+        }
+    }
+}
+
 // ----------------------------------------------------------------------------- scatter-add
 struct WindowBox {
-    int64_t b;          // accumulator batch index
-    int64_t i;          // index within the call's patches
+    int64_t b;              // accumulator batch index
+    int64_t i;              // index within the call's patches
+    int64_t idx[3];         // per-axis window indices
     int64_t lo[3], hi[3];   // covered voxels in region coordinates, [lo, hi)
-    int64_t o[3];       // origin in region coordinates
+    int64_t o[3];           // origin in region coordinates
 };
 
 template <typename P>
@@ -86,6 +109,7 @@ void scatter_kernel(const SwGrid& g, const float* imp, const ArrayArg& patches, 
         box.b = (first + i) / windows;
         int64_t o[3];
         window_origin(g, (first + i) % windows, o);
+        window_indices(g, (first + i) % windows, box.idx);
         bool empty = box.b >= reg.batch;
         for (int a = 0; a < 3; ++a) {
             box.o[a] = o[a] - reg.origin[a];
@@ -112,34 +136,58 @@ void scatter_kernel(const SwGrid& g, const float* imp, const ArrayArg& patches, 
     float* abase = acc.data<float>();
     float* wbase = weights.present() ? weights.data<float>() : nullptr;
     const int64_t px = g.patch[2], pyz = g.patch[1] * g.patch[2];
+    const int64_t* ox = g.origins[2];
 
     parallel_for((b_hi - b_lo + 1) * planes * nz * ny, kRowGrain, [&](int64_t begin, int64_t end, int) {
+        std::vector<float> wrow;
         for (int64_t item = begin; item < end; ++item) {
             int64_t r = item;
             const int64_t y = lo[1] + r % ny; r /= ny;
             const int64_t z = lo[0] + r % nz; r /= nz;
             const int64_t k = r % planes;
             const int64_t b = b_lo + r / planes;
+            const int64_t zi = z + reg.origin[0], yi = y + reg.origin[1];   // image coordinates
+            bool have_wrow = false;
             for (const WindowBox& box : boxes) {
                 if (box.b != b || z < box.lo[0] || z >= box.hi[0] || y < box.lo[1] || y >= box.hi[1]) continue;
-                const int64_t x0 = box.lo[2], len = box.hi[2] - box.lo[2];
-                const float* w = imp + (z - box.o[0]) * pyz + (y - box.o[1]) * px + (x0 - box.o[2]);
+                const int64_t x0 = box.lo[2], x1 = box.hi[2];
+                const float* w = imp + (z - box.o[0]) * pyz + (y - box.o[1]) * px - box.o[2];   // indexed by x
                 if (k == K) {
-                    float* dst = wbase + b * ws[0] + z * ws[1] + y * ws[2] + x0 * ws[3];
+                    float* dst = wbase + b * ws[0] + reg.index(0, z) * ws[1] + reg.index(1, y) * ws[2];
                     const int64_t st = ws[3];
-                    for (int64_t j = 0; j < len; ++j) dst[j * st] = plain_add(dst[j * st], w[j]);
+                    for (int64_t j = x0; j < x1; ++j) dst[j * st] = plain_add(dst[j * st], w[j]);
                     continue;
                 }
-                float* dst = abase + b * as[0] + k * as[1] + z * as[2] + y * as[3] + x0 * as[4];
-                const P* src = pbase + box.i * ps[0] + k * ps[1] + (z - box.o[0]) * ps[2] + (y - box.o[1]) * ps[3] +
-                               (x0 - box.o[2]) * ps[4];
-                if (as[4] == 1 && ps[4] == 1) {
-                    float* __restrict__ d = dst;
-                    const P* __restrict__ s = src;
-                    for (int64_t j = 0; j < len; ++j) d[j] = blend_add(d[j], load_as<float>(s[j]), w[j]);
+                float* dst = abase + b * as[0] + k * as[1] + reg.index(0, z) * as[2] + reg.index(1, y) * as[3];
+                const P* src = pbase + box.i * ps[0] + k * ps[1] + (z - box.o[0]) * ps[2] + (y - box.o[1]) * ps[3] -
+                               box.o[2] * ps[4];
+                const int64_t sa = as[4], sp = ps[4];
+                // [x0, xa): add; [xa, x1): first window of these voxels, assign.
+                int64_t xa = x1;
+                if (reg.assign_first && first_cover(g.origins[0], box.idx[0], g.patch[0], zi) &&
+                    first_cover(g.origins[1], box.idx[1], g.patch[1], yi)) {
+                    xa = box.idx[2] == 0 ? x0 : std::max(x0, std::min(x1, ox[box.idx[2] - 1] + px - reg.origin[2]));
+                }
+                if (sa == 1 && sp == 1) {
+                    for (int64_t j = x0; j < xa; ++j) dst[j] = blend_add(dst[j], load_as<float>(src[j]), w[j]);
+                    for (int64_t j = xa; j < x1; ++j) dst[j] = load_as<float>(src[j]) * w[j];
                 } else {
-                    for (int64_t j = 0; j < len; ++j)
-                        dst[j * as[4]] = blend_add(dst[j * as[4]], load_as<float>(src[j * ps[4]]), w[j]);
+                    for (int64_t j = x0; j < xa; ++j) dst[j * sa] = blend_add(dst[j * sa], load_as<float>(src[j * sp]), w[j]);
+                    for (int64_t j = xa; j < x1; ++j) dst[j * sa] = load_as<float>(src[j * sp]) * w[j];
+                }
+                // [x0, xl): last window of these voxels, divide by the weight sum now.
+                if (reg.divide_last && last_cover(g.origins[0], g.count[0], box.idx[0], zi) &&
+                    last_cover(g.origins[1], g.count[1], box.idx[1], yi)) {
+                    const int64_t xl = box.idx[2] == g.count[2] - 1
+                                           ? x1 : std::max(x0, std::min(x1, ox[box.idx[2] + 1] - reg.origin[2]));
+                    if (xl > x0) {
+                        if (!have_wrow) {
+                            wrow.resize(reg.shape[2]);
+                            weight_row(g, imp, zi, yi, reg.origin[2], reg.shape[2], wrow.data());
+                            have_wrow = true;
+                        }
+                        for (int64_t j = x0; j < xl; ++j) dst[j * sa] = normalize_blend(dst[j * sa], wrow[j]);
+                    }
                 }
             }
         }
@@ -147,27 +195,6 @@ void scatter_kernel(const SwGrid& g, const float* imp, const ArrayArg& patches, 
 }
 
 // ----------------------------------------------------------------------------- finalize
-// Weight row of image row (z, y) over region columns [0, nx): the same window-ordered sum as
-// weight_sum(), computed a row at a time.
-void weight_row(const SwGrid& g, const float* imp, int64_t z, int64_t y, int64_t x_origin, int64_t nx, float* out) {
-    std::fill(out, out + nx, 0.0f);
-    int64_t z0, z1, y0, y1;
-    covering_origins(g.origins[0], g.count[0], g.patch[0], z, z0, z1);
-    covering_origins(g.origins[1], g.count[1], g.patch[1], y, y0, y1);
-    const int64_t px = g.patch[2];
-    for (int64_t iz = z0; iz < z1; ++iz) {
-        for (int64_t iy = y0; iy < y1; ++iy) {
-            const float* row = imp + ((z - g.origins[0][iz]) * g.patch[1] + (y - g.origins[1][iy])) * px;
-            for (int64_t ix = 0; ix < g.count[2]; ++ix) {
-                const int64_t o = g.origins[2][ix] - x_origin;   // window start in region columns
-                const int64_t a = std::max<int64_t>({o, 0, -x_origin});
-                const int64_t e = std::min<int64_t>({o + px, nx, g.image[2] - x_origin});
-                for (int64_t j = a; j < e; ++j) out[j] = plain_add(out[j], row[j - o]);
-            }
-        }
-    }
-}
-
 template <typename O, bool argmax>
 void finalize_kernel(const SwGrid& g, const float* imp, const ArrayArg& acc, const SwRegion& reg,
                      const ArrayArg& weights, const ArrayArg& out) {
@@ -180,28 +207,44 @@ void finalize_kernel(const SwGrid& g, const float* imp, const ArrayArg& acc, con
     O* obase = out.data<O>();
     parallel_for(reg.batch * nz * ny, kRowGrain, [&](int64_t begin, int64_t end, int) {
         std::vector<float> wrow(nx), best(argmax ? nx : 0);
-        std::vector<int64_t> index(argmax ? nx : 0);
+        std::vector<int32_t> index(argmax ? nx : 0);
         for (int64_t item = begin; item < end; ++item) {
             const int64_t y = item % ny, z = (item / ny) % nz, b = item / (ny * nz);
             if (wbase) {
-                const float* w = wbase + b * ws[0] + z * ws[1] + y * ws[2];
+                const float* w = wbase + b * ws[0] + reg.index(0, z) * ws[1] + reg.index(1, y) * ws[2];
                 for (int64_t j = 0; j < nx; ++j) wrow[j] = w[j * ws[3]];
             } else {
                 weight_row(g, imp, z + reg.origin[0], y + reg.origin[1], reg.origin[2], nx, wrow.data());
             }
             for (int64_t k = 0; k < K; ++k) {
-                const float* a = abase + b * as[0] + k * as[1] + z * as[2] + y * as[3];
+                const float* a = abase + b * as[0] + k * as[1] + reg.index(0, z) * as[2] + reg.index(1, y) * as[3];
+                const int64_t sa = as[4];
                 if constexpr (argmax) {
-                    for (int64_t j = 0; j < nx; ++j) {
-                        const float p = normalize_blend(a[j * as[4]], wrow[j]);
-                        if (k == 0 || argmax_takes(p, best[j])) {
-                            best[j] = p;
-                            index[j] = k;
+                    if (k == 0) {
+                        for (int64_t j = 0; j < nx; ++j) {
+                            best[j] = normalize_blend(a[j * sa], wrow[j]);
+                            index[j] = 0;
+                        }
+                    } else {
+                        for (int64_t j = 0; j < nx; ++j) {
+                            const float p = normalize_blend(a[j * sa], wrow[j]);
+                            if (argmax_takes(p, best[j])) {
+                                best[j] = p;
+                                index[j] = k;
+                            }
                         }
                     }
                 } else {
                     O* o = obase + b * os[0] + k * os[1] + z * os[2] + y * os[3];
-                    for (int64_t j = 0; j < nx; ++j) o[j * os[4]] = store_from<O>(normalize_blend(a[j * as[4]], wrow[j]));
+                    if constexpr (std::is_same<O, float>::value) {
+                        if (sa == 1 && os[4] == 1) {
+                            const float* ac = a;
+                            const float* wr = wrow.data();
+                            for (int64_t j = 0; j < nx; ++j) o[j] = normalize_blend(ac[j], wr[j]);
+                            continue;
+                        }
+                    }
+                    for (int64_t j = 0; j < nx; ++j) o[j * os[4]] = store_from<O>(normalize_blend(a[j * sa], wrow[j]));
                 }
             }
             if constexpr (argmax) {

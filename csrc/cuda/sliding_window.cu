@@ -62,8 +62,9 @@ __global__ void scatter_kernel(SwGrid g, const float* __restrict__ imp, const P*
     const int64_t global = first + local;
     const int64_t b = global / windows;
     if (b >= reg.batch) return;
-    int64_t o[3];
+    int64_t o[3], idx[3];
     window_origin(g, global % windows, o);
+    window_indices(g, global % windows, idx);
     const int64_t planes = reg.channels + (weights != nullptr ? 1 : 0);
     const int64_t voxels = g.patch_voxels();
     const int64_t total = planes * voxels;
@@ -84,12 +85,20 @@ __global__ void scatter_kernel(SwGrid g, const float* __restrict__ imp, const P*
         if (!inside) continue;
         const float w = imp[v];
         if (k == reg.channels) {
-            float* d = weights + b * ws.s[0] + rel[0] * ws.s[1] + rel[1] * ws.s[2] + rel[2] * ws.s[3];
+            float* d = weights + b * ws.s[0] + reg.index(0, rel[0]) * ws.s[1] + reg.index(1, rel[1]) * ws.s[2] + rel[2] * ws.s[3];
             *d = plain_add(*d, w);
         } else {
             const P p = patches[local * ps.s[0] + k * ps.s[1] + jz * ps.s[2] + jy * ps.s[3] + jx * ps.s[4]];
-            float* d = acc + b * as.s[0] + k * as.s[1] + rel[0] * as.s[2] + rel[1] * as.s[3] + rel[2] * as.s[4];
-            *d = blend_add(*d, load_as<float>(p), w);
+            float* d = acc + b * as.s[0] + k * as.s[1] + reg.index(0, rel[0]) * as.s[2] + reg.index(1, rel[1]) * as.s[3] +
+                       rel[2] * as.s[4];
+            bool assign = reg.assign_first != 0, divide = reg.divide_last != 0;
+            for (int a = 0; a < 3; ++a) {
+                assign = assign && first_cover(g.origins[a], idx[a], g.patch[a], img[a]);
+                divide = divide && last_cover(g.origins[a], g.count[a], idx[a], img[a]);
+            }
+            float value = assign ? __fmul_rn(load_as<float>(p), w) : blend_add(*d, load_as<float>(p), w);
+            if (divide) value = normalize_blend(value, weight_sum(g, imp, img[0], img[1], img[2]));
+            *d = value;
         }
     }
 }
@@ -106,9 +115,9 @@ __global__ void finalize_kernel(SwGrid g, const float* __restrict__ imp, const f
         const int64_t z = (e / (nx * ny)) % nz;
         const int64_t b = e / (nx * ny * nz);
         const float w = weights != nullptr
-                            ? weights[b * ws.s[0] + z * ws.s[1] + y * ws.s[2] + x * ws.s[3]]
+                            ? weights[b * ws.s[0] + reg.index(0, z) * ws.s[1] + reg.index(1, y) * ws.s[2] + x * ws.s[3]]
                             : weight_sum(g, imp, z + reg.origin[0], y + reg.origin[1], x + reg.origin[2]);
-        const int64_t a0 = b * as.s[0] + z * as.s[2] + y * as.s[3] + x * as.s[4];
+        const int64_t a0 = b * as.s[0] + reg.index(0, z) * as.s[2] + reg.index(1, y) * as.s[3] + x * as.s[4];
         if constexpr (kArgmax) {
             float best = 0.0f;
             int64_t index = 0;

@@ -395,6 +395,22 @@ class SlidingWindow:
               B.describe(ov, self._strides5(ov, 2)), start, count)
         return result
 
+    def _region_desc(self, batch: int, channels: int, off: Sequence[int], shape: Sequence[int], ring: int = 0,
+                     rows: int = 0, in_order: tuple = (False, False)) -> tuple:
+        """Region tuple for the kernels. ``ring``: the accumulator is a ring of that depth along the
+        first axis (internal streaming); ``rows``: the region then spans only that many planes.
+        ``in_order`` = (assign_first, divide_last): every window of each image is added exactly
+        once and in order, so a voxel's first window may assign (the accumulator need not be
+        zeroed) and its last window may divide by the weight sum (no finalize pass)."""
+        shape = list(shape)
+        wrap = [0] * self.ndim
+        if ring:
+            wrap[0] = ring
+            if rows:
+                shape[0] = rows
+        return (batch, channels, self._pad3(off, 0), self._pad3(shape, 1), self._pad3(wrap, 0),
+                bool(in_order[0]), bool(in_order[1]))
+
     def _acc_view(self, accumulator: Any, offset: Any) -> tuple[B.ArrayView, int, int, list[int]]:
         av = B.view(accumulator, "accumulator")
         if av.dtype != "float32":
@@ -426,7 +442,7 @@ class SlidingWindow:
         return B.describe(wv, lead + [0] * (3 - self.ndim) + s[-self.ndim:])
 
     def scatter_add(self, accumulator: Any, patches: Any, start: int = 0, *, weights: Any = None,
-                    offset: Sequence[int] | None = None) -> None:
+                    offset: Sequence[int] | None = None, _ring: int = 0, _in_order: tuple = (False, False)) -> None:
         """``accumulator += patches * importance_map`` at windows ``start .. start + len(patches)``.
 
         Parameters
@@ -471,12 +487,12 @@ class SlidingWindow:
         if n == 0 or av.size == 0:
             return
         grid, imp = self._data_on(av)
-        region = (batch, channels, self._pad3(off, 0), self._pad3(av.shape[-self.ndim:], 1))
+        region = self._region_desc(batch, channels, off, av.shape[-self.ndim:], _ring, 0, _in_order)
         _call(av, "sw_scatter_add", grid, imp, B.describe(pv, self._strides5(pv, 2)),
               B.describe(av, self._strides5(av, av.ndim - self.ndim)), region, self._weights_strides(wv, av), start, n)
 
     def finalize(self, accumulator: Any, *, argmax: bool = False, out_dtype: Any = None, weights: Any = None,
-                 offset: Sequence[int] | None = None, out: Any = None) -> Any:
+                 offset: Sequence[int] | None = None, out: Any = None, _ring: int = 0, _rows: int = 0) -> Any:
         """Blended probabilities ``accumulator / W``, or their argmax as integer labels.
 
         Parameters
@@ -510,6 +526,8 @@ class SlidingWindow:
         av, batch, channels, off = self._acc_view(accumulator, offset)
         wv = self._weights_view(weights, av)
         spatial = tuple(av.shape[-self.ndim:])
+        if _rows:
+            spatial = (_rows,) + spatial[1:]
         lead = av.shape[:-self.ndim - 1]
         if argmax:
             if channels < 1:
@@ -540,7 +558,7 @@ class SlidingWindow:
         if av.size == 0:
             return result
         grid, imp = self._data_on(av)
-        region = (batch, channels, self._pad3(off, 0), self._pad3(spatial, 1))
+        region = self._region_desc(batch, channels, off, spatial, _ring, _rows)
         if argmax:
             s = list(ov.strides)
             out_strides = ([0] if not lead else s[:1]) + [0] + [0] * (3 - self.ndim) + s[-self.ndim:]
@@ -793,14 +811,13 @@ def _run(plan: SlidingWindow, xv: B.ArrayView, predictor, *, batch_size, combos,
         from tqdm.auto import tqdm
 
         bar = tqdm(total=batch * math.ceil(windows / batch_size), desc="sliding window", unit="batch")
-    buffer = None
-    acc = labels = ring = None
-    ring_origin = 0
+    stream = argmax and plan.ndim >= 2   # labels from a ring one patch deep instead of a full accumulator
     depth = min(plan.patch_size[0], plan.image_size[0])
+    first_axis = plan.origins[:, 0].tolist()
+    rest = (0,) * (plan.ndim - 1)
+    buffer = acc = labels = ring = None
     try:
         for b in range(batch):
-            if argmax and ring is not None:
-                ring[...] = 0
             ring_origin = 0
             for w0 in range(0, windows, batch_size):
                 n = min(batch_size, windows - w0)
@@ -815,39 +832,39 @@ def _run(plan: SlidingWindow, xv: B.ArrayView, predictor, *, batch_size, combos,
                 del patches
                 pred = _move(pred, res_like)
                 k = B.view(pred).shape[1]
-                if not argmax:
-                    if acc is None:
-                        acc = plan.new_accumulator(k, batch=batch, like=res_like.obj)
+                if not stream:
+                    if acc is None:   # never zeroed: each voxel's first window assigns it
+                        acc = B.allocate(res_like, (batch, k) + plan.image_size, "float32")
                     _check_channels(acc, k)
-                    plan.scatter_add(acc, pred, b * windows + w0)
+                    plan.scatter_add(acc, pred, b * windows + w0, _in_order=(True, not argmax))
                 else:
                     if ring is None:
-                        ring = plan.new_accumulator(k, batch=1, like=res_like.obj,
-                                                    shape=(depth,) + plan.image_size[1:])
-                        labels = _empty(res_like, (batch,) + plan.image_size, _label_dtype(k))
+                        ring = B.allocate(res_like, (1, k, depth) + plan.image_size[1:], "float32")
+                        labels = B.allocate(res_like, (batch,) + plan.image_size, _label_dtype(k))
                     _check_channels(ring, k)
-                    # Windows are in raster order (first axis slowest): before the windows starting
-                    # at z, every plane below z is final.
+                    # Windows are in raster order (first axis slowest): once windows start at z,
+                    # every plane below z is final.
                     i = 0
                     while i < n:
-                        z = int(plan.origins[w0 + i][0])
+                        z = first_axis[w0 + i]
                         j = i
-                        while j < n and int(plan.origins[w0 + j][0]) == z:
+                        while j < n and first_axis[w0 + j] == z:
                             j += 1
-                        ring_origin = _advance(plan, ring, labels, b, ring_origin, max(z, 0))
-                        plan.scatter_add(ring, pred[i:j], w0 + i, offset=(ring_origin,) + (0,) * (plan.ndim - 1))
+                        ring_origin = _advance(plan, ring, labels, b, ring_origin, max(z, 0), depth)
+                        plan.scatter_add(ring, pred[i:j], w0 + i, offset=(ring_origin,) + rest, _ring=depth,
+                                         _in_order=(True, False))
                         i = j
                 del pred
                 if bar is not None:
                     bar.update(1)
-            if argmax:
-                _advance(plan, ring, labels, b, ring_origin, plan.image_size[0])
+            if stream:
+                _advance(plan, ring, labels, b, ring_origin, plan.image_size[0], depth)
     finally:
         if bar is not None:
             bar.close()
-    if argmax:
+    if stream:
         return labels
-    return plan.finalize(acc)
+    return plan.finalize(acc, argmax=True) if argmax else acc
 
 
 def _check_channels(acc: Any, k: int) -> None:
@@ -855,22 +872,15 @@ def _check_channels(acc: Any, k: int) -> None:
         raise ValueError(f"predictor returned {k} channels after returning {B.view(acc).shape[1]} for earlier windows")
 
 
-def _empty(like: B.ArrayView, shape: tuple[int, ...], dtype: str) -> Any:
-    return B.allocate(like, shape, dtype)
-
-
-def _advance(plan: SlidingWindow, ring: Any, labels: Any, b: int, ring_origin: int, new_origin: int) -> int:
-    """Finalize ring planes [ring_origin, new_origin) into labels[b] and shift the ring to new_origin."""
+def _advance(plan: SlidingWindow, ring: Any, labels: Any, b: int, ring_origin: int, new_origin: int,
+             depth: int) -> int:
+    """Labels of ring planes [ring_origin, new_origin) into labels[b] (the ring holds image plane z
+    at index z % depth; planes are reused without zeroing since each voxel's first window assigns
+    it). Returns the new ring origin."""
     if new_origin <= ring_origin:
         return ring_origin
-    depth = B.view(ring).shape[2]
-    done = new_origin - ring_origin
-    finished = min(done, depth)
-    off = (ring_origin,) + (0,) * (plan.ndim - 1)
-    plan.finalize(ring[:, :, :finished], argmax=True, offset=off,
-                  out=labels[b:b + 1, ring_origin:ring_origin + finished])
-    keep = depth - finished
-    for i in range(keep):   # plane by plane, forward: never overlaps
-        ring[:, :, i] = ring[:, :, i + finished]
-    ring[:, :, keep:] = 0
+    rows = new_origin - ring_origin
+    rest = (0,) * (plan.ndim - 1)
+    plan.finalize(ring, argmax=True, offset=(ring_origin,) + rest, out=labels[b:b + 1, ring_origin:new_origin],
+                  _ring=depth, _rows=rows)
     return new_origin

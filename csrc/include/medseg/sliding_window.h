@@ -39,6 +39,25 @@ MSF_HD inline void window_origin(const SwGrid& g, int64_t w, int64_t origin[3]) 
     origin[2] = g.origins[2][ix];
 }
 
+// Per-axis indices (iz, iy, ix) of window w of one image.
+MSF_HD inline void window_indices(const SwGrid& g, int64_t w, int64_t index[3]) {
+    index[2] = w % g.count[2];
+    w /= g.count[2];
+    index[1] = w % g.count[1];
+    index[0] = w / g.count[1];
+}
+
+// Along one axis: is window i the first / the last window (in order) that covers coordinate c?
+// The first window covering a voxel in raster order is first on every axis, and likewise the last.
+// When all windows are added in order, the first may assign instead of add (no zeroed accumulator)
+// and the last may divide by the weight sum at once (no separate finalize pass).
+MSF_HD inline bool first_cover(const int64_t* o, int64_t i, int64_t patch, int64_t c) {
+    return i == 0 || o[i - 1] + patch <= c;
+}
+MSF_HD inline bool last_cover(const int64_t* o, int64_t n, int64_t i, int64_t c) {
+    return i == n - 1 || o[i + 1] > c;
+}
+
 // Indices [first, last) of the origins o (ascending, length n) whose window [o, o + patch) covers c.
 MSF_HD inline void covering_origins(const int64_t* o, int64_t n, int64_t patch, int64_t c, int64_t& first,
                                     int64_t& last) {
@@ -95,12 +114,23 @@ MSF_HD inline float weight_sum(const SwGrid& g, const float* imp, int64_t z, int
 
 // Probability of one voxel from its blended sum; voxels no window reached (weight 0) become 0.
 // Geometry of an accumulator: `batch` images of `channels` channels over the image box
-// [origin, origin + shape) (the whole image, or a slab of it when streaming).
+// [origin, origin + shape) (the whole image, or a slab of it when streaming). With wrap[a] > 0
+// the accumulator is a ring along axis a: image coordinate c lives at index c % wrap[a], so a
+// slab can stream through the volume without moving memory (wrap[2] is always 0).
 struct SwRegion {
     int64_t batch;
     int64_t channels;
     int64_t origin[3];
     int64_t shape[3];
+    int64_t wrap[3];
+    // In-order streaming flags (see first_cover): the first covering window assigns, the last divides.
+    int assign_first;
+    int divide_last;
+
+    // Accumulator index along axis a of region-relative coordinate rel.
+    MSF_HD int64_t index(int a, int64_t rel) const {
+        return wrap[a] > 0 ? (rel + origin[a]) % wrap[a] : rel;
+    }
 };
 
 MSF_HD inline float normalize_blend(float acc, float weight) {
