@@ -128,7 +128,6 @@ void scatter_kernel(const SwGrid& g, const float* imp, const ArrayArg& patches, 
     }
     if (boxes.empty()) return;
     const int64_t nz = hi[0] - lo[0], ny = hi[1] - lo[1];
-    const int64_t planes = K + (weights.present() ? 1 : 0);   // channel K is the weight map
     const int64_t* ps = patches.strides.s;
     const int64_t* as = acc.strides.s;
     const int64_t* ws = weights.strides.s;
@@ -138,54 +137,55 @@ void scatter_kernel(const SwGrid& g, const float* imp, const ArrayArg& patches, 
     const int64_t px = g.patch[2], pyz = g.patch[1] * g.patch[2];
     const int64_t* ox = g.origins[2];
 
-    parallel_for((b_hi - b_lo + 1) * planes * nz * ny, kRowGrain, [&](int64_t begin, int64_t end, int) {
-        std::vector<float> wrow;
+    // One work item per accumulator row (b, z, y): all channels, all windows of the call in order.
+    parallel_for((b_hi - b_lo + 1) * nz * ny, kRowGrain, [&](int64_t begin, int64_t end, int) {
+        std::vector<float> wrow(reg.divide_last ? reg.shape[2] : 0);
         for (int64_t item = begin; item < end; ++item) {
             int64_t r = item;
             const int64_t y = lo[1] + r % ny; r /= ny;
-            const int64_t z = lo[0] + r % nz; r /= nz;
-            const int64_t k = r % planes;
-            const int64_t b = b_lo + r / planes;
+            const int64_t z = lo[0] + r % nz;
+            const int64_t b = b_lo + r / nz;
             const int64_t zi = z + reg.origin[0], yi = y + reg.origin[1];   // image coordinates
+            const int64_t zr = reg.index(0, z), yr = reg.index(1, y);       // accumulator indices
             bool have_wrow = false;
             for (const WindowBox& box : boxes) {
                 if (box.b != b || z < box.lo[0] || z >= box.hi[0] || y < box.lo[1] || y >= box.hi[1]) continue;
                 const int64_t x0 = box.lo[2], x1 = box.hi[2];
                 const float* w = imp + (z - box.o[0]) * pyz + (y - box.o[1]) * px - box.o[2];   // indexed by x
-                if (k == K) {
-                    float* dst = wbase + b * ws[0] + reg.index(0, z) * ws[1] + reg.index(1, y) * ws[2];
+                if (wbase) {
+                    float* dst = wbase + b * ws[0] + zr * ws[1] + yr * ws[2];
                     const int64_t st = ws[3];
                     for (int64_t j = x0; j < x1; ++j) dst[j * st] = plain_add(dst[j * st], w[j]);
-                    continue;
                 }
-                float* dst = abase + b * as[0] + k * as[1] + reg.index(0, z) * as[2] + reg.index(1, y) * as[3];
-                const P* src = pbase + box.i * ps[0] + k * ps[1] + (z - box.o[0]) * ps[2] + (y - box.o[1]) * ps[3] -
-                               box.o[2] * ps[4];
-                const int64_t sa = as[4], sp = ps[4];
-                // [x0, xa): add; [xa, x1): first window of these voxels, assign.
+                // [x0, xa): add; [xa, x1): the first window of these voxels, assign.
                 int64_t xa = x1;
                 if (reg.assign_first && first_cover(g.origins[0], box.idx[0], g.patch[0], zi) &&
                     first_cover(g.origins[1], box.idx[1], g.patch[1], yi)) {
                     xa = box.idx[2] == 0 ? x0 : std::max(x0, std::min(x1, ox[box.idx[2] - 1] + px - reg.origin[2]));
                 }
-                if (sa == 1 && sp == 1) {
-                    for (int64_t j = x0; j < xa; ++j) dst[j] = blend_add(dst[j], load_as<float>(src[j]), w[j]);
-                    for (int64_t j = xa; j < x1; ++j) dst[j] = load_as<float>(src[j]) * w[j];
-                } else {
-                    for (int64_t j = x0; j < xa; ++j) dst[j * sa] = blend_add(dst[j * sa], load_as<float>(src[j * sp]), w[j]);
-                    for (int64_t j = xa; j < x1; ++j) dst[j * sa] = load_as<float>(src[j * sp]) * w[j];
-                }
-                // [x0, xl): last window of these voxels, divide by the weight sum now.
+                // [x0, xl): the last window of these voxels, divide by the weight sum now.
+                int64_t xl = x0;
                 if (reg.divide_last && last_cover(g.origins[0], g.count[0], box.idx[0], zi) &&
                     last_cover(g.origins[1], g.count[1], box.idx[1], yi)) {
-                    const int64_t xl = box.idx[2] == g.count[2] - 1
-                                           ? x1 : std::max(x0, std::min(x1, ox[box.idx[2] + 1] - reg.origin[2]));
-                    if (xl > x0) {
-                        if (!have_wrow) {
-                            wrow.resize(reg.shape[2]);
-                            weight_row(g, imp, zi, yi, reg.origin[2], reg.shape[2], wrow.data());
-                            have_wrow = true;
-                        }
+                    xl = box.idx[2] == g.count[2] - 1 ? x1 : std::max(x0, std::min(x1, ox[box.idx[2] + 1] - reg.origin[2]));
+                    if (xl > x0 && !have_wrow) {
+                        weight_row(g, imp, zi, yi, reg.origin[2], reg.shape[2], wrow.data());
+                        have_wrow = true;
+                    }
+                }
+                const int64_t sa = as[4], sp = ps[4];
+                for (int64_t k = 0; k < K; ++k) {
+                    float* dst = abase + b * as[0] + k * as[1] + zr * as[2] + yr * as[3];
+                    const P* src = pbase + box.i * ps[0] + k * ps[1] + (z - box.o[0]) * ps[2] + (y - box.o[1]) * ps[3] -
+                                   box.o[2] * ps[4];
+                    if (sa == 1 && sp == 1) {
+                        for (int64_t j = x0; j < xa; ++j) dst[j] = blend_add(dst[j], load_as<float>(src[j]), w[j]);
+                        for (int64_t j = xa; j < x1; ++j) dst[j] = load_as<float>(src[j]) * w[j];
+                        for (int64_t j = x0; j < xl; ++j) dst[j] = normalize_blend(dst[j], wrow[j]);
+                    } else {
+                        for (int64_t j = x0; j < xa; ++j)
+                            dst[j * sa] = blend_add(dst[j * sa], load_as<float>(src[j * sp]), w[j]);
+                        for (int64_t j = xa; j < x1; ++j) dst[j * sa] = load_as<float>(src[j * sp]) * w[j];
                         for (int64_t j = x0; j < xl; ++j) dst[j * sa] = normalize_blend(dst[j * sa], wrow[j]);
                     }
                 }

@@ -834,13 +834,13 @@ def _run(plan: SlidingWindow, xv: B.ArrayView, predictor, *, batch_size, combos,
                 k = B.view(pred).shape[1]
                 if not stream:
                     if acc is None:   # never zeroed: each voxel's first window assigns it
-                        acc = B.allocate(res_like, (batch, k) + plan.image_size, "float32")
+                        acc = _empty(res_like, (batch, k) + plan.image_size, "float32")
                     _check_channels(acc, k)
                     plan.scatter_add(acc, pred, b * windows + w0, _in_order=(True, not argmax))
                 else:
                     if ring is None:
-                        ring = B.allocate(res_like, (1, k, depth) + plan.image_size[1:], "float32")
-                        labels = B.allocate(res_like, (batch,) + plan.image_size, _label_dtype(k))
+                        ring = _empty(res_like, (1, k, depth) + plan.image_size[1:], "float32")
+                        labels = _empty(res_like, (batch,) + plan.image_size, _label_dtype(k))
                     _check_channels(ring, k)
                     # Windows are in raster order (first axis slowest): once windows start at z,
                     # every plane below z is final.
@@ -870,6 +870,14 @@ def _run(plan: SlidingWindow, xv: B.ArrayView, predictor, *, batch_size, combos,
 def _check_channels(acc: Any, k: int) -> None:
     if B.view(acc).shape[1] != k:
         raise ValueError(f"predictor returned {k} channels after returning {B.view(acc).shape[1]} for earlier windows")
+
+
+def _empty(like: B.ArrayView, shape: tuple[int, ...], dtype: str) -> Any:
+    """An uninitialized array of like's kind and device. CPU memory comes from numpy, which asks
+    the kernel for transparent huge pages on large arrays (far fewer page faults than torch.empty)."""
+    if like.kind == "torch" and like.device == "cpu":
+        return sys.modules["torch"].from_numpy(np.empty(shape, dtype=dtype))
+    return B.allocate(like, shape, dtype)
 
 
 def _advance(plan: SlidingWindow, ring: Any, labels: Any, b: int, ring_origin: int, new_origin: int,
