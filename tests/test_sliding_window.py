@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
+import medseg_fast
 import numpy as np
 import pytest
 import torch
 from conftest import load_volume
+from medseg_fast import SlidingWindow, sliding_window_inference
+from medseg_fast import sliding_window as sw_module
+from medseg_fast.reference import sliding_window as ref
 from monai.data.utils import compute_importance_map, dense_patch_slices
 from monai.inferers import sliding_window_inference as monai_swi
 from monai.inferers.utils import _get_scan_interval
 from scipy.ndimage import gaussian_filter
-
-import medseg_fast
-from medseg_fast import SlidingWindow, sliding_window_inference
-from medseg_fast import sliding_window as sw_module
-from medseg_fast.reference import sliding_window as ref
 
 
 # ----------------------------------------------------------------------------- nnU-Net, as documented
@@ -140,7 +139,8 @@ def test_4x4_fixture_nnunet_gaussian():
     out = sliding_window_inference(torch.zeros(1, 1, 4, 4), counting_predictor(), (2, 2), overlap=0.5, batch_size=1,
                                    positions="nnunet")[0, 0].numpy()
     assert out[1, 1] == pytest.approx(4 * e / (1 + e), rel=1e-5)
-    assert out[0, 0] == 0.0 and out[3, 3] == 8.0
+    assert out[0, 0] == 0.0
+    assert out[3, 3] == 8.0
     # voxel (0, 1): windows 0 and 1 at local columns 1 and 0 -> (0*1 + 1*e) / (1 + e)
     assert out[0, 1] == pytest.approx(e / (1 + e), rel=1e-5)
 
@@ -164,7 +164,8 @@ def test_matches_monai(shape, roi, overlap, mode, bs):
     predict = conv_predictor(shape[1], 3, len(roi))
     expected = monai_swi(x, roi, bs, predict, overlap=overlap, mode=mode)
     ours = sliding_window_inference(x, predict, roi, overlap=overlap, mode=mode, batch_size=bs, positions="monai")
-    assert ours.dtype == torch.float32 and ours.shape == expected.shape
+    assert ours.dtype == torch.float32
+    assert ours.shape == expected.shape
     torch.testing.assert_close(ours, expected, rtol=1e-5, atol=1e-5)
 
 
@@ -298,7 +299,8 @@ def test_weights_map_and_skipped_windows(patch_dtype, rng):
     plan.scatter_add(acc2, preds[:1], 0, weights=w2)
     out = plan.finalize(acc2, weights=w2)
     np.testing.assert_allclose(out[:, :8, :8], preds[0].astype(np.float32), rtol=1e-6)
-    assert np.all(out[:, 8:, :] == 0) and np.all(out[:, :, 8:] == 0)
+    assert np.all(out[:, 8:, :] == 0)
+    assert np.all(out[:, :, 8:] == 0)
 
 
 def test_slab_offset_accumulation_equals_full(rng):
@@ -327,7 +329,8 @@ def test_thread_count_independence(rng):
         lb = sliding_window_inference(x, predict, (16, 16, 16), argmax=True)
     finally:
         medseg_fast.set_num_threads(previous)
-    assert torch.equal(a, b) and torch.equal(la, lb)
+    assert torch.equal(a, b)
+    assert torch.equal(la, lb)
 
 
 # ----------------------------------------------------------------------------- inference options
@@ -340,7 +343,8 @@ def test_numpy_in_numpy_out_and_input_unchanged(rng):
         return np.concatenate([p, -p], axis=1)
 
     out = sliding_window_inference(x, predict, (8, 8))
-    assert isinstance(out, np.ndarray) and out.shape == (1, 4, 19, 21)
+    assert isinstance(out, np.ndarray)
+    assert out.shape == (1, 4, 19, 21)
     np.testing.assert_allclose(out[:, :2], x, rtol=1e-6, atol=1e-7)
     np.testing.assert_array_equal(x, before)
 
@@ -386,7 +390,9 @@ def test_mirroring_batches_flips_into_one_call():
 
     x = torch.rand(1, 1, 12, 16)
     sliding_window_inference(x, predict, (8, 8), batch_size=2, mirror_axes=(0, 1))
-    assert sizes and all(s % 4 == 0 for s in sizes) and max(sizes) == 8
+    assert sizes
+    assert all(s % 4 == 0 for s in sizes)
+    assert max(sizes) == 8
 
 
 def test_progress_bar(capsys):
@@ -464,3 +470,16 @@ def test_cuda_plan_kernels_match_cpu():
     torch.testing.assert_close(w_g.cpu(), w_c, rtol=0, atol=0)
     torch.testing.assert_close(plan.finalize(acc_g).cpu(), plan.finalize(acc_c), rtol=0, atol=0)
 
+
+
+def test_one_dimensional_inference_and_argmax(rng):
+    x = torch.from_numpy(rng.random((2, 1, 50), dtype=np.float32))
+
+    def predict(p):
+        return torch.cat([p, 1 - p, p * p], 1)
+
+    expected = ref.sliding_window_inference(x, predict, (16,), overlap=0.5)
+    probs = sliding_window_inference(x, predict, (16,), batch_size=3)
+    torch.testing.assert_close(probs, expected, rtol=1e-5, atol=1e-6)
+    labels = sliding_window_inference(x, predict, (16,), batch_size=3, argmax=True)
+    torch.testing.assert_close(labels.long(), probs.argmax(1), rtol=0, atol=0)

@@ -23,8 +23,9 @@ import itertools
 import math
 import sys
 import warnings
+from collections.abc import Sequence
 from numbers import Integral, Real
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 import numpy as np
 
@@ -366,11 +367,13 @@ class SlidingWindow:
         --------
         >>> import numpy as np
         >>> plan = SlidingWindow((3, 3), (4, 4), mode="constant")
+        >>> plan.padding  # (before, after) zeros per axis
+        ((0, 1), (0, 1))
         >>> plan.gather(np.ones((1, 3, 3), np.uint8))[0, 0]
-        array([[0, 0, 0, 0],
-               [0, 1, 1, 1],
-               [0, 1, 1, 1],
-               [0, 1, 1, 1]], dtype=uint8)
+        array([[1, 1, 1, 0],
+               [1, 1, 1, 0],
+               [1, 1, 1, 0],
+               [0, 0, 0, 0]], dtype=uint8)
         """
         xv = B.view(x, "x")
         batch, channels = self._batched(xv, "x", self.image_size)
@@ -517,10 +520,13 @@ class SlidingWindow:
         Examples
         --------
         >>> import numpy as np
-        >>> plan = SlidingWindow((5,), (3,), overlap=0.5, mode="constant")
+        >>> plan = SlidingWindow((5,), (3,), overlap=0.0, mode="constant")
+        >>> plan.axis_origins[0].tolist()
+        [0, 2]
         >>> acc = plan.new_accumulator(2)
-        >>> plan.scatter_add(acc, np.stack([np.ones((2, 3), np.float32), np.zeros((2, 3), np.float32)]), 0)
-        >>> plan.finalize(acc, argmax=True)
+        >>> one_hot = np.array([[[1, 1, 1], [0, 0, 0]], [[0, 0, 0], [1, 1, 1]]], np.float32)  # class 0, class 1
+        >>> plan.scatter_add(acc, one_hot, 0)
+        >>> plan.finalize(acc, argmax=True)  # voxel 2 is a tie: the first class wins
         array([0, 0, 0, 1, 1], dtype=uint8)
         """
         av, batch, channels, off = self._acc_view(accumulator, offset)

@@ -7,7 +7,8 @@ by the importance map and added to a full-size output and count map, as MONAI an
 from __future__ import annotations
 
 import itertools
-from typing import Callable, Sequence
+from collections.abc import Sequence
+from typing import Callable
 
 import numpy as np
 import torch
