@@ -210,7 +210,9 @@ void finalize_kernel(const SwGrid& g, const float* imp, const ArrayArg& acc, con
         std::vector<int32_t> index(argmax ? nx : 0);
         for (int64_t item = begin; item < end; ++item) {
             const int64_t y = item % ny, z = (item / ny) % nz, b = item / (ny * nz);
-            if (wbase) {
+            if (reg.divide_last) {   // the accumulator already holds probabilities
+                std::fill(wrow.begin(), wrow.end(), 1.0f);
+            } else if (wbase) {
                 const float* w = wbase + b * ws[0] + reg.index(0, z) * ws[1] + reg.index(1, y) * ws[2];
                 for (int64_t j = 0; j < nx; ++j) wrow[j] = w[j * ws[3]];
             } else {
@@ -226,12 +228,15 @@ void finalize_kernel(const SwGrid& g, const float* imp, const ArrayArg& acc, con
                             index[j] = 0;
                         }
                     } else {
-                        for (int64_t j = 0; j < nx; ++j) {
-                            const float p = normalize_blend(a[j * sa], wrow[j]);
-                            if (argmax_takes(p, best[j])) {
-                                best[j] = p;
-                                index[j] = k;
-                            }
+                        const int32_t kk = static_cast<int32_t>(k);
+                        float* bp = best.data();
+                        int32_t* ip = index.data();
+                        const float* wr = wrow.data();
+                        for (int64_t j = 0; j < nx; ++j) {   // branch-free so the loop vectorizes
+                            const float p = normalize_blend(a[j * sa], wr[j]);
+                            const bool take = argmax_takes(p, bp[j]);
+                            bp[j] = take ? p : bp[j];
+                            ip[j] = take ? kk : ip[j];
                         }
                     }
                 } else {

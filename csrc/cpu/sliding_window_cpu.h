@@ -24,7 +24,8 @@ void sw_scatter_add(const SwGrid& grid, const float* imp, const ArrayArg& patche
 
 // out = acc / W over `region` (W from `weights` when present, else the grid's weight sum), or with
 // argmax the index of the largest normalized channel. out: (batch, channels, *region) float or
-// (batch, 1, *region) integer labels; it may be acc itself (in place).
+// (batch, 1, *region) integer labels; it may be acc itself (in place). With region.divide_last the
+// accumulator already holds probabilities (in-order scatter divided them) and W is taken as 1.
 void sw_finalize(const SwGrid& grid, const float* imp, const ArrayArg& acc, const SwRegion& region,
                  const ArrayArg& weights, const ArrayArg& out, bool argmax);
 

@@ -114,7 +114,8 @@ __global__ void finalize_kernel(SwGrid g, const float* __restrict__ imp, const f
         const int64_t y = (e / nx) % ny;
         const int64_t z = (e / (nx * ny)) % nz;
         const int64_t b = e / (nx * ny * nz);
-        const float w = weights != nullptr
+        const float w = reg.divide_last ? 1.0f
+                        : weights != nullptr
                             ? weights[b * ws.s[0] + reg.index(0, z) * ws.s[1] + reg.index(1, y) * ws.s[2] + x * ws.s[3]]
                             : weight_sum(g, imp, z + reg.origin[0], y + reg.origin[1], x + reg.origin[2]);
         const int64_t a0 = b * as.s[0] + reg.index(0, z) * as.s[2] + reg.index(1, y) * as.s[3] + x * as.s[4];

@@ -495,7 +495,8 @@ class SlidingWindow:
               B.describe(av, self._strides5(av, av.ndim - self.ndim)), region, self._weights_strides(wv, av), start, n)
 
     def finalize(self, accumulator: Any, *, argmax: bool = False, out_dtype: Any = None, weights: Any = None,
-                 offset: Sequence[int] | None = None, out: Any = None, _ring: int = 0, _rows: int = 0) -> Any:
+                 offset: Sequence[int] | None = None, out: Any = None, _ring: int = 0, _rows: int = 0,
+                 _normalized: bool = False) -> Any:
         """Blended probabilities ``accumulator / W``, or their argmax as integer labels.
 
         Parameters
@@ -564,7 +565,7 @@ class SlidingWindow:
         if av.size == 0:
             return result
         grid, imp = self._data_on(av)
-        region = self._region_desc(batch, channels, off, spatial, _ring, _rows)
+        region = self._region_desc(batch, channels, off, spatial, _ring, _rows, (False, _normalized))
         if argmax:
             s = list(ov.strides)
             out_strides = ([0] if not lead else s[:1]) + [0] + [0] * (3 - self.ndim) + s[-self.ndim:]
@@ -783,7 +784,7 @@ def _predict(predictor, patches, n: int, combos, patch: tuple[int, ...]):
         pred = pred.astype(np.float32) if hasattr(pred, "astype") else pred.float()
     if not combos:
         return pred
-    total_pred = pred[:n] * 1.0 if pv.dtype != "float64" else pred[:n].copy()
+    total_pred = pred[:n] * 1   # a new array of pred's dtype
     for j, c in enumerate(combos, start=1):
         total_pred += _flip(pred[j * n:(j + 1) * n], c)
     total_pred /= len(combos) + 1
@@ -858,7 +859,7 @@ def _run(plan: SlidingWindow, xv: B.ArrayView, predictor, *, batch_size, combos,
                             j += 1
                         ring_origin = _advance(plan, ring, labels, b, ring_origin, max(z, 0), depth)
                         plan.scatter_add(ring, pred[i:j], w0 + i, offset=(ring_origin,) + rest, _ring=depth,
-                                         _in_order=(True, False))
+                                         _in_order=(True, True))
                         i = j
                 del pred
                 if bar is not None:
@@ -896,5 +897,5 @@ def _advance(plan: SlidingWindow, ring: Any, labels: Any, b: int, ring_origin: i
     rows = new_origin - ring_origin
     rest = (0,) * (plan.ndim - 1)
     plan.finalize(ring, argmax=True, offset=(ring_origin,) + rest, out=labels[b:b + 1, ring_origin:new_origin],
-                  _ring=depth, _rows=rows)
+                  _ring=depth, _rows=rows, _normalized=True)
     return new_origin
