@@ -452,8 +452,15 @@ def test_cuda_matches_cpu(positions):
     labels = sliding_window_inference(x.cuda(), lambda p: predict(p.cpu()).cuda(), (16, 16, 16),
                                       positions=positions, argmax=True)
     torch.testing.assert_close(labels.cpu().long(), cpu.argmax(1), rtol=0, atol=0)
-    mixed = sliding_window_inference(x, predict, (16, 16, 16), positions=positions, device="cuda",
+    seen = []
+
+    def predict_on_cpu(p):
+        seen.append(p.device.type)
+        return predict(p.cpu())
+
+    mixed = sliding_window_inference(x, predict_on_cpu, (16, 16, 16), positions=positions, device="cuda",
                                      output_device="cpu")
+    assert set(seen) == {"cuda"}
     torch.testing.assert_close(mixed, cpu, rtol=0, atol=0)
 
 

@@ -829,8 +829,8 @@ def _run(plan: SlidingWindow, xv: B.ArrayView, predictor, *, batch_size, combos,
             for w0 in range(0, windows, batch_size):
                 n = min(batch_size, windows - w0)
                 if buffer is None:
-                    buffer = plan.gather(xv, b * windows + w0, n)
-                    patches = buffer
+                    buffer = _empty(xv, (n, channels) + plan.patch_size, xv.dtype)
+                    patches = plan.gather(xv, b * windows + w0, n, out=buffer)
                 else:
                     patches = plan.gather(xv, b * windows + w0, n, out=buffer[:n])
                 if device is not None:
@@ -882,7 +882,7 @@ def _check_channels(acc: Any, k: int) -> None:
 def _empty(like: B.ArrayView, shape: tuple[int, ...], dtype: str) -> Any:
     """An uninitialized array of like's kind and device. CPU memory comes from numpy, which asks
     the kernel for transparent huge pages on large arrays (far fewer page faults than torch.empty)."""
-    if like.kind == "torch" and like.device == "cpu":
+    if like.kind == "torch" and like.device == "cpu" and dtype != "bfloat16":
         return sys.modules["torch"].from_numpy(np.empty(shape, dtype=dtype))
     return B.allocate(like, shape, dtype)
 
