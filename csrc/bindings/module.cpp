@@ -9,6 +9,7 @@ namespace medseg::bindings {
 void register_intensity(py::module_& m);
 void register_components(py::module_& m);
 void register_resample(py::module_& m);
+void register_sliding_window(py::module_& m);
 }
 
 PYBIND11_MODULE(_C, m) {
@@ -27,4 +28,5 @@ PYBIND11_MODULE(_C, m) {
     medseg::bindings::register_intensity(m);
     medseg::bindings::register_components(m);
     medseg::bindings::register_resample(m);
+    medseg::bindings::register_sliding_window(m);
 }

@@ -27,6 +27,7 @@ from .intensity import (
     window_bounds,
 )
 from .resample import resample, resample_labels
+from .sliding_window import SlidingWindow, sliding_window_inference
 
 __all__ = [
     "__version__",
@@ -49,4 +50,6 @@ __all__ = [
     "fill_holes",
     "resample",
     "resample_labels",
+    "SlidingWindow",
+    "sliding_window_inference",
 ]

@@ -1,0 +1,318 @@
+// Sliding-window gather / weighted scatter-add / finalize on the CPU.
+//
+// Work is split into rows (the fastest image axis): every row is written by exactly one thread and
+// receives its contributions in window order, so results do not depend on the thread count.
+#include <algorithm>
+#include <cstring>
+#include <limits>
+#include <type_traits>
+#include <vector>
+
+#include "medseg/dispatch.h"
+#include "medseg/parallel.h"
+#include "sliding_window_cpu.h"
+
+namespace medseg::cpu {
+namespace {
+
+constexpr int64_t kRowGrain = 32;
+
+// ----------------------------------------------------------------------------- gather
+template <typename T, typename O>
+void gather_kernel(const SwGrid& g, const ArrayArg& x, int64_t channels, const ArrayArg& out, int64_t first,
+                   int64_t n) {
+    const int64_t windows = g.windows();
+    const int64_t pz = g.patch[0], py = g.patch[1], px = g.patch[2];
+    const int64_t* xs = x.strides.s;
+    const int64_t* os = out.strides.s;
+    const T* src_base = x.data<T>();
+    O* dst_base = out.data<O>();
+    const O zero = store_from<O>(0.0f);
+    parallel_for(n * channels * pz * py, kRowGrain, [&](int64_t begin, int64_t end, int) {
+        for (int64_t item = begin; item < end; ++item) {
+            int64_t r = item;
+            const int64_t iy = r % py; r /= py;
+            const int64_t iz = r % pz; r /= pz;
+            const int64_t c = r % channels;
+            const int64_t i = r / channels;
+            const int64_t global = first + i;
+            const int64_t b = global / windows;
+            int64_t o[3];
+            window_origin(g, global % windows, o);
+            O* dst = dst_base + i * os[0] + c * os[1] + iz * os[2] + iy * os[3];
+            const int64_t z = o[0] + iz, y = o[1] + iy;
+            const int64_t j_lo = (z < 0 || z >= g.image[0] || y < 0 || y >= g.image[1])
+                                     ? px : std::min<int64_t>(px, std::max<int64_t>(0, -o[2]));
+            const int64_t j_hi = std::max<int64_t>(j_lo, std::min<int64_t>(px, g.image[2] - o[2]));
+            for (int64_t j = 0; j < j_lo; ++j) dst[j * os[4]] = zero;
+            if (j_hi > j_lo) {
+                const T* src = src_base + b * xs[0] + c * xs[1] + z * xs[2] + y * xs[3] + (o[2] + j_lo) * xs[4];
+                O* d = dst + j_lo * os[4];
+                const int64_t len = j_hi - j_lo;
+                if (std::is_same<T, O>::value && xs[4] == 1 && os[4] == 1) {
+                    std::memcpy(static_cast<void*>(d), static_cast<const void*>(src), len * sizeof(T));
+                } else {
+                    for (int64_t j = 0; j < len; ++j) {
+                        if constexpr (std::is_same<T, O>::value) d[j * os[4]] = src[j * xs[4]];
+                        else d[j * os[4]] = store_from<O>(load_as<float>(src[j * xs[4]]));
+                    }
+                }
+            }
+            for (int64_t j = j_hi; j < px; ++j) dst[j * os[4]] = zero;
+        }
+    });
+}
+
+// ----------------------------------------------------------------------------- weight sums
+// Weight row of image row (z, y) over region columns [0, nx): the same window-ordered sum as
+// weight_sum(), computed a row at a time.
+void weight_row(const SwGrid& g, const float* imp, int64_t z, int64_t y, int64_t x_origin, int64_t nx, float* out) {
+    std::fill(out, out + nx, 0.0f);
+    int64_t z0, z1, y0, y1;
+    covering_origins(g.origins[0], g.count[0], g.patch[0], z, z0, z1);
+    covering_origins(g.origins[1], g.count[1], g.patch[1], y, y0, y1);
+    const int64_t px = g.patch[2];
+    for (int64_t iz = z0; iz < z1; ++iz) {
+        for (int64_t iy = y0; iy < y1; ++iy) {
+            const float* row = imp + ((z - g.origins[0][iz]) * g.patch[1] + (y - g.origins[1][iy])) * px;
+            for (int64_t ix = 0; ix < g.count[2]; ++ix) {
+                const int64_t o = g.origins[2][ix] - x_origin;   // window start in region columns
+                const int64_t a = std::max<int64_t>({o, 0, -x_origin});
+                const int64_t e = std::min<int64_t>({o + px, nx, g.image[2] - x_origin});
+                for (int64_t j = a; j < e; ++j) out[j] = plain_add(out[j], row[j - o]);
+            }
+        }
+    }
+}
+
+// ----------------------------------------------------------------------------- scatter-add
+struct WindowBox {
+    int64_t b;              // accumulator batch index
+    int64_t i;              // index within the call's patches
+    int64_t idx[3];         // per-axis window indices
+    int64_t lo[3], hi[3];   // covered voxels in region coordinates, [lo, hi)
+    int64_t o[3];           // origin in region coordinates
+};
+
+template <typename P>
+void scatter_kernel(const SwGrid& g, const float* imp, const ArrayArg& patches, const ArrayArg& acc,
+                    const SwRegion& reg, const ArrayArg& weights, int64_t first, int64_t n) {
+    const int64_t windows = g.windows();
+    const int64_t K = reg.channels;
+    std::vector<WindowBox> boxes;
+    int64_t lo[3] = {std::numeric_limits<int64_t>::max(), std::numeric_limits<int64_t>::max(), 0};
+    int64_t hi[3] = {std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::min(), 0};
+    int64_t b_lo = std::numeric_limits<int64_t>::max(), b_hi = -1;
+    for (int64_t i = 0; i < n; ++i) {
+        WindowBox box;
+        box.i = i;
+        box.b = (first + i) / windows;
+        int64_t o[3];
+        window_origin(g, (first + i) % windows, o);
+        window_indices(g, (first + i) % windows, box.idx);
+        bool empty = box.b >= reg.batch;
+        for (int a = 0; a < 3; ++a) {
+            box.o[a] = o[a] - reg.origin[a];
+            box.lo[a] = std::max<int64_t>({box.o[a], 0, -reg.origin[a]});
+            box.hi[a] = std::min<int64_t>({box.o[a] + g.patch[a], reg.shape[a], g.image[a] - reg.origin[a]});
+            empty = empty || box.hi[a] <= box.lo[a];
+        }
+        if (empty) continue;
+        boxes.push_back(box);
+        for (int a = 0; a < 2; ++a) {
+            lo[a] = std::min(lo[a], box.lo[a]);
+            hi[a] = std::max(hi[a], box.hi[a]);
+        }
+        b_lo = std::min(b_lo, box.b);
+        b_hi = std::max(b_hi, box.b);
+    }
+    if (boxes.empty()) return;
+    const int64_t nz = hi[0] - lo[0], ny = hi[1] - lo[1];
+    const int64_t* ps = patches.strides.s;
+    const int64_t* as = acc.strides.s;
+    const int64_t* ws = weights.strides.s;
+    const P* pbase = patches.data<P>();
+    float* abase = acc.data<float>();
+    float* wbase = weights.present() ? weights.data<float>() : nullptr;
+    const int64_t px = g.patch[2], pyz = g.patch[1] * g.patch[2];
+    const int64_t* ox = g.origins[2];
+
+    // One work item per accumulator row (b, z, y): all channels, all windows of the call in order.
+    parallel_for((b_hi - b_lo + 1) * nz * ny, kRowGrain, [&](int64_t begin, int64_t end, int) {
+        std::vector<float> wrow(reg.divide_last ? reg.shape[2] : 0);
+        for (int64_t item = begin; item < end; ++item) {
+            int64_t r = item;
+            const int64_t y = lo[1] + r % ny; r /= ny;
+            const int64_t z = lo[0] + r % nz;
+            const int64_t b = b_lo + r / nz;
+            const int64_t zi = z + reg.origin[0], yi = y + reg.origin[1];   // image coordinates
+            const int64_t zr = reg.index(0, z), yr = reg.index(1, y);       // accumulator indices
+            bool have_wrow = false;
+            for (const WindowBox& box : boxes) {
+                if (box.b != b || z < box.lo[0] || z >= box.hi[0] || y < box.lo[1] || y >= box.hi[1]) continue;
+                const int64_t x0 = box.lo[2], x1 = box.hi[2];
+                const float* w = imp + (z - box.o[0]) * pyz + (y - box.o[1]) * px - box.o[2];   // indexed by x
+                if (wbase) {
+                    float* dst = wbase + b * ws[0] + zr * ws[1] + yr * ws[2];
+                    const int64_t st = ws[3];
+                    for (int64_t j = x0; j < x1; ++j) dst[j * st] = plain_add(dst[j * st], w[j]);
+                }
+                // [x0, xa): add; [xa, x1): the first window of these voxels, assign.
+                int64_t xa = x1;
+                if (reg.assign_first && first_cover(g.origins[0], box.idx[0], g.patch[0], zi) &&
+                    first_cover(g.origins[1], box.idx[1], g.patch[1], yi)) {
+                    xa = box.idx[2] == 0 ? x0 : std::max(x0, std::min(x1, ox[box.idx[2] - 1] + px - reg.origin[2]));
+                }
+                // [x0, xl): the last window of these voxels, divide by the weight sum now.
+                int64_t xl = x0;
+                if (reg.divide_last && last_cover(g.origins[0], g.count[0], box.idx[0], zi) &&
+                    last_cover(g.origins[1], g.count[1], box.idx[1], yi)) {
+                    xl = box.idx[2] == g.count[2] - 1 ? x1 : std::max(x0, std::min(x1, ox[box.idx[2] + 1] - reg.origin[2]));
+                    if (xl > x0 && !have_wrow) {
+                        weight_row(g, imp, zi, yi, reg.origin[2], reg.shape[2], wrow.data());
+                        have_wrow = true;
+                    }
+                }
+                const int64_t sa = as[4], sp = ps[4];
+                for (int64_t k = 0; k < K; ++k) {
+                    float* dst = abase + b * as[0] + k * as[1] + zr * as[2] + yr * as[3];
+                    const P* src = pbase + box.i * ps[0] + k * ps[1] + (z - box.o[0]) * ps[2] + (y - box.o[1]) * ps[3] -
+                                   box.o[2] * ps[4];
+                    if (sa == 1 && sp == 1) {
+                        for (int64_t j = x0; j < xa; ++j) dst[j] = blend_add(dst[j], load_as<float>(src[j]), w[j]);
+                        for (int64_t j = xa; j < x1; ++j) dst[j] = load_as<float>(src[j]) * w[j];
+                        for (int64_t j = x0; j < xl; ++j) dst[j] = normalize_blend(dst[j], wrow[j]);
+                    } else {
+                        for (int64_t j = x0; j < xa; ++j)
+                            dst[j * sa] = blend_add(dst[j * sa], load_as<float>(src[j * sp]), w[j]);
+                        for (int64_t j = xa; j < x1; ++j) dst[j * sa] = load_as<float>(src[j * sp]) * w[j];
+                        for (int64_t j = x0; j < xl; ++j) dst[j * sa] = normalize_blend(dst[j * sa], wrow[j]);
+                    }
+                }
+            }
+        }
+    });
+}
+
+// ----------------------------------------------------------------------------- finalize
+template <typename O, bool argmax>
+void finalize_kernel(const SwGrid& g, const float* imp, const ArrayArg& acc, const SwRegion& reg,
+                     const ArrayArg& weights, const ArrayArg& out) {
+    const int64_t K = reg.channels, nz = reg.shape[0], ny = reg.shape[1], nx = reg.shape[2];
+    const int64_t* as = acc.strides.s;
+    const int64_t* ws = weights.strides.s;
+    const int64_t* os = out.strides.s;
+    const float* abase = acc.data<float>();
+    const float* wbase = weights.present() ? weights.data<float>() : nullptr;
+    O* obase = out.data<O>();
+    parallel_for(reg.batch * nz * ny, kRowGrain, [&](int64_t begin, int64_t end, int) {
+        std::vector<float> wrow(nx), best(argmax ? nx : 0);
+        std::vector<int32_t> index(argmax ? nx : 0);
+        for (int64_t item = begin; item < end; ++item) {
+            const int64_t y = item % ny, z = (item / ny) % nz, b = item / (ny * nz);
+            if (reg.divide_last) {   // the accumulator already holds probabilities
+                std::fill(wrow.begin(), wrow.end(), 1.0f);
+            } else if (wbase) {
+                const float* w = wbase + b * ws[0] + reg.index(0, z) * ws[1] + reg.index(1, y) * ws[2];
+                for (int64_t j = 0; j < nx; ++j) wrow[j] = w[j * ws[3]];
+            } else {
+                weight_row(g, imp, z + reg.origin[0], y + reg.origin[1], reg.origin[2], nx, wrow.data());
+            }
+            for (int64_t k = 0; k < K; ++k) {
+                const float* a = abase + b * as[0] + k * as[1] + reg.index(0, z) * as[2] + reg.index(1, y) * as[3];
+                const int64_t sa = as[4];
+                if constexpr (argmax) {
+                    if (k == 0) {
+                        for (int64_t j = 0; j < nx; ++j) {
+                            best[j] = normalize_blend(a[j * sa], wrow[j]);
+                            index[j] = 0;
+                        }
+                    } else {
+                        const int32_t kk = static_cast<int32_t>(k);
+                        float* bp = best.data();
+                        int32_t* ip = index.data();
+                        const float* wr = wrow.data();
+                        for (int64_t j = 0; j < nx; ++j) {   // branch-free so the loop vectorizes
+                            const float p = normalize_blend(a[j * sa], wr[j]);
+                            const bool take = argmax_takes(p, bp[j]);
+                            bp[j] = take ? p : bp[j];
+                            ip[j] = take ? kk : ip[j];
+                        }
+                    }
+                } else {
+                    O* o = obase + b * os[0] + k * os[1] + z * os[2] + y * os[3];
+                    if constexpr (std::is_same<O, float>::value) {
+                        if (sa == 1 && os[4] == 1) {
+                            const float* ac = a;
+                            const float* wr = wrow.data();
+                            for (int64_t j = 0; j < nx; ++j) o[j] = normalize_blend(ac[j], wr[j]);
+                            continue;
+                        }
+                    }
+                    for (int64_t j = 0; j < nx; ++j) o[j * os[4]] = store_from<O>(normalize_blend(a[j * sa], wrow[j]));
+                }
+            }
+            if constexpr (argmax) {
+                O* o = obase + b * os[0] + z * os[2] + y * os[3];
+                for (int64_t j = 0; j < nx; ++j) o[j * os[4]] = static_cast<O>(index[j]);
+            }
+        }
+    });
+}
+
+template <typename Fn>
+decltype(auto) dispatch_label_out(DType dtype, Fn&& fn) {
+    switch (dtype) {
+        case DType::UInt8: return fn(TypeTag<uint8_t>{});
+        case DType::Int16: return fn(TypeTag<int16_t>{});
+        case DType::Int32: return fn(TypeTag<int32_t>{});
+        case DType::Int64: return fn(TypeTag<int64_t>{});
+        default: break;
+    }
+    throw std::invalid_argument(std::string("unsupported label dtype ") + dtype_name(dtype));
+}
+
+}  // namespace
+
+void sw_gather(const SwGrid& grid, const ArrayArg& x, int64_t batch, int64_t channels, const ArrayArg& out,
+               int64_t first, int64_t n) {
+    if (n <= 0 || channels <= 0 || grid.patch_voxels() == 0) return;
+    dispatch_all(x.dtype, [&](auto in_tag) {
+        using T = typename decltype(in_tag)::type;
+        if (out.dtype == x.dtype) {
+            gather_kernel<T, T>(grid, x, channels, out, first, n);
+        } else if (out.dtype == DType::Float32) {
+            gather_kernel<T, float>(grid, x, channels, out, first, n);
+        } else {
+            throw std::invalid_argument(std::string("gather output must have the input dtype or float32, got ") +
+                                        dtype_name(out.dtype));
+        }
+    });
+}
+
+void sw_scatter_add(const SwGrid& grid, const float* imp, const ArrayArg& patches, const ArrayArg& acc,
+                    const SwRegion& region, const ArrayArg& weights, int64_t first, int64_t n) {
+    if (n <= 0 || region.batch <= 0) return;
+    dispatch_float_out(patches.dtype, [&](auto tag) {
+        using P = typename decltype(tag)::type;
+        scatter_kernel<P>(grid, imp, patches, acc, region, weights, first, n);
+    });
+}
+
+void sw_finalize(const SwGrid& grid, const float* imp, const ArrayArg& acc, const SwRegion& region,
+                 const ArrayArg& weights, const ArrayArg& out, bool argmax) {
+    if (region.batch <= 0 || region.shape[0] * region.shape[1] * region.shape[2] == 0) return;
+    if (argmax) {
+        dispatch_label_out(out.dtype, [&](auto tag) {
+            using O = typename decltype(tag)::type;
+            finalize_kernel<O, true>(grid, imp, acc, region, weights, out);
+        });
+    } else {
+        dispatch_float_out(out.dtype, [&](auto tag) {
+            using O = typename decltype(tag)::type;
+            finalize_kernel<O, false>(grid, imp, acc, region, weights, out);
+        });
+    }
+}
+
+}  // namespace medseg::cpu

@@ -1,0 +1,32 @@
+// CPU drivers of sliding-window inference (declarations shared with the bindings).
+//
+// Arrays are 5-D views (batch/window, channel, z, y, x) with element strides in ArrayArg::strides.
+// `first` is a flattened window index over batch * grid.windows() windows; n windows are handled.
+#pragma once
+
+#include <cstdint>
+
+#include "medseg/array_arg.h"
+#include "medseg/sliding_window.h"
+
+namespace medseg::cpu {
+
+// out[i, c] = x[b, c] cropped at window first + i (zeros outside the image). x: (batch, channels,
+// *image); out: (n, channels, *patch) of x's dtype or float32.
+void sw_gather(const SwGrid& grid, const ArrayArg& x, int64_t batch, int64_t channels, const ArrayArg& out,
+               int64_t first, int64_t n);
+
+// acc[b, k, v] += patches[i, k, v - o] * imp[v - o] (and weights[b, v] += imp[v - o] when weights
+// is present) for window first + i, over the voxels inside `region`. Windows are added in order,
+// so each voxel receives its contributions in window order whatever the thread count.
+void sw_scatter_add(const SwGrid& grid, const float* imp, const ArrayArg& patches, const ArrayArg& acc,
+                    const SwRegion& region, const ArrayArg& weights, int64_t first, int64_t n);
+
+// out = acc / W over `region` (W from `weights` when present, else the grid's weight sum), or with
+// argmax the index of the largest normalized channel. out: (batch, channels, *region) float or
+// (batch, 1, *region) integer labels; it may be acc itself (in place). With region.divide_last the
+// accumulator already holds probabilities (in-order scatter divided them) and W is taken as 1.
+void sw_finalize(const SwGrid& grid, const float* imp, const ArrayArg& acc, const SwRegion& region,
+                 const ArrayArg& weights, const ArrayArg& out, bool argmax);
+
+}  // namespace medseg::cpu
