@@ -8,7 +8,9 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from . import metrics
 from ._config import config, get_num_threads, set_num_threads, show_config
+from .distance import distance_transform, signed_distance
 from .intensity import (
     WINDOWS,
     ct_normalize,
@@ -32,4 +34,7 @@ __all__ = [
     "intensity_stats",
     "ct_normalize",
     "mr_normalize",
+    "distance_transform",
+    "signed_distance",
+    "metrics",
 ]
