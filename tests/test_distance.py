@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+import medseg_fast
 import numpy as np
 import pytest
 import scipy.ndimage as ndi
 from conftest import load_volume
-
-import medseg_fast
 from medseg_fast import distance_transform, signed_distance
 from medseg_fast.reference import distance as ref
 
@@ -27,7 +26,8 @@ def test_matches_scipy_and_reference(rng, shape):
         expected = ndi.distance_transform_edt(mask, sampling=spacing)
         got64 = distance_transform(mask, spacing, dtype="float64")
         got32 = distance_transform(mask, spacing)
-        assert got64.dtype == np.float64 and got32.dtype == np.float32
+        assert got64.dtype == np.float64
+        assert got32.dtype == np.float32
         np.testing.assert_allclose(got64, expected, rtol=1e-13, atol=0)
         np.testing.assert_allclose(got32, expected, rtol=2e-6, atol=0)
         if mask.size <= 600:
@@ -61,7 +61,8 @@ def test_single_zero_and_all_zero(rng):
                                ndi.distance_transform_edt(mask, sampling=spacing), rtol=1e-13)
     zeros = np.zeros((4, 5, 6), np.int16)
     out = distance_transform(zeros)
-    assert out.shape == zeros.shape and not out.any()
+    assert out.shape == zeros.shape
+    assert not out.any()
 
 
 def test_squared(rng):
@@ -116,14 +117,17 @@ def test_torch_in_torch_out(rng):
     mask = random_mask(rng, (6, 7, 8))
     t = torch.from_numpy(mask).permute(2, 0, 1)
     out = distance_transform(t, (1.0, 2.0, 0.5), dtype="float64")
-    assert isinstance(out, torch.Tensor) and out.dtype == torch.float64 and tuple(out.shape) == (8, 6, 7)
+    assert isinstance(out, torch.Tensor)
+    assert out.dtype == torch.float64
+    assert tuple(out.shape) == (8, 6, 7)
     expected = ndi.distance_transform_edt(mask.transpose(2, 0, 1), sampling=(1.0, 2.0, 0.5))
     np.testing.assert_allclose(out.numpy(), expected, rtol=1e-13)
 
 
 def test_empty_array():
     out = distance_transform(np.zeros((0, 4), bool))
-    assert out.shape == (0, 4) and out.dtype == np.float32
+    assert out.shape == (0, 4)
+    assert out.dtype == np.float32
 
 
 def test_thread_count_independent(rng):
@@ -159,7 +163,8 @@ def test_signed_distance(rng):
     sdf = signed_distance(mask, spacing, dtype="float64")
     expected = ndi.distance_transform_edt(~mask, sampling=spacing) - ndi.distance_transform_edt(mask, sampling=spacing)
     np.testing.assert_allclose(sdf, expected, rtol=1e-13)
-    assert np.all(sdf[mask] < 0) and np.all(sdf[~mask] > 0)
+    assert np.all(sdf[mask] < 0)
+    assert np.all(sdf[~mask] > 0)
     small = random_mask(rng, (5, 6, 4), 0.5)
     np.testing.assert_allclose(signed_distance(small, (1.0, 2.0, 3.0), dtype="float64"),
                                ref.signed_distance(small, (1.0, 2.0, 3.0)), rtol=1e-12)

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import warnings
 
+import medseg_fast
 import numpy as np
 import pytest
 import scipy.ndimage as ndi
 from conftest import load_volume
-
-import medseg_fast
 from medseg_fast import metrics as M
 from medseg_fast.reference import metrics as ref
 
@@ -164,8 +163,10 @@ def test_empty_masks_follow_each_peer(monkeypatch):
         # MedPy raises RuntimeError on empty masks; documented here as nan.
         assert np.isnan(M.hausdorff(pred, gt, sp, convention="medpy"))
         assert np.isnan(M.average_surface_distance(pred, gt, sp, convention="medpy"))
-    assert np.isnan(M.dice(empty, empty)) and M.dice(empty, empty, empty=1.0) == 1.0
-    assert M.dice(full, empty) == 0.0 and M.iou(empty, full) == 0.0
+    assert np.isnan(M.dice(empty, empty))
+    assert M.dice(empty, empty, empty=1.0) == 1.0
+    assert M.dice(full, empty) == 0.0
+    assert M.iou(empty, full) == 0.0
 
 
 def test_properties(rng):
@@ -216,7 +217,8 @@ def test_evaluate_atlas_matches_single_calls_and_peers(atlas_pair):
                       tolerance=1.0)
     assert [r["class"] for r in rows] == classes
     absent = rows[-1]
-    assert np.isnan(absent["dice"]) and np.isnan(absent["hd95"])
+    assert np.isnan(absent["dice"])
+    assert np.isnan(absent["hd95"])
     for row in rows[:-1:9]:
         p, g = pred == row["class"], gt == row["class"]
         assert row["dice"] == pytest.approx(M.dice(p, g), rel=1e-15)
@@ -333,3 +335,13 @@ def test_bad_input():
         M.confusion_matrix(a, a, 0)
     with pytest.raises(ValueError, match="pred must hold integer labels"):
         M.evaluate(np.full((3, 3), 0.5), np.zeros((3, 3)), [1])
+
+
+@pytest.mark.cuda
+def test_cuda_inputs_match_cpu(rng):
+    pred, gt = pairs(rng, (12, 13, 14))[0]
+    sp = (1.0, 0.8, 1.2)
+    tp, tg = torch.from_numpy(pred).cuda(), torch.from_numpy(gt).cuda()
+    assert M.hausdorff(tp, tg, sp, percentile=95) == M.hausdorff(pred, gt, sp, percentile=95)
+    assert M.surface_dice(tp, tg, 1.0, sp) == M.surface_dice(pred, gt, 1.0, sp)
+    assert M.dice(tp, tg) == M.dice(pred, gt)

@@ -116,10 +116,15 @@ void edt_other_axes(const EdtShape& sh, T* out, bool take_sqrt, bool parallel) {
                 const int64_t o = item / tiles, j0 = (item % tiles) * kLineTile;
                 const int64_t tw = std::min(kLineTile, inner - j0);
                 T* base = out + o * n * inner + j0;
+                bool any_positive = false;
                 for (int64_t q = 0; q < n; ++q) {
                     const T* src = base + q * inner;
-                    for (int64_t t = 0; t < tw; ++t) buf[t * n + q] = src[t];
+                    for (int64_t t = 0; t < tw; ++t) {
+                        buf[t * n + q] = src[t];
+                        any_positive |= src[t] != T(0);
+                    }
                 }
+                if (!any_positive) continue;   // all sites: the tile is already final (zeros)
                 for (int64_t t = 0; t < tw; ++t)
                     edt_envelope_line<T>(buf.data() + t * n, 1, n, s, res.data() + t * n, 1, v.data(), z.data(), 1,
                                          false);
@@ -139,7 +144,12 @@ void edt_other_axes(const EdtShape& sh, T* out, bool take_sqrt, bool parallel) {
         std::vector<int32_t> v(n);
         for (int64_t r = begin; r < end; ++r) {
             T* line = out + r * n;
-            std::copy(line, line + n, f.begin());
+            bool any_positive = false;
+            for (int64_t q = 0; q < n; ++q) {
+                f[q] = line[q];
+                any_positive |= line[q] != T(0);
+            }
+            if (!any_positive) continue;       // zeros stay zeros (also after the square root)
             edt_envelope_line<T>(f.data(), 1, n, s, line, 1, v.data(), z.data(), 1, take_sqrt);
         }
     });

@@ -2,11 +2,14 @@
 #pragma once
 
 #include <algorithm>
+#include <stdexcept>
+#include <string>
 #include <cstdint>
 #include <unordered_map>
 #include <vector>
 
 #include "medseg/array_arg.h"
+#include "medseg/dispatch.h"
 #include "medseg/metrics.h"
 
 namespace medseg::cpu {
@@ -59,13 +62,27 @@ private:
     std::unordered_map<int64_t, int> sparse_;
 };
 
-// Python hands over integer or bool arrays (float masks are converted there); the floating
-// instantiations exist only because dispatch covers every dtype.
+// Python hands over integer or bool arrays (floating masks and label maps are converted there).
 template <typename S> inline int64_t label_value(const S& v) { return static_cast<int64_t>(v); }
 template <> inline int64_t label_value<bool>(const bool& v) { return v ? 1 : 0; }
-template <> inline int64_t label_value<half_t>(const half_t& v) { return static_cast<int64_t>(load_as<double>(v)); }
-template <> inline int64_t label_value<bfloat16_t>(const bfloat16_t& v) {
-    return static_cast<int64_t>(load_as<double>(v));
+
+// Label maps reach the kernels as integer or bool arrays (Python converts floating maps), so
+// only those types are instantiated.
+template <typename Fn>
+decltype(auto) dispatch_labels(DType dtype, Fn&& fn) {
+    switch (dtype) {
+        case DType::Bool: return fn(TypeTag<bool>{});
+        case DType::UInt8: return fn(TypeTag<uint8_t>{});
+        case DType::Int8: return fn(TypeTag<int8_t>{});
+        case DType::UInt16: return fn(TypeTag<uint16_t>{});
+        case DType::Int16: return fn(TypeTag<int16_t>{});
+        case DType::UInt32: return fn(TypeTag<uint32_t>{});
+        case DType::Int32: return fn(TypeTag<int32_t>{});
+        case DType::UInt64: return fn(TypeTag<uint64_t>{});
+        case DType::Int64: return fn(TypeTag<int64_t>{});
+        default: break;
+    }
+    throw std::invalid_argument(std::string("label maps must have an integer or bool dtype, got ") + dtype_name(dtype));
 }
 
 }  // namespace detail

@@ -1,7 +1,9 @@
 // One pass over two label maps: per-class voxel counts, overlaps and union bounding boxes, and
 // the confusion matrix. Integer counts, merged per thread, so any thread count gives the same.
 #include <algorithm>
+#include <cstring>
 #include <stdexcept>
+#include <type_traits>
 
 #include "medseg/dispatch.h"
 #include "medseg/parallel.h"
@@ -13,6 +15,24 @@ using detail::ClassLookup;
 using detail::label_value;
 
 
+namespace {
+
+bool all_zero_bytes(const void* data, int64_t nbytes) {
+    const unsigned char* p = static_cast<const unsigned char*>(data);
+    uint64_t acc = 0;
+    int64_t i = 0;
+    for (; i + 32 <= nbytes; i += 32) {
+        uint64_t w[4];
+        std::memcpy(w, p + i, 32);
+        acc |= w[0] | w[1] | w[2] | w[3];
+        if (acc) return false;
+    }
+    for (; i < nbytes; ++i) acc |= p[i];
+    return acc == 0;
+}
+
+}  // namespace
+
 std::vector<ClassBox> class_boxes(const Layout& layout, const ArrayArg& pred, const ArrayArg& gt,
                                   const ClassSpec& spec) {
     if (layout.ndim != 3) throw std::invalid_argument("class_boxes expects a 3-axis layout");
@@ -22,18 +42,24 @@ std::vector<ClassBox> class_boxes(const Layout& layout, const ArrayArg& pred, co
     const int64_t rows = d0 * d1;
     const int threads = get_num_threads();
     std::vector<std::vector<ClassBox>> partial(threads, std::vector<ClassBox>(k));
-    dispatch_all(pred.dtype, [&](auto pt) {
+    detail::dispatch_labels(pred.dtype, [&](auto pt) {
         using P = typename decltype(pt)::type;
-        dispatch_all(gt.dtype, [&](auto gtag) {
+        detail::dispatch_labels(gt.dtype, [&](auto gtag) {
             using G = typename decltype(gtag)::type;
             const P* pp = pred.data<P>();
             const G* gp = gt.data<G>();
+            // Rows that are all zero in both maps are skipped by a word-wise scan when 0 is not a
+            // requested class (small lesions in large volumes are mostly such rows).
+            const bool skip_zero_rows = lookup(0) < 0 && pred.strides.s[2] == 1 && gt.strides.s[2] == 1 &&
+                                        std::is_integral<P>::value && std::is_integral<G>::value;
             parallel_for(rows, 16, [&](int64_t begin, int64_t end, int t) {
                 auto& acc = partial[t];
                 for (int64_t r = begin; r < end; ++r) {
                     const int64_t i = r / d1, j = r % d1;
                     const P* prow = pp + i * pred.strides.s[0] + j * pred.strides.s[1];
                     const G* grow = gp + i * gt.strides.s[0] + j * gt.strides.s[1];
+                    if (skip_zero_rows && all_zero_bytes(prow, d2 * sizeof(P)) && all_zero_bytes(grow, d2 * sizeof(G)))
+                        continue;
                     for (int64_t x = 0; x < d2; ++x) {
                         const int a = lookup(label_value<P>(prow[x * pred.strides.s[2]]));
                         const int b = lookup(label_value<G>(grow[x * gt.strides.s[2]]));
@@ -80,9 +106,9 @@ std::vector<int64_t> confusion_matrix(const Layout& layout, const ArrayArg& pred
     const int64_t rows = d0 * d1;
     const int threads = get_num_threads();
     std::vector<std::vector<int64_t>> partial(threads, std::vector<int64_t>(k * k, 0));
-    dispatch_all(pred.dtype, [&](auto pt) {
+    detail::dispatch_labels(pred.dtype, [&](auto pt) {
         using P = typename decltype(pt)::type;
-        dispatch_all(gt.dtype, [&](auto gtag) {
+        detail::dispatch_labels(gt.dtype, [&](auto gtag) {
             using G = typename decltype(gtag)::type;
             const P* pp = pred.data<P>();
             const G* gp = gt.data<G>();

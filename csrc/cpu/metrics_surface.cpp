@@ -12,7 +12,6 @@
 #include <stdexcept>
 
 #include "distance_cpu.h"
-#include "medseg/dispatch.h"
 #include "medseg/metrics_surfels.h"
 #include "metrics_cpu.h"
 
@@ -35,12 +34,30 @@ struct BoxGrid {
     int64_t size() const { return e[0] * e[1] * e[2]; }
 };
 
+// Collects per-slab (axis 0) index lists in parallel and concatenates them in slab order, so
+// the element order never depends on the thread count.
+template <typename Fn>
+void per_slab(int64_t slabs, bool parallel, SurfaceSide& side, bool weighted, Fn&& fn) {
+    std::vector<SurfaceSide> parts(slabs);
+    maybe_parallel(parallel, slabs, 1, [&](int64_t begin, int64_t end, int) {
+        for (int64_t i = begin; i < end; ++i) fn(i, parts[i]);
+    });
+    size_t total = 0;
+    for (const auto& p : parts) total += p.index.size();
+    side.index.reserve(total);
+    if (weighted) side.weight.reserve(total);
+    for (const auto& p : parts) {
+        side.index.insert(side.index.end(), p.index.begin(), p.index.end());
+        if (weighted) side.weight.insert(side.weight.end(), p.weight.begin(), p.weight.end());
+    }
+}
+
 // Voxel surfaces: inside voxels with at least one 6-neighbour (along active axes) outside.
 void voxel_surface(const BoxGrid& g, int active, const std::vector<uint8_t>& m, std::vector<uint8_t>& surface,
-                   SurfaceSide& side) {
+                   SurfaceSide& side, bool parallel) {
     surface.assign(g.size(), 0);
     const int64_t st[3] = {g.e[1] * g.e[2], g.e[2], 1};
-    for (int64_t i = 0; i < g.e[0]; ++i)
+    per_slab(g.e[0], parallel, side, false, [&](int64_t i, SurfaceSide& part) {
         for (int64_t j = 0; j < g.e[1]; ++j)
             for (int64_t k = 0; k < g.e[2]; ++k) {
                 const int64_t lin = i * st[0] + j * st[1] + k;
@@ -53,17 +70,18 @@ void voxel_surface(const BoxGrid& g, int active, const std::vector<uint8_t>& m, 
                 }
                 if (edge) {
                     surface[lin] = 1;
-                    side.index.push_back(lin);
+                    part.index.push_back(lin);
                 }
             }
+    });
 }
 
 // Corner surfels: corner (i, j, k) of the (e + 1) grid sees voxels i-1..i, j-1..j, k-1..k.
 void corner_surface(const BoxGrid& g, const BoxGrid& c, int active, const std::vector<uint8_t>& m,
-                    const double* table, std::vector<uint8_t>& surface, SurfaceSide& side) {
+                    const double* table, std::vector<uint8_t>& surface, SurfaceSide& side, bool parallel) {
     surface.assign(c.size(), 0);
     const int full = active == 3 ? 255 : 15;
-    for (int64_t i = 0; i < c.e[0]; ++i)
+    per_slab(c.e[0], parallel, side, true, [&](int64_t i, SurfaceSide& part) {
         for (int64_t j = 0; j < c.e[1]; ++j)
             for (int64_t k = 0; k < c.e[2]; ++k) {
                 auto inside = [&](int di, int dj, int dk) -> int {
@@ -75,9 +93,10 @@ void corner_surface(const BoxGrid& g, const BoxGrid& c, int active, const std::v
                 if (code == 0 || code == full) continue;
                 const int64_t lin = (i * c.e[1] + j) * c.e[2] + k;
                 surface[lin] = 1;
-                side.index.push_back(lin);
-                side.weight.push_back(table[code]);
+                part.index.push_back(lin);
+                part.weight.push_back(table[code]);
             }
+    });
 }
 
 // Distances from the elements of `from` to the nearest site of `sites` (+inf without sites).
@@ -225,8 +244,33 @@ struct Context {
     double area_table[256];
 };
 
+// Byte masks (class c in pred / gt) of the box, read from the label maps.
 template <typename P, typename G>
-void evaluate_class(const Context& ctx, int c, const ClassBox& box, bool parallel, double* row) {
+void extract_masks(const Context& ctx, int c, const ClassBox& box, const BoxGrid& g, std::vector<uint8_t>& mp,
+                   std::vector<uint8_t>& mg, bool parallel) {
+    const P* pp = ctx.pred.data<P>();
+    const G* gp = ctx.gt.data<G>();
+    maybe_parallel(parallel, g.e[0], 1, [&](int64_t i0, int64_t i1, int) {
+        for (int64_t i = i0; i < i1; ++i)
+            for (int64_t j = 0; j < g.e[1]; ++j) {
+                const int64_t gi = box.lo[0] + i, gj = box.lo[1] + j;
+                const P* prow = pp + gi * ctx.pred.strides.s[0] + gj * ctx.pred.strides.s[1];
+                const G* grow = gp + gi * ctx.gt.strides.s[0] + gj * ctx.gt.strides.s[1];
+                uint8_t* op = mp.data() + (i * g.e[1] + j) * g.e[2];
+                uint8_t* og = mg.data() + (i * g.e[1] + j) * g.e[2];
+                for (int64_t k = 0; k < g.e[2]; ++k) {
+                    const int64_t gk = box.lo[2] + k;
+                    op[k] = (*ctx.lookup)(label_value<P>(prow[gk * ctx.pred.strides.s[2]])) == c;
+                    og[k] = (*ctx.lookup)(label_value<G>(grow[gk * ctx.gt.strides.s[2]])) == c;
+                }
+            }
+    });
+}
+
+using ExtractFn = void (*)(const Context&, int, const ClassBox&, const BoxGrid&, std::vector<uint8_t>&,
+                           std::vector<uint8_t>&, bool);
+
+void evaluate_class(const Context& ctx, ExtractFn extract, int c, const ClassBox& box, bool parallel, double* row) {
     const auto& queries = *ctx.queries;
     const int nq = static_cast<int>(queries.size());
     ClassInput in;
@@ -247,21 +291,7 @@ void evaluate_class(const Context& ctx, int c, const ClassBox& box, bool paralle
     for (int a = 0; a < 3; ++a) g.e[a] = box.hi[a] - box.lo[a] + 1;
     const int64_t n = g.size();
     std::vector<uint8_t> mp(n), mg(n);
-    const P* pp = ctx.pred.data<P>();
-    const G* gp = ctx.gt.data<G>();
-    for (int64_t i = 0; i < g.e[0]; ++i)
-        for (int64_t j = 0; j < g.e[1]; ++j) {
-            const int64_t gi = box.lo[0] + i, gj = box.lo[1] + j;
-            const P* prow = pp + gi * ctx.pred.strides.s[0] + gj * ctx.pred.strides.s[1];
-            const G* grow = gp + gi * ctx.gt.strides.s[0] + gj * ctx.gt.strides.s[1];
-            uint8_t* op = mp.data() + (i * g.e[1] + j) * g.e[2];
-            uint8_t* og = mg.data() + (i * g.e[1] + j) * g.e[2];
-            for (int64_t k = 0; k < g.e[2]; ++k) {
-                const int64_t gk = box.lo[2] + k;
-                op[k] = (*ctx.lookup)(label_value<P>(prow[gk * ctx.pred.strides.s[2]])) == c;
-                og[k] = (*ctx.lookup)(label_value<G>(grow[gk * ctx.gt.strides.s[2]])) == c;
-            }
-        }
+    extract(ctx, c, box, g, mp, mg, parallel);
     bool need_gt_side = false;
     for (const auto& q : queries) need_gt_side |= !q.directed || q.stat == SurfaceStat::SurfaceDice;
     in.have_gt_side = need_gt_side;
@@ -273,12 +303,12 @@ void evaluate_class(const Context& ctx, int c, const ClassBox& box, bool paralle
     if (ctx.convention == Convention::DeepMind) {
         BoxGrid cg;
         for (int a = 0; a < 3; ++a) cg.e[a] = (a >= 3 - ctx.active) ? g.e[a] + 1 : g.e[a];
-        corner_surface(g, cg, ctx.active, mp, ctx.area_table, sp, in.pred);
-        corner_surface(g, cg, ctx.active, mg, ctx.area_table, sg, in.gt);
+        corner_surface(g, cg, ctx.active, mp, ctx.area_table, sp, in.pred, parallel);
+        corner_surface(g, cg, ctx.active, mg, ctx.area_table, sg, in.gt, parallel);
         for (int a = 0; a < 3; ++a) sh.shape[a] = cg.e[a];
     } else {
-        voxel_surface(g, ctx.active, mp, sp, in.pred);
-        voxel_surface(g, ctx.active, mg, sg, in.gt);
+        voxel_surface(g, ctx.active, mp, sp, in.pred, parallel);
+        voxel_surface(g, ctx.active, mg, sg, in.gt, parallel);
         for (int a = 0; a < 3; ++a) sh.shape[a] = g.e[a];
     }
     row[3] = static_cast<double>(in.pred.index.size());
@@ -336,33 +366,34 @@ std::vector<double> surface_metrics(const Layout& layout, int active, const Arra
         out[c * width + 1] = static_cast<double>(boxes[c].gt);
         out[c * width + 2] = static_cast<double>(boxes[c].both);
     }
-    dispatch_all(pred.dtype, [&](auto pt) {
+    const ExtractFn extract = detail::dispatch_labels(pred.dtype, [&](auto pt) {
         using P = typename decltype(pt)::type;
-        dispatch_all(gt.dtype, [&](auto gtag) {
+        return detail::dispatch_labels(gt.dtype, [&](auto gtag) -> ExtractFn {
             using G = typename decltype(gtag)::type;
-            if (k == 1) {
-                evaluate_class<P, G>(ctx, 0, boxes[0], true, out.data());
-                return;
-            }
-            // Classes in parallel (largest boxes first, pulled from a shared counter), each one
-            // on a single thread; every class writes only its own row.
-            std::vector<int> order(k);
-            for (int c = 0; c < k; ++c) order[c] = c;
-            auto volume = [&](int c) {
-                const ClassBox& b = boxes[c];
-                if (b.empty()) return int64_t(0);
-                return (b.hi[0] - b.lo[0] + 1) * (b.hi[1] - b.lo[1] + 1) * (b.hi[2] - b.lo[2] + 1);
-            };
-            std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return volume(a) > volume(b); });
-            std::atomic<int> next{0};
-            const int threads = std::min(get_num_threads(), k);
-            parallel_for(threads, 1, [&](int64_t, int64_t, int) {
-                for (int i = next.fetch_add(1); i < k; i = next.fetch_add(1)) {
-                    const int c = order[i];
-                    evaluate_class<P, G>(ctx, c, boxes[c], false, out.data() + static_cast<size_t>(c) * width);
-                }
-            });
+            return &extract_masks<P, G>;
         });
+    });
+    if (k == 1) {
+        evaluate_class(ctx, extract, 0, boxes[0], true, out.data());
+        return out;
+    }
+    // Classes in parallel (largest boxes first, pulled from a shared counter), each one on a
+    // single thread; every class writes only its own row, so results never depend on scheduling.
+    std::vector<int> order(k);
+    for (int c = 0; c < k; ++c) order[c] = c;
+    auto volume = [&](int c) {
+        const ClassBox& b = boxes[c];
+        if (b.empty()) return int64_t(0);
+        return (b.hi[0] - b.lo[0] + 1) * (b.hi[1] - b.lo[1] + 1) * (b.hi[2] - b.lo[2] + 1);
+    };
+    std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return volume(a) > volume(b); });
+    std::atomic<int> next{0};
+    const int threads = std::min(get_num_threads(), k);
+    parallel_for(threads, 1, [&](int64_t, int64_t, int) {
+        for (int i = next.fetch_add(1); i < k; i = next.fetch_add(1)) {
+            const int c = order[i];
+            evaluate_class(ctx, extract, c, boxes[c], false, out.data() + static_cast<size_t>(c) * width);
+        }
     });
     return out;
 }

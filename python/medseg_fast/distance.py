@@ -10,8 +10,9 @@ per-axis terms summed in the same order), float32 results agree to float32 round
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from numbers import Real
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 

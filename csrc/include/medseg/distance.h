@@ -37,6 +37,9 @@ MSF_HD inline bool edt_envelope_line(const T* f, int64_t fs, int64_t n, T s, T* 
     for (int64_t q = 0; q < n; ++q) {
         const T fq = f[q * fs];
         if (edt_is_inf(fq)) continue;
+        // Inside a run of zeros only the run's ends matter: for any point outside the run they
+        // are strictly closer than its interior, and inside the run the result is 0 anyway.
+        if (fq == T(0) && q > 0 && q + 1 < n && f[(q - 1) * fs] == T(0) && f[(q + 1) * fs] == T(0)) continue;
         if (k < 0) {
             k = 0;
             v[0] = static_cast<int32_t>(q);
@@ -72,6 +75,10 @@ MSF_HD inline bool edt_envelope_line(const T* f, int64_t fs, int64_t n, T s, T* 
     for (int64_t q = 0; q < n; ++q) {
         const T qq = static_cast<T>(q);
         while (z[(k + 1) * ws] < qq) ++k;
+        if (f[q * fs] == T(0)) {
+            d[q * ds] = T(0);
+            continue;
+        }
         const int32_t vk = v[k * ws];
         const T t = static_cast<T>(q - vk) * s;
         const T value = f[vk * fs] + t * t;

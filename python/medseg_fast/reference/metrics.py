@@ -8,7 +8,7 @@ Conventions ("monai", "medpy", "deepmind") as described in :mod:`medseg_fast.met
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
