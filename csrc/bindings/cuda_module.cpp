@@ -14,6 +14,7 @@ void register_intensity_cuda(py::module_& m);
 void register_components_cuda(py::module_& m);
 void register_resample_cuda(py::module_& m);
 void register_sliding_window_cuda(py::module_& m);
+void register_distance_cuda(py::module_& m);
 }
 
 PYBIND11_MODULE(_C_cuda, m) {
@@ -34,4 +35,5 @@ PYBIND11_MODULE(_C_cuda, m) {
     register_components_cuda(m);
     register_resample_cuda(m);
     register_sliding_window_cuda(m);
+    register_distance_cuda(m);
 }

@@ -10,6 +10,7 @@ void register_intensity(py::module_& m);
 void register_components(py::module_& m);
 void register_resample(py::module_& m);
 void register_sliding_window(py::module_& m);
+void register_distance(py::module_& m);
 }
 
 PYBIND11_MODULE(_C, m) {
@@ -29,4 +30,5 @@ PYBIND11_MODULE(_C, m) {
     medseg::bindings::register_components(m);
     medseg::bindings::register_resample(m);
     medseg::bindings::register_sliding_window(m);
+    medseg::bindings::register_distance(m);
 }

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from . import metrics
 from ._config import config, get_num_threads, set_num_threads, show_config
 from .components import (
     component_stats,
@@ -17,6 +18,7 @@ from .components import (
     largest_component,
     remove_small_components,
 )
+from .distance import distance_transform, signed_distance
 from .intensity import (
     WINDOWS,
     ct_normalize,
@@ -52,4 +54,7 @@ __all__ = [
     "resample_labels",
     "SlidingWindow",
     "sliding_window_inference",
+    "distance_transform",
+    "signed_distance",
+    "metrics",
 ]

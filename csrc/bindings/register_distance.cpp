@@ -1,0 +1,104 @@
+// Bindings of the CPU distance transform and segmentation metrics. Validation happens in Python
+// (medseg_fast.distance, medseg_fast.metrics).
+#include <pybind11/numpy.h>
+
+#include "../cpu/distance_cpu.h"
+#include "../cpu/metrics_cpu.h"
+#include "convert.h"
+
+namespace py = pybind11;
+
+namespace medseg::bindings {
+
+using QueryTuple = std::tuple<int, double, bool, double>;
+
+static cpu::ClassSpec make_spec(bool binary, const std::vector<int64_t>& classes) {
+    cpu::ClassSpec spec;
+    spec.binary = binary;
+    spec.classes = classes;
+    return spec;
+}
+
+void register_distance(py::module_& m) {
+    m.def(
+        "distance_transform",
+        [](const std::vector<int64_t>& shape, const ArrayDesc& mask, const ArrayDesc& out,
+           const std::vector<double>& spacing, bool squared, int virtual_axis) {
+            const Layout layout = make_layout(shape);
+            cpu::distance_transform(layout, make_array(mask, layout), make_array(out, layout), spacing, squared,
+                                    virtual_axis);
+        },
+        py::arg("shape"), py::arg("mask"), py::arg("out"), py::arg("spacing"), py::arg("squared"),
+        py::arg("virtual_axis"), py::call_guard<py::gil_scoped_release>());
+
+    m.def(
+        "class_counts",
+        [](const std::vector<int64_t>& shape, const ArrayDesc& pred, const ArrayDesc& gt, bool binary,
+           const std::vector<int64_t>& classes) {
+            std::vector<cpu::ClassBox> boxes;
+            {
+                py::gil_scoped_release release;
+                const Layout layout = make_layout(shape);
+                boxes = cpu::class_boxes(layout, make_array(pred, layout), make_array(gt, layout),
+                                         make_spec(binary, classes));
+            }
+            py::array_t<int64_t> out({static_cast<py::ssize_t>(boxes.size()), py::ssize_t(3)});
+            auto r = out.mutable_unchecked<2>();
+            for (size_t c = 0; c < boxes.size(); ++c) {
+                r(c, 0) = boxes[c].pred;
+                r(c, 1) = boxes[c].gt;
+                r(c, 2) = boxes[c].both;
+            }
+            return out;
+        },
+        py::arg("shape"), py::arg("pred"), py::arg("gt"), py::arg("binary"), py::arg("classes"));
+
+    m.def(
+        "surface_metrics",
+        [](const std::vector<int64_t>& shape, int active, const ArrayDesc& pred, const ArrayDesc& gt, bool binary,
+           const std::vector<int64_t>& classes, const std::vector<double>& spacing, int convention,
+           const std::vector<QueryTuple>& query_tuples) {
+            std::vector<double> values;
+            const cpu::ClassSpec spec = make_spec(binary, classes);
+            {
+                py::gil_scoped_release release;
+                if (spacing.size() != 3) throw std::invalid_argument("spacing must have 3 values");
+                const Layout layout = make_layout(shape);
+                std::vector<SurfaceQuery> queries;
+                for (const auto& t : query_tuples) {
+                    SurfaceQuery q;
+                    q.stat = static_cast<SurfaceStat>(std::get<0>(t));
+                    q.percentile = std::get<1>(t);
+                    q.directed = std::get<2>(t);
+                    q.tolerance = std::get<3>(t);
+                    queries.push_back(q);
+                }
+                values = cpu::surface_metrics(layout, active, make_array(pred, layout), make_array(gt, layout), spec,
+                                              spacing.data(), static_cast<Convention>(convention), queries);
+            }
+            const py::ssize_t k = spec.num_classes();
+            const py::ssize_t width = static_cast<py::ssize_t>(5 + query_tuples.size());
+            py::array_t<double> out({k, width});
+            std::copy(values.begin(), values.end(), out.mutable_data());
+            return out;
+        },
+        py::arg("shape"), py::arg("active"), py::arg("pred"), py::arg("gt"), py::arg("binary"), py::arg("classes"),
+        py::arg("spacing"), py::arg("convention"), py::arg("queries"));
+
+    m.def(
+        "confusion_matrix",
+        [](const std::vector<int64_t>& shape, const ArrayDesc& pred, const ArrayDesc& gt, int64_t k) {
+            std::vector<int64_t> counts;
+            {
+                py::gil_scoped_release release;
+                const Layout layout = make_layout(shape);
+                counts = cpu::confusion_matrix(layout, make_array(pred, layout), make_array(gt, layout), k);
+            }
+            py::array_t<int64_t> out({static_cast<py::ssize_t>(k), static_cast<py::ssize_t>(k)});
+            std::copy(counts.begin(), counts.end(), out.mutable_data());
+            return out;
+        },
+        py::arg("shape"), py::arg("pred"), py::arg("gt"), py::arg("num_classes"));
+}
+
+}  // namespace medseg::bindings

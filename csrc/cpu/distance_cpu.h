@@ -1,0 +1,188 @@
+// CPU drivers of the distance family: the separable exact EDT on a C-contiguous buffer
+// (used by distance_transform and by the surface metrics) and the declarations the bindings call.
+//
+// Pass order: axis 0 first (two sweeps over whole planes, contiguous and vectorisable), then the
+// middle axes on tiles of kLineTile neighbouring lines gathered into a small contiguous block
+// (one cache line per row of the tile instead of one strided element per line), then the last,
+// contiguous axis line by line. Every pass is parallel over independent lines, so the result
+// does not depend on the thread count.
+#pragma once
+
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <vector>
+
+#include "medseg/array_arg.h"
+#include "medseg/distance.h"
+#include "medseg/parallel.h"
+
+namespace medseg::cpu {
+
+constexpr int64_t kLineTile = 16;     // lines per tile on strided axes
+constexpr int64_t kPlaneRows = 16;    // rows per work item in the axis-0 sweeps
+
+// parallel_for, or a plain call on this thread when `parallel` is false (nested use).
+template <typename Fn>
+inline void maybe_parallel(bool parallel, int64_t n, int64_t grain, Fn&& fn) {
+    if (n <= 0) return;
+    if (parallel) parallel_for(n, grain, fn);
+    else fn(int64_t(0), n, 0);
+}
+
+struct EdtShape {
+    int ndim = 0;
+    int64_t shape[kMaxDims] = {0};
+    double spacing[kMaxDims] = {0};
+
+    int64_t size() const {
+        int64_t n = 1;
+        for (int a = 0; a < ndim; ++a) n *= shape[a];
+        return n;
+    }
+    int64_t prod(int from, int to) const {
+        int64_t n = 1;
+        for (int a = from; a < to; ++a) n *= shape[a];
+        return n;
+    }
+};
+
+// Axis-0 sweeps. `sites(i, r)` returns a callable x -> bool for row r (of the sub-array
+// shape[1:], rows of length shape[last]) of plane i. Writes squared distances along axis 0
+// (or distances if ndim == 1 and take_sqrt). Returns whether any site exists.
+template <typename T, typename Sites>
+bool edt_first_axis(const EdtShape& sh, const Sites& sites, T* out, bool take_sqrt, bool parallel) {
+    const int64_t n0 = sh.shape[0];
+    const int64_t inner = sh.prod(1, sh.ndim);
+    const int64_t row_len = sh.ndim > 1 ? sh.shape[sh.ndim - 1] : 1;
+    const int64_t rows = row_len ? inner / row_len : 0;
+    const int64_t items = (rows + kPlaneRows - 1) / kPlaneRows;
+    const T s = static_cast<T>(sh.spacing[0]);
+    const T inf = edt_inf<T>();
+    std::atomic<bool> any_site{false};
+    maybe_parallel(parallel, items, 1, [&](int64_t begin, int64_t end, int) {
+        std::vector<T> prev;
+        bool found = false;
+        for (int64_t item = begin; item < end; ++item) {
+            const int64_t r0 = item * kPlaneRows, r1 = std::min(rows, r0 + kPlaneRows);
+            const int64_t width = (r1 - r0) * row_len;
+            const int64_t base = r0 * row_len;
+            prev.assign(width, inf);
+            for (int64_t i = 0; i < n0; ++i) {
+                T* plane = out + i * inner + base;
+                for (int64_t r = r0; r < r1; ++r) {
+                    const auto row = sites(i, r);
+                    T* o = plane + (r - r0) * row_len;
+                    T* p = prev.data() + (r - r0) * row_len;
+                    for (int64_t x = 0; x < row_len; ++x) {
+                        const bool site = row(x);
+                        found |= site;
+                        const T c = edt_sweep_step<T>(site, p[x]);
+                        p[x] = c;
+                        o[x] = c;
+                    }
+                }
+            }
+            // Backward sweep: prev holds the counts of plane i + 1.
+            for (int64_t w = 0; w < width; ++w) prev[w] = inf;
+            for (int64_t i = n0 - 1; i >= 0; --i) {
+                T* plane = out + i * inner + base;
+                for (int64_t w = 0; w < width; ++w) {
+                    const T c = std::min(plane[w], prev[w] + T(1));
+                    prev[w] = c;
+                    plane[w] = edt_first_axis_value<T>(c, s, take_sqrt);
+                }
+            }
+        }
+        if (found) any_site.store(true, std::memory_order_relaxed);
+    });
+    return any_site.load();
+}
+
+// Envelope passes along axes 1..ndim-1 on the squared values in `out` (C-contiguous).
+template <typename T>
+void edt_other_axes(const EdtShape& sh, T* out, bool take_sqrt, bool parallel) {
+    const int last = sh.ndim - 1;
+    for (int a = 1; a < last; ++a) {
+        const int64_t n = sh.shape[a];
+        if (n <= 1) continue;
+        const int64_t outer = sh.prod(0, a), inner = sh.prod(a + 1, sh.ndim);
+        const int64_t tiles = (inner + kLineTile - 1) / kLineTile;
+        const T s = static_cast<T>(sh.spacing[a]);
+        maybe_parallel(parallel, outer * tiles, 1, [&](int64_t begin, int64_t end, int) {
+            std::vector<T> buf(kLineTile * n), res(kLineTile * n), z(n + 1);
+            std::vector<int32_t> v(n);
+            for (int64_t item = begin; item < end; ++item) {
+                const int64_t o = item / tiles, j0 = (item % tiles) * kLineTile;
+                const int64_t tw = std::min(kLineTile, inner - j0);
+                T* base = out + o * n * inner + j0;
+                bool any_positive = false;
+                for (int64_t q = 0; q < n; ++q) {
+                    const T* src = base + q * inner;
+                    for (int64_t t = 0; t < tw; ++t) {
+                        buf[t * n + q] = src[t];
+                        any_positive |= src[t] != T(0);
+                    }
+                }
+                if (!any_positive) continue;   // all sites: the tile is already final (zeros)
+                for (int64_t t = 0; t < tw; ++t)
+                    edt_envelope_line<T>(buf.data() + t * n, 1, n, s, res.data() + t * n, 1, v.data(), z.data(), 1,
+                                         false);
+                for (int64_t q = 0; q < n; ++q) {
+                    T* dst = base + q * inner;
+                    for (int64_t t = 0; t < tw; ++t) dst[t] = res[t * n + q];
+                }
+            }
+        });
+    }
+    if (last < 1) return;
+    const int64_t n = sh.shape[last];
+    const int64_t rows = sh.prod(0, last);
+    const T s = static_cast<T>(sh.spacing[last]);
+    maybe_parallel(parallel, rows, 8, [&](int64_t begin, int64_t end, int) {
+        std::vector<T> f(n), z(n + 1);
+        std::vector<int32_t> v(n);
+        for (int64_t r = begin; r < end; ++r) {
+            T* line = out + r * n;
+            bool any_positive = false;
+            for (int64_t q = 0; q < n; ++q) {
+                f[q] = line[q];
+                any_positive |= line[q] != T(0);
+            }
+            if (!any_positive) continue;       // zeros stay zeros (also after the square root)
+            edt_envelope_line<T>(f.data(), 1, n, s, line, 1, v.data(), z.data(), 1, take_sqrt);
+        }
+    });
+}
+
+// Sites given as a C-contiguous byte buffer (nonzero = site) of the same shape.
+struct ByteSites {
+    const uint8_t* data;
+    int64_t inner, row_len;
+    struct Row {
+        const uint8_t* p;
+        bool operator()(int64_t x) const { return p[x] != 0; }
+    };
+    Row operator()(int64_t i, int64_t r) const { return Row{data + i * inner + r * row_len}; }
+};
+
+// Squared (or plain) distances of every element of a contiguous buffer to the nearest site.
+// Returns false (and leaves +inf everywhere) when there is no site.
+template <typename T>
+bool edt_from_sites(const EdtShape& sh, const uint8_t* sites, T* out, bool take_sqrt, bool parallel) {
+    const int64_t inner = sh.prod(1, sh.ndim);
+    const int64_t row_len = sh.ndim > 1 ? sh.shape[sh.ndim - 1] : 1;
+    const bool any = edt_first_axis<T>(sh, ByteSites{sites, inner, row_len}, out, take_sqrt && sh.ndim == 1, parallel);
+    if (!any) return false;
+    edt_other_axes<T>(sh, out, take_sqrt, parallel);
+    return true;
+}
+
+// ---------------------------------------------------------------------------- bindings API
+// distance_transform: `mask` strided (any dtype, zero = site), `out` C-contiguous of `layout`
+// (the physical axis order chosen by Python). With no zero element, every element gets its
+// distance to the virtual point at index -1 along axis `virtual_axis` (scipy's behaviour).
+void distance_transform(const Layout& layout, const ArrayArg& mask, const ArrayArg& out,
+                        const std::vector<double>& spacing, bool squared, int virtual_axis);
+
+}  // namespace medseg::cpu

@@ -1,0 +1,104 @@
+// CPU drivers of the metrics family (declarations shared with the bindings).
+#pragma once
+
+#include <algorithm>
+#include <stdexcept>
+#include <string>
+#include <cstdint>
+#include <unordered_map>
+#include <vector>
+
+#include "medseg/array_arg.h"
+#include "medseg/dispatch.h"
+#include "medseg/metrics.h"
+
+namespace medseg::cpu {
+
+// Which voxels belong to which class: binary (nonzero -> class 0) or label values `classes`.
+struct ClassSpec {
+    bool binary = true;
+    std::vector<int64_t> classes;   // label value of each class (label mode)
+    int num_classes() const { return binary ? 1 : static_cast<int>(classes.size()); }
+};
+
+// Per-class overlap counts and the bounding box of the union of both masks, one pass.
+struct ClassBox {
+    int64_t pred = 0, gt = 0, both = 0;
+    int64_t lo[3] = {INT64_MAX, INT64_MAX, INT64_MAX};
+    int64_t hi[3] = {-1, -1, -1};
+    bool empty() const { return hi[0] < 0; }
+};
+
+namespace detail {
+
+// Label value -> class index (-1: not a requested class). Dense table for compact label ranges.
+class ClassLookup {
+public:
+    explicit ClassLookup(const ClassSpec& spec) : binary_(spec.binary) {
+        if (binary_ || spec.classes.empty()) return;
+        lo_ = *std::min_element(spec.classes.begin(), spec.classes.end());
+        const int64_t hi = *std::max_element(spec.classes.begin(), spec.classes.end());
+        if (hi - lo_ < (int64_t(1) << 22)) {
+            dense_.assign(static_cast<size_t>(hi - lo_ + 1), -1);
+            for (size_t i = 0; i < spec.classes.size(); ++i) dense_[spec.classes[i] - lo_] = static_cast<int>(i);
+        } else {
+            for (size_t i = 0; i < spec.classes.size(); ++i) sparse_[spec.classes[i]] = static_cast<int>(i);
+        }
+    }
+    int operator()(int64_t value) const {
+        if (binary_) return value != 0 ? 0 : -1;
+        if (!dense_.empty()) {
+            const int64_t i = value - lo_;
+            return (i >= 0 && i < static_cast<int64_t>(dense_.size())) ? dense_[i] : -1;
+        }
+        const auto it = sparse_.find(value);
+        return it == sparse_.end() ? -1 : it->second;
+    }
+
+private:
+    bool binary_;
+    int64_t lo_ = 0;
+    std::vector<int> dense_;
+    std::unordered_map<int64_t, int> sparse_;
+};
+
+// Python hands over integer or bool arrays (floating masks and label maps are converted there).
+template <typename S> inline int64_t label_value(const S& v) { return static_cast<int64_t>(v); }
+template <> inline int64_t label_value<bool>(const bool& v) { return v ? 1 : 0; }
+
+// Label maps reach the kernels as integer or bool arrays (Python converts floating maps), so
+// only those types are instantiated.
+template <typename Fn>
+decltype(auto) dispatch_labels(DType dtype, Fn&& fn) {
+    switch (dtype) {
+        case DType::Bool: return fn(TypeTag<bool>{});
+        case DType::UInt8: return fn(TypeTag<uint8_t>{});
+        case DType::Int8: return fn(TypeTag<int8_t>{});
+        case DType::UInt16: return fn(TypeTag<uint16_t>{});
+        case DType::Int16: return fn(TypeTag<int16_t>{});
+        case DType::UInt32: return fn(TypeTag<uint32_t>{});
+        case DType::Int32: return fn(TypeTag<int32_t>{});
+        case DType::UInt64: return fn(TypeTag<uint64_t>{});
+        case DType::Int64: return fn(TypeTag<int64_t>{});
+        default: break;
+    }
+    throw std::invalid_argument(std::string("label maps must have an integer or bool dtype, got ") + dtype_name(dtype));
+}
+
+}  // namespace detail
+
+// layout: 3 axes (Python pads lower-dimensional inputs with leading size-1 axes).
+std::vector<ClassBox> class_boxes(const Layout& layout, const ArrayArg& pred, const ArrayArg& gt,
+                                  const ClassSpec& spec);
+
+// Surface statistics of every class. `active` = number of trailing axes that are real image axes
+// (1-3); padded axes are not eroded and carry no corners. Returns num_classes rows of
+// [pred voxels, gt voxels, both, pred surface elements, gt surface elements, query results...].
+std::vector<double> surface_metrics(const Layout& layout, int active, const ArrayArg& pred, const ArrayArg& gt,
+                                    const ClassSpec& spec, const double spacing[3], Convention convention,
+                                    const std::vector<SurfaceQuery>& queries);
+
+// confusion[g * k + p] = voxels with gt label g and predicted label p (labels outside [0, k) skipped).
+std::vector<int64_t> confusion_matrix(const Layout& layout, const ArrayArg& pred, const ArrayArg& gt, int64_t k);
+
+}  // namespace medseg::cpu

@@ -1,0 +1,176 @@
+"""Exact Euclidean distance transforms (CPU and CUDA).
+
+The separable algorithm of Felzenszwalb & Huttenlocher (Theory of Computing 8, 2012): squared
+distances along the first axis by two sweeps, then the lower envelope of parabolas along every
+further axis, lines in parallel (tiles of neighbouring lines on strided axes). Exact for any
+anisotropic spacing; float64 results equal ``scipy.ndimage.distance_transform_edt`` (same
+per-axis terms summed in the same order), float32 results agree to float32 rounding.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from numbers import Real
+from typing import Any
+
+import numpy as np
+
+from . import _backend as B
+
+__all__ = ["distance_transform", "signed_distance"]
+
+OUTPUT_DTYPES = ("float32", "float64")
+
+
+def _spacing(spacing: Any, ndim: int, name: str = "spacing", what: str = "mask") -> tuple[float, ...]:
+    """Validated per-axis spacing (array axis order); a scalar means isotropic."""
+    if spacing is None:
+        return (1.0,) * ndim
+    if isinstance(spacing, (Real, np.integer, np.floating)) and not isinstance(spacing, bool):
+        values: tuple[float, ...] = (float(spacing),) * ndim
+    else:
+        try:
+            values = tuple(float(s) for s in spacing)
+        except (TypeError, ValueError):
+            raise ValueError(f"{name} must be a positive number or {ndim} positive values, got {spacing!r}") from None
+    if len(values) != ndim or not all(math.isfinite(v) and v > 0 for v in values):
+        shown = spacing if isinstance(spacing, Real) else tuple(spacing)
+        raise ValueError(f"{name} must have {ndim} positive values for a {ndim}-D {what}, got {shown!r}")
+    return values
+
+
+def _out_dtype(dtype: Any) -> str:
+    resolved = B.dtype_name(dtype)
+    if resolved not in OUTPUT_DTYPES:
+        raise ValueError(f"dtype must be one of {OUTPUT_DTYPES}, got {dtype!r}")
+    return resolved
+
+
+def _edt(mv: B.ArrayView, spacing: tuple[float, ...], squared: bool, dtype: str) -> Any:
+    order = B.memory_order(mv)
+    result = B.allocate(mv, mv.shape, dtype, axis_order=order)
+    if mv.size == 0:
+        return result
+    ov = B.view(result, "out")
+    shape = [mv.shape[a] for a in order]
+    mask_strides = [mv.strides[a] for a in order]
+    out_strides = [ov.strides[a] for a in order]
+    args = (shape, B.describe(mv, mask_strides), B.describe(ov, out_strides), [spacing[a] for a in order],
+            bool(squared), order.index(0))
+    module = B.kernels(mv)
+    if mv.device == "cuda":
+        with B.device_guard(mv):
+            module.distance_transform(*args, B.stream_of(mv))
+    else:
+        module.distance_transform(*args)
+    return result
+
+
+def _mask_input(mask: Any, name: str = "mask") -> B.ArrayView:
+    mv = B.view(mask, name)
+    if mv.ndim == 0:
+        raise ValueError(f"{name} must have at least 1 dimension, got a 0-d array")
+    if mv.ndim > 8:
+        raise ValueError(f"{name} must have at most 8 dimensions, got shape={mv.shape}")
+    return mv
+
+
+def distance_transform(
+    mask: Any,
+    spacing: float | Sequence[float] | None = None,
+    *,
+    squared: bool = False,
+    dtype: str = "float32",
+) -> Any:
+    """Exact Euclidean distance of every nonzero element to the nearest zero element.
+
+    The semantics of ``scipy.ndimage.distance_transform_edt(mask, sampling=spacing)``: zero
+    elements get 0, nonzero elements their distance (in the units of ``spacing``) to the
+    closest zero element.
+
+    Parameters
+    ----------
+    mask : array (numpy, torch CPU/CUDA, cupy), any real dtype, 1-D to 8-D
+        Nonzero = foreground. Strided and transposed views are read in place, never modified.
+    spacing : float or sequence of float, optional
+        Element spacing per axis in the array's axis order (z, y, x for a (D, H, W) volume); a
+        scalar means isotropic. Default 1.
+    squared : bool
+        Return squared distances (no square root).
+    dtype : {"float32", "float64"}
+        Output dtype. float64 results equal scipy's exactly.
+
+    Returns
+    -------
+    array
+        Same kind, device and shape as ``mask``.
+
+    Notes
+    -----
+    A mask without any zero element has no defined distance; like scipy, every element then gets
+    its distance to a virtual zero element just before the first element of axis 0 (index
+    ``(-1, 0, ..., 0)``), e.g. ``[1, 2, 3]`` for ``np.ones(3)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from medseg_fast import distance_transform
+    >>> distance_transform(np.array([0, 1, 1, 1, 0]), dtype="float64")
+    array([0., 1., 2., 1., 0.])
+    """
+    mv = _mask_input(mask)
+    out_dtype = _out_dtype(dtype)
+    sp = _spacing(spacing, mv.ndim)
+    return _edt(mv, sp, bool(squared), out_dtype)
+
+
+def signed_distance(
+    mask: Any,
+    spacing: float | Sequence[float] | None = None,
+    *,
+    dtype: str = "float32",
+) -> Any:
+    """Signed Euclidean distance to the mask boundary: negative inside, positive outside.
+
+    ``signed_distance(m) = edt(~m) - edt(m)``, each term an exact distance transform: outside the
+    mask the distance to the nearest foreground element, inside minus the distance to the
+    nearest background element. This is the sign convention of the boundary loss of Kervadec et
+    al. (MIDL 2019) and of MONAI's boundary-loss utilities (negative inside). Elements next to
+    the boundary get +s outside and -s inside (s = the spacing across the boundary).
+
+    A mask with no foreground or no background has no boundary: the result is all zeros (the
+    boundary-loss reference leaves such maps at 0 too).
+
+    Parameters
+    ----------
+    mask : array, any real dtype
+        Nonzero = inside.
+    spacing : float or sequence of float, optional
+        Element spacing per axis (array axis order).
+    dtype : {"float32", "float64"}
+
+    Returns
+    -------
+    array
+        Same kind, device and shape as ``mask``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from medseg_fast import signed_distance
+    >>> signed_distance(np.array([0, 0, 1, 1, 1, 0]), dtype="float64")
+    array([ 2.,  1., -1., -2., -1.,  1.])
+    """
+    mv = _mask_input(mask)
+    out_dtype = _out_dtype(dtype)
+    sp = _spacing(spacing, mv.ndim)
+    inside = _edt(mv, sp, False, out_dtype)
+    if mv.size == 0:
+        return inside
+    complement = mv.obj == 0
+    outside = _edt(B.view(complement, "mask"), sp, False, out_dtype)
+    result = outside - inside
+    if not bool(complement.any()) or bool(complement.all()):
+        result[...] = 0
+    return result
