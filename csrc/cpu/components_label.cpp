@@ -218,9 +218,18 @@ void label_runs_typed(RunLabeling& rl, int connectivity, int64_t max_label) {
                 row_start.assign(rows_t + 1, 0);
                 runs.reserve(static_cast<size_t>(std::min<int64_t>(rows_t * 4, 1 << 20)));
                 Merger<T> mg{sc, row_start.data(), nullptr, nullptr, nullptr, D, H, rows, nrows, need_value, slab[t]};
+                // Until a second foreground value shows up in the slab (binary masks stored as
+                // integers: never), touching runs need no value comparison.
+                size_t checked = 0;
+                bool mixed = false;
+                mg.same_value_needed = false;
                 for (int64_t r = slab[t]; r < slab[t + 1]; ++r) {
                     sc.scan(r / H, r % H, runs, vals, scratch.data(), scratch.data() + W + 1);
                     const size_t n = runs.size();
+                    if (need_value && !mixed) {
+                        for (; checked < n && !mixed; ++checked) mixed = vals[checked] != vals[0];
+                        mg.same_value_needed = mixed;
+                    }
                     row_start[r - slab[t] + 1] = static_cast<int64_t>(n);
                     if (n >= static_cast<size_t>(std::numeric_limits<uint32_t>::max())) {
                         errors[t] = std::make_exception_ptr(std::overflow_error(
