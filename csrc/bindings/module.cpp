@@ -7,6 +7,7 @@ namespace py = pybind11;
 
 namespace medseg::bindings {
 void register_intensity(py::module_& m);
+void register_losses(py::module_& m);
 }
 
 PYBIND11_MODULE(_C, m) {
@@ -23,4 +24,5 @@ PYBIND11_MODULE(_C, m) {
 #endif
     m.attr("cxx_standard") = static_cast<long>(__cplusplus);
     medseg::bindings::register_intensity(m);
+    medseg::bindings::register_losses(m);
 }
