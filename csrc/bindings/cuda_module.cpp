@@ -11,6 +11,7 @@ using namespace medseg::bindings;
 
 namespace medseg::bindings {
 void register_intensity_cuda(py::module_& m);
+void register_losses_cuda(py::module_& m);
 }
 
 PYBIND11_MODULE(_C_cuda, m) {
@@ -28,4 +29,5 @@ PYBIND11_MODULE(_C_cuda, m) {
     m.attr("compiler_version") = "";
 #endif
     register_intensity_cuda(m);
+    register_losses_cuda(m);
 }

@@ -56,17 +56,6 @@ inline void spatial_offsets(const SegShape& shape, const int64_t* ss, int64_t v0
     }
 }
 
-template <typename L>
-inline int64_t label_value(const L& raw) {
-    if constexpr (std::is_integral_v<L>) {
-        return static_cast<int64_t>(raw);
-    } else {
-        const double d = load_as<double>(raw);
-        // Non-integral or huge values become an out-of-range label.
-        return (d == std::floor(d) && std::fabs(d) < 9.0e15) ? static_cast<int64_t>(d) : INT64_MIN;
-    }
-}
-
 // Loads tile [v0, v0 + len) of batch item b and applies the activations. Returns the number of
 // out-of-range labels in the tile.
 template <typename C, typename T, typename L>

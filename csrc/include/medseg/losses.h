@@ -14,6 +14,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 
 #include "medseg/common.h"
 
@@ -214,6 +215,17 @@ MSF_HD inline SigmoidFocal<C> sigmoid_focal(C x, C t, C gamma, bool want_grad) {
 // Label -> one-hot value of class k. With a single channel (sigmoid) the label is the target itself.
 MSF_HD inline bool label_in_range(int64_t label, int64_t classes) {
     return label >= 0 && label < (classes == 1 ? 2 : classes);
+}
+
+// A stored label as an integer; non-integral or huge float labels become an out-of-range value.
+template <typename L>
+MSF_HD inline int64_t label_value(const L& raw) {
+    if constexpr (std::is_integral<L>::value) {
+        return static_cast<int64_t>(raw);
+    } else {
+        const double d = load_as<double>(raw);
+        return (d == floor(d) && fabs(d) < 9.0e15) ? static_cast<int64_t>(d) : INT64_MIN;
+    }
 }
 
 template <typename C>
