@@ -1,5 +1,10 @@
 // CPU backward pass of the fused segmentation losses: recompute the activations from the logits
 // and write d loss / d logits once, given d loss / d sums.
+// Branch-free selects on floats (clamps in fast_exp, |x|, sigmoid) are if-converted, and the
+// element loops vectorised, only without trapping-math; no code here relies on FP exceptions.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("no-trapping-math")
+#endif
 #include <vector>
 
 #include "losses_cpu.h"
@@ -20,8 +25,9 @@ void grad_impl(const SegShape& shape, const SegLossConfig& cfg, const SegArray& 
     const bool softmax_term = cfg.term == PixelTerm::FocalSoftmax || cfg.term == PixelTerm::ExpLogSoftmax;
     const C gamma = static_cast<C>(cfg.gamma);
     const C eps = static_cast<C>(cfg.explog_eps);
+    const bool hard = !cfg.onehot;   // targets built from labels are exactly 0 or 1
 
-    parallel_for(B * units_per_item, 1, [&](int64_t begin, int64_t end, int) {
+    parallel_for(B * units_per_item, unit_grain(K, N), [&](int64_t begin, int64_t end, int) {
         Tile<C> tile(K, cap, softmax_term);
         std::vector<C> su(cap), sh(cap);
         std::vector<int64_t> off_g(cap);
@@ -68,10 +74,20 @@ void grad_impl(const SegShape& shape, const SegLossConfig& cfg, const SegArray& 
                         const C* xk = tile.x.data() + k * cap;
                         const C* tk = tile.t.data() + k * cap;
                         C* gk = tile.g.data() + k * cap;
-                        for (int64_t v = 0; v < len; ++v) {
-                            const C coef = gtp * tk[v] + gtn * (valid[v] - tk[v]);
-                            gk[v] += coef * sigmoid_focal<C>(xk[v], tk[v], gamma, true).dx;
-                        }
+                        with_gamma_kind(cfg.gamma, [&](auto g_kind) {
+                            constexpr int G = decltype(g_kind)::value;
+                            if (hard) {
+                                for (int64_t v = 0; v < len; ++v) {
+                                    const C coef = gtp * tk[v] + gtn * (valid[v] - tk[v]);
+                                    gk[v] += coef * sigmoid_focal<C, G>(xk[v], tk[v], gamma, true, true).dx;
+                                }
+                            } else {
+                                for (int64_t v = 0; v < len; ++v) {
+                                    const C coef = gtp * tk[v] + gtn * (valid[v] - tk[v]);
+                                    gk[v] += coef * sigmoid_focal<C, G>(xk[v], tk[v], gamma, true, false).dx;
+                                }
+                            }
+                        });
                     }
                 } else if (softmax_term) {
                     // h_k = dL/dTp_k * t_k * dterm/dl_k; dL/dx_k += h_k - q_k * sum_c h_c.
@@ -83,15 +99,22 @@ void grad_impl(const SegShape& shape, const SegLossConfig& cfg, const SegArray& 
                         const C* tk = tile.t.data() + k * cap;
                         const C* qk = tile.q.data() + k * cap;
                         C* gk = tile.g.data() + k * cap;
-                        for (int64_t v = 0; v < len; ++v) {
-                            if (tk[v] == C(0)) continue;
-                            const C l = xk[v] - lse[v];
-                            const C d = cfg.term == PixelTerm::FocalSoftmax ? softmax_focal_dl<C>(l, qk[v], gamma)
-                                                                           : explog_dl<C>(l, gamma, eps);
-                            const C h = gtp * tk[v] * d;
-                            gk[v] += h;
-                            sh[v] += h;
-                        }
+                        with_gamma_kind(cfg.gamma, [&](auto g_kind) {
+                            constexpr int G = decltype(g_kind)::value;
+                            if (cfg.term == PixelTerm::FocalSoftmax) {
+                                for (int64_t v = 0; v < len; ++v) {
+                                    const C h = gtp * tk[v] * softmax_focal_dl<C, G>(xk[v] - lse[v], qk[v], gamma);
+                                    gk[v] += h;
+                                    sh[v] += h;
+                                }
+                            } else {
+                                for (int64_t v = 0; v < len; ++v) {
+                                    const C h = gtp * tk[v] * explog_dl<C>(xk[v] - lse[v], gamma, eps);
+                                    gk[v] += h;
+                                    sh[v] += h;
+                                }
+                            }
+                        });
                     }
                     for (int64_t k = cfg.term_first; k < K; ++k) {
                         const C* qk = tile.q.data() + k * cap;
@@ -102,10 +125,16 @@ void grad_impl(const SegShape& shape, const SegLossConfig& cfg, const SegArray& 
                 // Store.
                 spatial_offsets(shape, grad.ss, v0, len, off_g.data());
                 T* out = reinterpret_cast<T*>(grad.ptr) + b * grad.sb;
+                const bool contiguous = is_unit_run(off_g.data(), len);
                 for (int64_t k = 0; k < K; ++k) {
                     const C* gk = tile.g.data() + k * cap;
                     T* ok = out + k * grad.sk;
-                    for (int64_t v = 0; v < len; ++v) ok[off_g[v]] = store_from<T, C>(gk[v]);
+                    if (contiguous) {
+                        T* dst = ok + off_g[0];
+                        for (int64_t v = 0; v < len; ++v) dst[v] = store_from<T, C>(gk[v]);
+                    } else {
+                        for (int64_t v = 0; v < len; ++v) ok[off_g[v]] = store_from<T, C>(gk[v]);
+                    }
                 }
             }
         }

@@ -1,4 +1,9 @@
 // CPU forward pass of the fused segmentation losses: per-(batch, class) sums in double.
+// Branch-free selects on floats (clamps in fast_exp, |x|, sigmoid) are if-converted, and the
+// element loops vectorised, only without trapping-math; no code here relies on FP exceptions.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("no-trapping-math")
+#endif
 #include <vector>
 
 #include "losses_cpu.h"
@@ -22,9 +27,11 @@ int64_t sums_impl(const SegShape& shape, const SegLossConfig& cfg, const SegArra
     const bool need_q = cfg.term == PixelTerm::FocalSoftmax || cfg.term == PixelTerm::ExpLogSoftmax;
     const C gamma = static_cast<C>(cfg.gamma);
     const C eps = static_cast<C>(cfg.explog_eps);
+    const bool hard = !cfg.onehot;   // targets built from labels are exactly 0 or 1
 
-    parallel_for(units, 1, [&](int64_t begin, int64_t end, int) {
+    parallel_for(units, unit_grain(K, N), [&](int64_t begin, int64_t end, int) {
         Tile<C> tile(K, cap, need_q);
+        std::vector<C> si_buf(cap), sp_buf(cap), sg_buf(cap);
         for (int64_t u = begin; u < end; ++u) {
             const int64_t b = u / units_per_item;
             const int64_t first = (u % units_per_item) * kUnit;
@@ -36,54 +43,63 @@ int64_t sums_impl(const SegShape& shape, const SegLossConfig& cfg, const SegArra
                 const int64_t len = std::min(cap, last - v0);
                 bad += load_tile<C, T, L>(shape, cfg, logits, target, b, v0, len, tile);
                 for (int64_t v = 0; v < len; ++v) count += static_cast<double>(tile.valid[v]);
+                const C* valid = tile.valid.data();
+                const C* lse = tile.lse_term.data();
                 for (int64_t k = 0; k < K; ++k) {
                     const C* pk = tile.p.data() + k * cap;
                     const C* tk = tile.t.data() + k * cap;
-                    const C* valid = tile.valid.data();
-                    double si = 0.0, sp = 0.0, sg = 0.0;
+                    const C* xk = tile.x.data() + k * cap;
+                    // Elementwise values into scratch rows (vectorisable), then fixed-order double sums.
                     if (cfg.squared_pred) {
                         for (int64_t v = 0; v < len; ++v) {
                             const C pv = pk[v] * valid[v];
-                            si += static_cast<double>(pv * tk[v]);
-                            sp += static_cast<double>(pv * pv);
-                            sg += static_cast<double>(tk[v] * tk[v]);
+                            si_buf[v] = pv * tk[v];
+                            sp_buf[v] = pv * pv;
+                            sg_buf[v] = tk[v] * tk[v];
                         }
                     } else {
                         for (int64_t v = 0; v < len; ++v) {
-                            si += static_cast<double>(pk[v] * tk[v]);
-                            sp += static_cast<double>(pk[v] * valid[v]);
-                            sg += static_cast<double>(tk[v]);
-                        }
-                    }
-                    double stp = 0.0, stn = 0.0;
-                    const C* xk = tile.x.data() + k * cap;
-                    if (cfg.term == PixelTerm::FocalSigmoid) {
-                        for (int64_t v = 0; v < len; ++v) {
-                            const C fl = sigmoid_focal<C>(xk[v], tk[v], gamma, false).value;
-                            stp += static_cast<double>(tk[v] * fl);
-                            stn += static_cast<double>((valid[v] - tk[v]) * fl);
-                        }
-                    } else if (need_q && k >= cfg.term_first) {
-                        const C* qk = tile.q.data() + k * cap;
-                        const C* lse = tile.lse_term.data();
-                        if (cfg.term == PixelTerm::FocalSoftmax) {
-                            for (int64_t v = 0; v < len; ++v) {
-                                if (tk[v] == C(0)) continue;
-                                stp += static_cast<double>(tk[v] * softmax_focal_value<C>(xk[v] - lse[v], qk[v], gamma));
-                            }
-                        } else {
-                            for (int64_t v = 0; v < len; ++v) {
-                                if (tk[v] == C(0)) continue;
-                                stp += static_cast<double>(tk[v] * explog_value<C>(xk[v] - lse[v], gamma, eps));
-                            }
+                            si_buf[v] = pk[v] * tk[v];
+                            sp_buf[v] = pk[v] * valid[v];
                         }
                     }
                     double* a = acc + k * kNumSums;
-                    a[kSumI] += si;
-                    a[kSumP] += sp;
-                    a[kSumG] += sg;
-                    a[kSumTp] += stp;
-                    a[kSumTn] += stn;
+                    a[kSumI] += sum_double(si_buf.data(), len);
+                    a[kSumP] += sum_double(sp_buf.data(), len);
+                    a[kSumG] += sum_double(cfg.squared_pred ? sg_buf.data() : tk, len);
+                    if (cfg.term == PixelTerm::FocalSigmoid) {
+                        with_gamma_kind(cfg.gamma, [&](auto g_kind) {
+                            constexpr int G = decltype(g_kind)::value;
+                            if (hard) {
+                                for (int64_t v = 0; v < len; ++v) {
+                                    const C fl = sigmoid_focal<C, G>(xk[v], tk[v], gamma, false, true).value;
+                                    si_buf[v] = tk[v] * fl;
+                                    sp_buf[v] = (valid[v] - tk[v]) * fl;
+                                }
+                            } else {
+                                for (int64_t v = 0; v < len; ++v) {
+                                    const C fl = sigmoid_focal<C, G>(xk[v], tk[v], gamma, false, false).value;
+                                    si_buf[v] = tk[v] * fl;
+                                    sp_buf[v] = (valid[v] - tk[v]) * fl;
+                                }
+                            }
+                        });
+                        a[kSumTp] += sum_double(si_buf.data(), len);
+                        a[kSumTn] += sum_double(sp_buf.data(), len);
+                    } else if (need_q && k >= cfg.term_first) {
+                        const C* qk = tile.q.data() + k * cap;
+                        if (cfg.term == PixelTerm::FocalSoftmax) {
+                            with_gamma_kind(cfg.gamma, [&](auto g_kind) {
+                                constexpr int G = decltype(g_kind)::value;
+                                for (int64_t v = 0; v < len; ++v)
+                                    si_buf[v] = tk[v] * softmax_focal_value<C, G>(xk[v] - lse[v], qk[v], gamma);
+                            });
+                        } else {
+                            for (int64_t v = 0; v < len; ++v)
+                                si_buf[v] = tk[v] * explog_value<C>(xk[v] - lse[v], gamma, eps);
+                        }
+                        a[kSumTp] += sum_double(si_buf.data(), len);
+                    }
                 }
             }
             acc[K * kNumSums] = count;

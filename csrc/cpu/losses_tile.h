@@ -18,6 +18,12 @@ namespace medseg::cpu::losses_detail {
 
 constexpr int64_t kUnit = 8192;   // voxels per work unit (fixed: reductions do not depend on threads)
 
+// Units per thread at least: a thread gets >= ~64k logits (smaller calls run on the caller's thread).
+inline int64_t unit_grain(int64_t classes, int64_t voxels) {
+    const int64_t per_unit = std::max<int64_t>(1, classes * std::min(voxels, kUnit));
+    return std::max<int64_t>(1, (int64_t(1) << 16) / per_unit);
+}
+
 inline int64_t tile_size(int64_t classes) { return classes <= 16 ? 256 : 64; }
 
 template <typename C>
@@ -26,7 +32,7 @@ struct Tile {
     std::vector<C> x, p, t, q, g;                 // class-major [k * cap + v]
     std::vector<C> valid, lse, lse_term;          // per voxel
     std::vector<int64_t> off_x, off_t;            // spatial element offsets
-    std::vector<int64_t> label;
+    std::vector<C> label;                         // label as C, -1 when not counted
 
     Tile(int64_t k, int64_t capacity, bool need_q)
         : classes(k), cap(capacity), x(k * capacity), p(k * capacity), t(k * capacity), q(need_q ? k * capacity : 0),
@@ -56,6 +62,29 @@ inline void spatial_offsets(const SegShape& shape, const int64_t* ss, int64_t v0
     }
 }
 
+// True when offsets[0..n) are consecutive elements (the contiguous fast path applies).
+inline bool is_unit_run(const int64_t* offsets, int64_t n) {
+    for (int64_t v = 1; v < n; ++v)
+        if (offsets[v] != offsets[0] + v) return false;
+    return true;
+}
+
+// Sum of v[0..n) in double with four interleaved accumulators combined in a fixed order
+// (deterministic, and four independent dependency chains instead of one).
+template <typename C>
+inline double sum_double(const C* v, int64_t n) {
+    double a0 = 0.0, a1 = 0.0, a2 = 0.0, a3 = 0.0;
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        a0 += static_cast<double>(v[i]);
+        a1 += static_cast<double>(v[i + 1]);
+        a2 += static_cast<double>(v[i + 2]);
+        a3 += static_cast<double>(v[i + 3]);
+    }
+    for (; i < n; ++i) a0 += static_cast<double>(v[i]);
+    return (a0 + a1) + (a2 + a3);
+}
+
 // Loads tile [v0, v0 + len) of batch item b and applies the activations. Returns the number of
 // out-of-range labels in the tile.
 template <typename C, typename T, typename L>
@@ -67,10 +96,16 @@ int64_t load_tile(const SegShape& shape, const SegLossConfig& cfg, const SegArra
     spatial_offsets(shape, target.ss, v0, len, tile.off_t.data());
     const T* xb = reinterpret_cast<const T*>(logits.ptr) + b * logits.sb;
     const L* tb = reinterpret_cast<const L*>(target.ptr) + b * target.sb;
+    const bool x_contiguous = is_unit_run(tile.off_x.data(), len);
     for (int64_t k = 0; k < K; ++k) {
         const T* xk = xb + k * logits.sk;
         C* dst = tile.x.data() + k * cap;
-        for (int64_t v = 0; v < len; ++v) dst[v] = load_as<C>(xk[tile.off_x[v]]);
+        if (x_contiguous) {
+            const T* src = xk + tile.off_x[0];
+            for (int64_t v = 0; v < len; ++v) dst[v] = load_as<C>(src[v]);
+        } else {
+            for (int64_t v = 0; v < len; ++v) dst[v] = load_as<C>(xk[tile.off_x[v]]);
+        }
     }
     int64_t bad = 0;
     if (cfg.onehot) {
@@ -81,22 +116,25 @@ int64_t load_tile(const SegShape& shape, const SegLossConfig& cfg, const SegArra
             for (int64_t v = 0; v < len; ++v) dst[v] = load_as<C>(tk[tile.off_t[v]]);
         }
     } else {
+        const bool t_contiguous = is_unit_run(tile.off_t.data(), len);
+        C* lab = tile.label.data();
         for (int64_t v = 0; v < len; ++v) {
-            const int64_t y = label_value(tb[tile.off_t[v]]);
-            bool ok = !(cfg.has_ignore && y == cfg.ignore_index);
-            if (ok && !label_in_range(y, K)) {
-                ok = false;
-                ++bad;
-            }
-            tile.label[v] = ok ? y : -1;
+            const int64_t y = label_value(t_contiguous ? tb[tile.off_t[0] + v] : tb[tile.off_t[v]]);
+            const bool ignored = cfg.has_ignore && y == cfg.ignore_index;
+            const bool in_range = label_in_range(y, K);
+            bad += (!ignored && !in_range) ? 1 : 0;
+            const bool ok = !ignored && in_range;
+            lab[v] = ok ? static_cast<C>(y) : C(-1);
             tile.valid[v] = ok ? C(1) : C(0);
         }
+        // One-hot rows by float compares (branch-free, vectorised; labels < 2^24 are exact in float).
         for (int64_t k = 0; k < K; ++k) {
             C* dst = tile.t.data() + k * cap;
             if (K == 1) {
-                for (int64_t v = 0; v < len; ++v) dst[v] = tile.label[v] > 0 ? C(1) : C(0);
+                for (int64_t v = 0; v < len; ++v) dst[v] = lab[v] > C(0) ? C(1) : C(0);
             } else {
-                for (int64_t v = 0; v < len; ++v) dst[v] = tile.label[v] == k ? C(1) : C(0);
+                const C kf = static_cast<C>(k);
+                for (int64_t v = 0; v < len; ++v) dst[v] = lab[v] == kf ? C(1) : C(0);
             }
         }
     }
@@ -169,6 +207,14 @@ int64_t load_tile(const SegShape& shape, const SegLossConfig& cfg, const SegArra
         }
     }
     return bad;
+}
+
+// Calls fn(std::integral_constant<int, G>) with G = 2 or 0 for those exponents, else -1.
+template <typename Fn>
+decltype(auto) with_gamma_kind(double gamma, Fn&& fn) {
+    if (gamma == 2.0) return fn(std::integral_constant<int, 2>{});
+    if (gamma == 0.0) return fn(std::integral_constant<int, 0>{});
+    return fn(std::integral_constant<int, -1>{});
 }
 
 // Logits dtypes (float16, bfloat16, float32, float64) -> (storage type, compute type).

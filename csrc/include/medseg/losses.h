@@ -18,6 +18,15 @@
 
 #include "medseg/common.h"
 
+// Hot element math is forced inline so the CPU element loops vectorise (a call blocks that).
+#if defined(__CUDACC__)
+#define MSF_HDI __host__ __device__ __forceinline__
+#elif defined(__GNUC__) || defined(__clang__)
+#define MSF_HDI inline __attribute__((always_inline))
+#else
+#define MSF_HDI inline
+#endif
+
 namespace medseg {
 
 enum : int { kSumI = 0, kSumP = 1, kSumG = 2, kSumTp = 3, kSumTn = 4, kNumSums = 5 };
@@ -48,10 +57,10 @@ struct SegArray {
 struct SegShape {
     int64_t batch = 0, classes = 0;
     int64_t n[3] = {1, 1, 1};
-    MSF_HD inline int64_t voxels() const { return n[0] * n[1] * n[2]; }
+    MSF_HDI int64_t voxels() const { return n[0] * n[1] * n[2]; }
 };
 
-MSF_HD inline int64_t spatial_offset(const SegShape& shape, const int64_t* strides, int64_t v) {
+MSF_HDI int64_t spatial_offset(const SegShape& shape, const int64_t* strides, int64_t v) {
     const int64_t i2 = v % shape.n[2];
     const int64_t r = v / shape.n[2];
     const int64_t i1 = r % shape.n[1];
@@ -64,7 +73,7 @@ MSF_HD inline int64_t spatial_offset(const SegShape& shape, const int64_t* strid
 // to branch-free code, so CPU loops vectorise and the GPU runs the same arithmetic; relative
 // error about 1e-7. Double: the libm functions (the float64 path is the exact reference path).
 
-MSF_HD inline float fast_exp(float x) {
+MSF_HDI float fast_exp(float x) {
     x = x < -87.0f ? -87.0f : x;
     x = x > 88.0f ? 88.0f : x;
     const float magic = 12582912.0f;                        // 1.5 * 2^23: round to nearest integer
@@ -85,7 +94,7 @@ MSF_HD inline float fast_exp(float x) {
 }
 
 // Natural log of a positive normal float.
-MSF_HD inline float fast_log(float x) {
+MSF_HDI float fast_log(float x) {
     const uint32_t bits = bit_cast<uint32_t>(x);
     float e = static_cast<float>(static_cast<int32_t>((bits >> 23) & 0xffu) - 126);
     float m = bit_cast<float>((bits & 0x007fffffu) | 0x3f000000u);   // [0.5, 1)
@@ -108,19 +117,22 @@ MSF_HD inline float fast_log(float x) {
     return m + y + 0.693359375f * e;
 }
 
-MSF_HD inline float loss_exp(float x) { return fast_exp(x); }
-MSF_HD inline double loss_exp(double x) { return exp(x); }
-MSF_HD inline float loss_log(float x) { return fast_log(x); }
-MSF_HD inline double loss_log(double x) { return log(x); }
+MSF_HDI float loss_exp(float x) { return fast_exp(x); }
+MSF_HDI double loss_exp(double x) { return exp(x); }
+MSF_HDI float loss_log(float x) { return fast_log(x); }
+MSF_HDI double loss_log(double x) { return log(x); }
 // log(1 + e) for e in [0, 1]
-MSF_HD inline float loss_log1p(float e) { return e < 1e-4f ? e * (1.0f - 0.5f * e) : fast_log(1.0f + e); }
-MSF_HD inline double loss_log1p(double e) { return log1p(e); }
+MSF_HDI float loss_log1p(float e) { return e < 1e-4f ? e * (1.0f - 0.5f * e) : fast_log(1.0f + e); }
+MSF_HDI double loss_log1p(double e) { return log1p(e); }
 
-template <typename C> MSF_HD inline C loss_max(C a, C b) { return a > b ? a : b; }
+template <typename C> MSF_HDI C loss_max(C a, C b) { return a > b ? a : b; }
 
-// base^gamma for base in [0, 1]; exact fast paths for the common integer exponents.
-template <typename C>
-MSF_HD inline C pow_gamma(C base, C gamma) {
+// base^gamma for base in [0, 1]; exact fast paths for the common integer exponents. G is the
+// exponent when known at compile time (2 or 0; -1: read gamma), so CPU loops need no branch.
+template <typename C, int G = -1>
+MSF_HDI C pow_gamma(C base, C gamma) {
+    if constexpr (G == 2) return base * base;
+    if constexpr (G == 0) return C(1);
     if (gamma == C(2)) return base * base;
     if (gamma == C(1)) return base;
     if (gamma == C(0)) return C(1);
@@ -130,8 +142,10 @@ MSF_HD inline C pow_gamma(C base, C gamma) {
 
 // gamma * base^(gamma-1), the derivative of base^gamma (0 at base == 0 for gamma > 1; for
 // gamma < 1 the caller multiplies by a factor that vanishes faster, see softmax_focal_dl).
-template <typename C>
-MSF_HD inline C dpow_gamma(C base, C gamma) {
+template <typename C, int G = -1>
+MSF_HDI C dpow_gamma(C base, C gamma) {
+    if constexpr (G == 2) return C(2) * base;
+    if constexpr (G == 0) return C(0);
     if (gamma == C(2)) return C(2) * base;
     if (gamma == C(1)) return C(1);
     if (gamma == C(0)) return C(0);
@@ -140,7 +154,7 @@ MSF_HD inline C dpow_gamma(C base, C gamma) {
 }
 
 template <typename C>
-MSF_HD inline C sigmoid(C x) {
+MSF_HDI C sigmoid(C x) {
     const C e = loss_exp(x >= C(0) ? -x : x);     // exp(-|x|)
     const C r = C(1) / (C(1) + e);
     return x >= C(0) ? r : e * r;
@@ -149,29 +163,28 @@ MSF_HD inline C sigmoid(C x) {
 // ---------------------------------------------------------------------------------------------
 // Softmax focal term (Lin et al. 2017, as in MONAI softmax_focal_loss):
 //   FL(l) = -(1 - p)^gamma * l,  with l = log p the log-softmax of the target class.
-template <typename C>
-MSF_HD inline C softmax_focal_value(C l, C p, C gamma) {
-    return -pow_gamma(C(1) - p, gamma) * l;
+template <typename C, int G = -1>
+MSF_HDI C softmax_focal_value(C l, C p, C gamma) {
+    return -pow_gamma<C, G>(C(1) - p, gamma) * l;
 }
 
 // dFL/dl = -(1-p)^gamma + gamma (1-p)^(gamma-1) p l   (dp/dl = p)
-template <typename C>
-MSF_HD inline C softmax_focal_dl(C l, C p, C gamma) {
+template <typename C, int G = -1>
+MSF_HDI C softmax_focal_dl(C l, C p, C gamma) {
     const C q = C(1) - p;
-    C second = C(0);
-    if (q > C(0)) second = dpow_gamma(q, gamma) * p * l;
-    return -pow_gamma(q, gamma) + second;
+    const C second = q > C(0) ? dpow_gamma<C, G>(q, gamma) * p * l : C(0);
+    return -pow_gamma<C, G>(q, gamma) + second;
 }
 
 // Exponential-logarithmic cross term (Wong et al. 2018): (-l)^gamma with -l clamped at eps.
 template <typename C>
-MSF_HD inline C explog_value(C l, C gamma, C eps) {
+MSF_HDI C explog_value(C l, C gamma, C eps) {
     const C a = loss_max(-l, eps);
     return pow_gamma(a, gamma);
 }
 
 template <typename C>
-MSF_HD inline C explog_dl(C l, C gamma, C eps) {
+MSF_HDI C explog_dl(C l, C gamma, C eps) {
     if (-l <= eps) return C(0);
     return -dpow_gamma(-l, gamma);
 }
@@ -184,19 +197,23 @@ struct SigmoidFocal {
     C value, dx;
 };
 
-template <typename C>
-MSF_HD inline SigmoidFocal<C> sigmoid_focal(C x, C t, C gamma, bool want_grad) {
+template <typename C, int G = -1>
+MSF_HDI SigmoidFocal<C> sigmoid_focal(C x, C t, C gamma, bool want_grad, bool hard = false) {
     const C ax = x >= C(0) ? x : -x;
     const C e = loss_exp(-ax);
     const C bce = (x > C(0) ? x : C(0)) - x * t + loss_log1p(e);
     const C s = C(2) * t - C(1);
     const C a = -x * s;
     const C aa = a >= C(0) ? a : -a;
-    const C ea = (aa == ax) ? e : loss_exp(-aa);
+    const C ea = hard ? e : loss_exp(-aa);   // |a| == |x| when t is 0 or 1
     const C inv = C(1) / (C(1) + ea);
     const C q = a >= C(0) ? inv : ea * inv;          // sigmoid(a)
     C qg;
-    if (gamma == C(2)) {
+    if constexpr (G == 2) {
+        qg = q * q;
+    } else if constexpr (G == 0) {
+        qg = C(1);
+    } else if (gamma == C(2)) {
         qg = q * q;
     } else if (gamma == C(0)) {
         qg = C(1);
@@ -213,13 +230,13 @@ MSF_HD inline SigmoidFocal<C> sigmoid_focal(C x, C t, C gamma, bool want_grad) {
 }
 
 // Label -> one-hot value of class k. With a single channel (sigmoid) the label is the target itself.
-MSF_HD inline bool label_in_range(int64_t label, int64_t classes) {
+MSF_HDI bool label_in_range(int64_t label, int64_t classes) {
     return label >= 0 && label < (classes == 1 ? 2 : classes);
 }
 
 // A stored label as an integer; non-integral or huge float labels become an out-of-range value.
 template <typename L>
-MSF_HD inline int64_t label_value(const L& raw) {
+MSF_HDI int64_t label_value(const L& raw) {
     if constexpr (std::is_integral<L>::value) {
         return static_cast<int64_t>(raw);
     } else {
@@ -229,7 +246,7 @@ MSF_HD inline int64_t label_value(const L& raw) {
 }
 
 template <typename C>
-MSF_HD inline C onehot_of(int64_t label, int64_t k, int64_t classes) {
+MSF_HDI C onehot_of(int64_t label, int64_t k, int64_t classes) {
     if (classes == 1) return static_cast<C>(label);
     return label == k ? C(1) : C(0);
 }

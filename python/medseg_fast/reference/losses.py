@@ -6,7 +6,7 @@ Written for clarity: every intermediate of the logits' size exists. The fused ke
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
