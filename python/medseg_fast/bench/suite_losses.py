@@ -10,6 +10,8 @@ included). Correctness (value and gradient) is checked before timing.
 
 from __future__ import annotations
 
+import gc
+
 NAME = "losses"
 DESCRIPTION = "fused DiceFocalLoss (forward, forward+backward, peak memory) vs MONAI"
 
@@ -34,7 +36,7 @@ def run(device: str = "cpu", quick: bool = False):
 
     sync = sync_for(device)
     repeats = 3 if quick else 7
-    rows = []
+    timed = []   # (case, impls, timings, note): every timing first, with the default allocator settings
     for shape, dtype in _cases(device, quick):
         gen = torch.Generator().manual_seed(0)
         B, K, *sp = shape
@@ -92,17 +94,46 @@ def run(device: str = "cpu", quick: bool = False):
             case = f"{label} {dname} {tuple(shape)} fwd+bwd"
             impls = {name: fwd_bwd(fn) for name, fn in impl_names.items()}
             timings = measure(impls, warmup=1, repeats=repeats, sync=sync)
-            memory = {name: peak_extra_memory(fn, device) for name, fn in impls.items()}
             x.grad = None
-            rows += rows_for_case(NAME, case, timings, ours="medseg_fast fused", voxels=voxels, memory=memory,
-                                  notes={"medseg_fast fused": note})
+            timed.append((case, impls, timings, note, voxels, x))
 
             case = f"{label} {dname} {tuple(shape)} forward"
             impls = {name: fwd(fn) for name, fn in impl_names.items()}
             timings = measure(impls, warmup=1, repeats=repeats, sync=sync)
-            memory = {name: peak_extra_memory(fn, device) for name, fn in impls.items()}
-            rows += rows_for_case(NAME, case, timings, ours="medseg_fast fused", voxels=voxels, memory=memory)
+            timed.append((case, impls, timings, "", voxels, x))
+
+    # Then peak memory. On the CPU it is read from RSS, which needs freed blocks returned to the OS.
+    trim = _release_freed_memory if device == "cpu" else (lambda: None)
+    rows = []
+    for case, impls, timings, note, voxels, x in timed:
+        memory = {}
+        for name, fn in impls.items():
+            x.grad = None   # the new gradient counts as extra memory
+            gc.collect()
+            trim()
+            memory[name] = peak_extra_memory(fn, device)
+        x.grad = None
+        rows += rows_for_case(NAME, case, timings, ours="medseg_fast fused", voxels=voxels, memory=memory,
+                              notes={"medseg_fast fused": note} if note else None)
     return rows
+
+
+def _release_freed_memory() -> None:
+    """Make glibc return freed large blocks to the OS at once, so RSS shows each call's peak.
+
+    By default glibc raises its mmap threshold after the first large free, after which freed
+    temporaries stay resident and an RSS-based peak of later calls reads ~0 for every impl.
+    """
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    libc.mallopt(m_mmap_threshold, 1 << 20)
+    libc.mallopt(m_trim_threshold, 1 << 20)
+    libc.malloc_trim(0)
 
 
 def _sum(a, b):
