@@ -74,20 +74,24 @@ void grad_impl(const SegShape& shape, const SegLossConfig& cfg, const SegArray& 
                         const C* xk = tile.x.data() + k * cap;
                         const C* tk = tile.t.data() + k * cap;
                         C* gk = tile.g.data() + k * cap;
-                        with_gamma_kind(cfg.gamma, [&](auto g_kind) {
-                            constexpr int G = decltype(g_kind)::value;
-                            if (hard) {
-                                for (int64_t v = 0; v < len; ++v) {
-                                    const C coef = gtp * tk[v] + gtn * (valid[v] - tk[v]);
-                                    gk[v] += coef * sigmoid_focal<C, G>(xk[v], tk[v], gamma, true, true).dx;
+                        if constexpr (std::is_same_v<C, float>) {
+                            rows::sigmoid_focal_bwd(xk, tk, valid, gk, len, gamma, gtp, gtn, hard);
+                        } else {
+                            with_gamma_kind(cfg.gamma, [&](auto g_kind) {
+                                constexpr int G = decltype(g_kind)::value;
+                                if (hard) {
+                                    for (int64_t v = 0; v < len; ++v) {
+                                        const C coef = gtp * tk[v] + gtn * (valid[v] - tk[v]);
+                                        gk[v] += coef * sigmoid_focal<C, G>(xk[v], tk[v], gamma, true, true).dx;
+                                    }
+                                } else {
+                                    for (int64_t v = 0; v < len; ++v) {
+                                        const C coef = gtp * tk[v] + gtn * (valid[v] - tk[v]);
+                                        gk[v] += coef * sigmoid_focal<C, G>(xk[v], tk[v], gamma, true, false).dx;
+                                    }
                                 }
-                            } else {
-                                for (int64_t v = 0; v < len; ++v) {
-                                    const C coef = gtp * tk[v] + gtn * (valid[v] - tk[v]);
-                                    gk[v] += coef * sigmoid_focal<C, G>(xk[v], tk[v], gamma, true, false).dx;
-                                }
-                            }
-                        });
+                            });
+                        }
                     }
                 } else if (softmax_term) {
                     // h_k = dL/dTp_k * t_k * dterm/dl_k; dL/dx_k += h_k - q_k * sum_c h_c.
@@ -99,22 +103,23 @@ void grad_impl(const SegShape& shape, const SegLossConfig& cfg, const SegArray& 
                         const C* tk = tile.t.data() + k * cap;
                         const C* qk = tile.q.data() + k * cap;
                         C* gk = tile.g.data() + k * cap;
-                        with_gamma_kind(cfg.gamma, [&](auto g_kind) {
-                            constexpr int G = decltype(g_kind)::value;
-                            if (cfg.term == PixelTerm::FocalSoftmax) {
-                                for (int64_t v = 0; v < len; ++v) {
-                                    const C h = gtp * tk[v] * softmax_focal_dl<C, G>(xk[v] - lse[v], qk[v], gamma);
-                                    gk[v] += h;
-                                    sh[v] += h;
-                                }
+                        if (cfg.term == PixelTerm::FocalSoftmax) {
+                            if constexpr (std::is_same_v<C, float>) {
+                                rows::softmax_focal_bwd(xk, lse, qk, tk, gk, sh.data(), len, gamma, gtp);
                             } else {
                                 for (int64_t v = 0; v < len; ++v) {
-                                    const C h = gtp * tk[v] * explog_dl<C>(xk[v] - lse[v], gamma, eps);
+                                    const C h = gtp * tk[v] * softmax_focal_dl<C>(xk[v] - lse[v], qk[v], gamma);
                                     gk[v] += h;
                                     sh[v] += h;
                                 }
                             }
-                        });
+                        } else {
+                            for (int64_t v = 0; v < len; ++v) {
+                                const C h = gtp * tk[v] * explog_dl<C>(xk[v] - lse[v], gamma, eps);
+                                gk[v] += h;
+                                sh[v] += h;
+                            }
+                        }
                     }
                     for (int64_t k = cfg.term_first; k < K; ++k) {
                         const C* qk = tile.q.data() + k * cap;

@@ -68,32 +68,37 @@ int64_t sums_impl(const SegShape& shape, const SegLossConfig& cfg, const SegArra
                     a[kSumP] += sum_double(sp_buf.data(), len);
                     a[kSumG] += sum_double(cfg.squared_pred ? sg_buf.data() : tk, len);
                     if (cfg.term == PixelTerm::FocalSigmoid) {
-                        with_gamma_kind(cfg.gamma, [&](auto g_kind) {
-                            constexpr int G = decltype(g_kind)::value;
-                            if (hard) {
-                                for (int64_t v = 0; v < len; ++v) {
-                                    const C fl = sigmoid_focal<C, G>(xk[v], tk[v], gamma, false, true).value;
-                                    si_buf[v] = tk[v] * fl;
-                                    sp_buf[v] = (valid[v] - tk[v]) * fl;
+                        if constexpr (std::is_same_v<C, float>) {
+                            rows::sigmoid_focal_fwd(xk, tk, valid, si_buf.data(), sp_buf.data(), len, gamma, hard);
+                        } else {
+                            with_gamma_kind(cfg.gamma, [&](auto g_kind) {
+                                constexpr int G = decltype(g_kind)::value;
+                                if (hard) {
+                                    for (int64_t v = 0; v < len; ++v) {
+                                        const C fl = sigmoid_focal<C, G>(xk[v], tk[v], gamma, false, true).value;
+                                        si_buf[v] = tk[v] * fl;
+                                        sp_buf[v] = (valid[v] - tk[v]) * fl;
+                                    }
+                                } else {
+                                    for (int64_t v = 0; v < len; ++v) {
+                                        const C fl = sigmoid_focal<C, G>(xk[v], tk[v], gamma, false, false).value;
+                                        si_buf[v] = tk[v] * fl;
+                                        sp_buf[v] = (valid[v] - tk[v]) * fl;
+                                    }
                                 }
-                            } else {
-                                for (int64_t v = 0; v < len; ++v) {
-                                    const C fl = sigmoid_focal<C, G>(xk[v], tk[v], gamma, false, false).value;
-                                    si_buf[v] = tk[v] * fl;
-                                    sp_buf[v] = (valid[v] - tk[v]) * fl;
-                                }
-                            }
-                        });
+                            });
+                        }
                         a[kSumTp] += sum_double(si_buf.data(), len);
                         a[kSumTn] += sum_double(sp_buf.data(), len);
                     } else if (need_q && k >= cfg.term_first) {
                         const C* qk = tile.q.data() + k * cap;
                         if (cfg.term == PixelTerm::FocalSoftmax) {
-                            with_gamma_kind(cfg.gamma, [&](auto g_kind) {
-                                constexpr int G = decltype(g_kind)::value;
+                            if constexpr (std::is_same_v<C, float>) {
+                                rows::softmax_focal_fwd(xk, lse, qk, tk, si_buf.data(), len, gamma);
+                            } else {
                                 for (int64_t v = 0; v < len; ++v)
-                                    si_buf[v] = tk[v] * softmax_focal_value<C, G>(xk[v] - lse[v], qk[v], gamma);
-                            });
+                                    si_buf[v] = tk[v] * softmax_focal_value<C>(xk[v] - lse[v], qk[v], gamma);
+                            }
                         } else {
                             for (int64_t v = 0; v < len; ++v)
                                 si_buf[v] = tk[v] * explog_value<C>(xk[v] - lse[v], gamma, eps);

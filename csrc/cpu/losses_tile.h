@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "medseg/dispatch.h"
+#include "losses_rows.h"
 #include "medseg/losses.h"
 
 namespace medseg::cpu::losses_detail {
@@ -151,9 +152,13 @@ int64_t load_tile(const SegShape& shape, const SegLossConfig& cfg, const SegArra
         for (int64_t k = 0; k < K; ++k) {
             const C* xk = tile.x.data() + k * cap;
             C* pk = tile.p.data() + k * cap;
-            for (int64_t v = 0; v < len; ++v) {
-                pk[v] = loss_exp(xk[v] - lse[v]);
-                s[v] += pk[v];
+            if constexpr (std::is_same_v<C, float>) {
+                rows::softmax_exp(xk, lse, pk, s.data(), len);
+            } else {
+                for (int64_t v = 0; v < len; ++v) {
+                    pk[v] = loss_exp(xk[v] - lse[v]);
+                    s[v] += pk[v];
+                }
             }
         }
         for (int64_t v = 0; v < len; ++v) {
@@ -170,7 +175,11 @@ int64_t load_tile(const SegShape& shape, const SegLossConfig& cfg, const SegArra
         for (int64_t k = 0; k < K; ++k) {
             const C* xk = tile.x.data() + k * cap;
             C* pk = tile.p.data() + k * cap;
-            for (int64_t v = 0; v < len; ++v) pk[v] = sigmoid(xk[v]);
+            if constexpr (std::is_same_v<C, float>) {
+                rows::sigmoid(xk, pk, len);
+            } else {
+                for (int64_t v = 0; v < len; ++v) pk[v] = sigmoid(xk[v]);
+            }
         }
     }
     // Softmax terms normalised over [term_first, K): q and its log-normaliser (lse_term).
