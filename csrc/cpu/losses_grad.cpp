@@ -48,6 +48,11 @@ void grad_impl(const SegShape& shape, const SegLossConfig& cfg, const SegArray& 
                     const C* pk = tile.p.data() + k * cap;
                     const C* tk = tile.t.data() + k * cap;
                     C* gk = tile.g.data() + k * cap;
+                    if constexpr (std::is_same_v<C, float>) {
+                        rows::dice_upstream(pk, tk, valid, gk, su.data(), len, gi, gp, cfg.squared_pred,
+                                            cfg.act == DiceAct::Softmax);
+                        continue;
+                    }
                     if (cfg.squared_pred) {
                         for (int64_t v = 0; v < len; ++v) gk[v] = (gi * tk[v] + C(2) * gp * pk[v]) * valid[v];
                     } else {
@@ -60,7 +65,9 @@ void grad_impl(const SegShape& shape, const SegLossConfig& cfg, const SegArray& 
                 for (int64_t k = 0; k < K; ++k) {
                     const C* pk = tile.p.data() + k * cap;
                     C* gk = tile.g.data() + k * cap;
-                    if (cfg.act == DiceAct::Softmax) {
+                    if constexpr (std::is_same_v<C, float>) {
+                        rows::dice_through_activation(pk, gk, su.data(), len, cfg.act == DiceAct::Softmax);
+                    } else if (cfg.act == DiceAct::Softmax) {
                         for (int64_t v = 0; v < len; ++v) gk[v] = pk[v] * (gk[v] - su[v]);
                     } else {
                         for (int64_t v = 0; v < len; ++v) gk[v] = gk[v] * pk[v] * (C(1) - pk[v]);

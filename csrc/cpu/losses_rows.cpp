@@ -100,4 +100,60 @@ MSF_CLONES void softmax_focal_bwd(const float* __restrict x, const float* __rest
     }
 }
 
+MSF_CLONES double sum_double(const float* __restrict v, int64_t n) {
+    double a0 = 0.0, a1 = 0.0, a2 = 0.0, a3 = 0.0;
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        a0 += static_cast<double>(v[i]);
+        a1 += static_cast<double>(v[i + 1]);
+        a2 += static_cast<double>(v[i + 2]);
+        a3 += static_cast<double>(v[i + 3]);
+    }
+    for (; i < n; ++i) a0 += static_cast<double>(v[i]);
+    return (a0 + a1) + (a2 + a3);
+}
+
+MSF_CLONES void dice_terms(const float* __restrict p, const float* __restrict t, const float* __restrict valid,
+                           float* __restrict si, float* __restrict sp, float* __restrict sg, int64_t n, bool squared) {
+    if (squared) {
+        for (int64_t v = 0; v < n; ++v) {
+            const float pv = p[v] * valid[v];
+            si[v] = pv * t[v];
+            sp[v] = pv * pv;
+            sg[v] = t[v] * t[v];
+        }
+    } else {
+        for (int64_t v = 0; v < n; ++v) {
+            si[v] = p[v] * t[v];
+            sp[v] = p[v] * valid[v];
+        }
+    }
+}
+
+MSF_CLONES void dice_upstream(const float* __restrict p, const float* __restrict t, const float* __restrict valid,
+                              float* __restrict g, float* __restrict su, int64_t n, float gi, float gp, bool squared,
+                              bool softmax) {
+    if (squared) {
+        for (int64_t v = 0; v < n; ++v) g[v] = (gi * t[v] + 2.0f * gp * p[v]) * valid[v];
+    } else {
+        for (int64_t v = 0; v < n; ++v) g[v] = gi * t[v] + gp * valid[v];
+    }
+    if (softmax) {
+        for (int64_t v = 0; v < n; ++v) su[v] += g[v] * p[v];
+    }
+}
+
+MSF_CLONES void dice_through_activation(const float* __restrict p, float* __restrict g, const float* __restrict su,
+                                        int64_t n, bool softmax) {
+    if (softmax) {
+        for (int64_t v = 0; v < n; ++v) g[v] = p[v] * (g[v] - su[v]);
+    } else {
+        for (int64_t v = 0; v < n; ++v) g[v] = g[v] * p[v] * (1.0f - p[v]);
+    }
+}
+
+MSF_CLONES void scale(float* __restrict p, const float* __restrict s, int64_t n) {
+    for (int64_t v = 0; v < n; ++v) p[v] *= s[v];
+}
+
 }  // namespace medseg::cpu::rows

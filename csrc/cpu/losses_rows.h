@@ -24,4 +24,17 @@ void softmax_focal_fwd(const float* x, const float* lse, const float* q, const f
 void softmax_focal_bwd(const float* x, const float* lse, const float* q, const float* t, float* g, float* sh,
                        int64_t n, float gamma, float gtp);
 
+// sum of v[0..n) in double, four interleaved accumulators combined as (a0 + a1) + (a2 + a3)
+double sum_double(const float* v, int64_t n);
+// si = p t, sp = p valid   (or p^2 valid^2, and sg = t^2 when squared)
+void dice_terms(const float* p, const float* t, const float* valid, float* si, float* sp, float* sg, int64_t n,
+                bool squared);
+// g = gi t + gp valid (or (gi t + 2 gp p) valid when squared); su += g p (softmax only)
+void dice_upstream(const float* p, const float* t, const float* valid, float* g, float* su, int64_t n, float gi,
+                   float gp, bool squared, bool softmax);
+// g = p (g - su) (softmax) or g p (1 - p) (sigmoid)
+void dice_through_activation(const float* p, float* g, const float* su, int64_t n, bool softmax);
+// p *= s
+void scale(float* p, const float* s, int64_t n);
+
 }  // namespace medseg::cpu::rows

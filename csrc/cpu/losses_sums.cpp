@@ -50,7 +50,10 @@ int64_t sums_impl(const SegShape& shape, const SegLossConfig& cfg, const SegArra
                     const C* tk = tile.t.data() + k * cap;
                     const C* xk = tile.x.data() + k * cap;
                     // Elementwise values into scratch rows (vectorisable), then fixed-order double sums.
-                    if (cfg.squared_pred) {
+                    if constexpr (std::is_same_v<C, float>) {
+                        rows::dice_terms(pk, tk, valid, si_buf.data(), sp_buf.data(), sg_buf.data(), len,
+                                         cfg.squared_pred);
+                    } else if (cfg.squared_pred) {
                         for (int64_t v = 0; v < len; ++v) {
                             const C pv = pk[v] * valid[v];
                             si_buf[v] = pv * tk[v];

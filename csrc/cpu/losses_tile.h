@@ -72,6 +72,8 @@ inline bool is_unit_run(const int64_t* offsets, int64_t n) {
 
 // Sum of v[0..n) in double with four interleaved accumulators combined in a fixed order
 // (deterministic, and four independent dependency chains instead of one).
+inline double sum_double(const float* v, int64_t n) { return rows::sum_double(v, n); }
+
 template <typename C>
 inline double sum_double(const C* v, int64_t n) {
     double a0 = 0.0, a1 = 0.0, a2 = 0.0, a3 = 0.0;
@@ -167,7 +169,11 @@ int64_t load_tile(const SegShape& shape, const SegLossConfig& cfg, const SegArra
         }
         for (int64_t k = 0; k < K; ++k) {
             C* pk = tile.p.data() + k * cap;
-            for (int64_t v = 0; v < len; ++v) pk[v] *= s[v];
+            if constexpr (std::is_same_v<C, float>) {
+                rows::scale(pk, s.data(), len);
+            } else {
+                for (int64_t v = 0; v < len; ++v) pk[v] *= s[v];
+            }
         }
         // lse = max + log(sum) = max - log(1/sum)
         for (int64_t v = 0; v < len; ++v) lse[v] = lse[v] - loss_log(s[v]);
