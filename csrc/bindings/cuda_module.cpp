@@ -15,6 +15,7 @@ void register_components_cuda(py::module_& m);
 void register_resample_cuda(py::module_& m);
 void register_sliding_window_cuda(py::module_& m);
 void register_distance_cuda(py::module_& m);
+void register_losses_cuda(py::module_& m);
 }
 
 PYBIND11_MODULE(_C_cuda, m) {
@@ -36,4 +37,5 @@ PYBIND11_MODULE(_C_cuda, m) {
     register_resample_cuda(m);
     register_sliding_window_cuda(m);
     register_distance_cuda(m);
+    register_losses_cuda(m);
 }

@@ -11,6 +11,7 @@ void register_components(py::module_& m);
 void register_resample(py::module_& m);
 void register_sliding_window(py::module_& m);
 void register_distance(py::module_& m);
+void register_losses(py::module_& m);
 }
 
 PYBIND11_MODULE(_C, m) {
@@ -31,4 +32,5 @@ PYBIND11_MODULE(_C, m) {
     medseg::bindings::register_resample(m);
     medseg::bindings::register_sliding_window(m);
     medseg::bindings::register_distance(m);
+    medseg::bindings::register_losses(m);
 }

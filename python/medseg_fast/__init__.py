@@ -58,3 +58,12 @@ __all__ = [
     "signed_distance",
     "metrics",
 ]
+
+
+def __getattr__(name: str):
+    # Subpackages that import torch are loaded on first use, so `import medseg_fast` needs no torch.
+    if name == "losses":
+        import importlib
+
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

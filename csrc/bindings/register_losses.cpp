@@ -1,0 +1,38 @@
+// Bindings of the CPU fused-loss kernels. Validation happens in Python (medseg_fast.losses).
+#include "../cpu/losses_cpu.h"
+#include "losses_convert.h"
+
+namespace py = pybind11;
+
+namespace medseg::bindings {
+
+void register_losses(py::module_& m) {
+    m.def(
+        "seg_loss_sums",
+        [](const std::vector<int64_t>& dims, const SegConfigTuple& config, const SegDesc& logits, const SegDesc& target,
+           uintptr_t sums, uintptr_t counts) {
+            const SegShape shape = make_seg_shape(dims);
+            return cpu::seg_loss_sums(shape, make_seg_config(config, shape.classes), make_seg_array(logits),
+                                      make_seg_array(target), reinterpret_cast<double*>(sums),
+                                      reinterpret_cast<int64_t*>(counts));
+        },
+        py::arg("shape"), py::arg("config"), py::arg("logits"), py::arg("target"), py::arg("sums"), py::arg("counts"),
+        py::call_guard<py::gil_scoped_release>(),
+        "Per-(batch, class) sums (I, P, G, Tp, Tn) into sums (float64, B*K*5) and valid-voxel counts (int64, B); "
+        "returns the number of out-of-range labels.");
+
+    m.def(
+        "seg_loss_grad",
+        [](const std::vector<int64_t>& dims, const SegConfigTuple& config, const SegDesc& logits, const SegDesc& target,
+           uintptr_t grad_sums, const SegDesc& grad) {
+            const SegShape shape = make_seg_shape(dims);
+            cpu::seg_loss_grad(shape, make_seg_config(config, shape.classes), make_seg_array(logits),
+                               make_seg_array(target), reinterpret_cast<const double*>(grad_sums),
+                               make_seg_array(grad));
+        },
+        py::arg("shape"), py::arg("config"), py::arg("logits"), py::arg("target"), py::arg("grad_sums"),
+        py::arg("grad"), py::call_guard<py::gil_scoped_release>(),
+        "Gradient of the logits from d loss / d sums (float64, B*K*5), written into grad.");
+}
+
+}  // namespace medseg::bindings

@@ -1,0 +1,33 @@
+// Bindings of the CUDA fused-loss drivers; same arguments as the CPU ones plus device outputs and a stream.
+#include "../cuda/losses_cuda.h"
+#include "losses_convert.h"
+
+namespace py = pybind11;
+
+namespace medseg::bindings {
+
+void register_losses_cuda(py::module_& m) {
+    m.def(
+        "seg_loss_sums",
+        [](const std::vector<int64_t>& dims, const SegConfigTuple& config, const SegDesc& logits, const SegDesc& target,
+           uintptr_t sums, uintptr_t counts, uintptr_t bad, uintptr_t stream) {
+            const SegShape shape = make_seg_shape(dims);
+            cuda::seg_loss_sums(shape, make_seg_config(config, shape.classes), make_seg_array(logits),
+                                make_seg_array(target), sums, counts, bad, stream);
+        },
+        py::arg("shape"), py::arg("config"), py::arg("logits"), py::arg("target"), py::arg("sums"), py::arg("counts"),
+        py::arg("bad"), py::arg("stream"), py::call_guard<py::gil_scoped_release>());
+
+    m.def(
+        "seg_loss_grad",
+        [](const std::vector<int64_t>& dims, const SegConfigTuple& config, const SegDesc& logits, const SegDesc& target,
+           uintptr_t grad_sums, const SegDesc& grad, uintptr_t stream) {
+            const SegShape shape = make_seg_shape(dims);
+            cuda::seg_loss_grad(shape, make_seg_config(config, shape.classes), make_seg_array(logits),
+                                make_seg_array(target), grad_sums, make_seg_array(grad), stream);
+        },
+        py::arg("shape"), py::arg("config"), py::arg("logits"), py::arg("target"), py::arg("grad_sums"),
+        py::arg("grad"), py::arg("stream"), py::call_guard<py::gil_scoped_release>());
+}
+
+}  // namespace medseg::bindings

@@ -1,0 +1,254 @@
+// Per-voxel math of the fused segmentation losses, shared by the CPU and CUDA drivers.
+//
+// The kernels compute, per (batch item b, class k), five sums over the voxels of b:
+//   I = sum p*t,  P = sum p (or p^2),  G = sum t (or t^2),  Tp = sum t*term,  Tn = sum (1-t)*term
+// where p is the Dice activation (softmax over classes or per-class sigmoid) of the logits, t the
+// one-hot target (built on the fly from integer labels) and `term` a per-element loss term
+// (softmax focal, sigmoid focal or the exponential-logarithmic cross term). Every loss of the
+// family is a small formula on these sums (evaluated by torch in Python, so autograd gives the
+// gradient with respect to the sums), and the backward kernel turns those (B, K, 5) gradients
+// into the gradient of the logits in one pass, recomputing the activation from the logits.
+//
+// No pybind11, no torch: raw pointers, extents and element strides.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <type_traits>
+
+#include "medseg/common.h"
+
+// Hot element math is forced inline so the CPU element loops vectorise (a call blocks that).
+#if defined(__CUDACC__)
+#define MSF_HDI __host__ __device__ __forceinline__
+#elif defined(__GNUC__) || defined(__clang__)
+#define MSF_HDI inline __attribute__((always_inline))
+#else
+#define MSF_HDI inline
+#endif
+
+namespace medseg {
+
+enum : int { kSumI = 0, kSumP = 1, kSumG = 2, kSumTp = 3, kSumTn = 4, kNumSums = 5 };
+
+enum class DiceAct : int { Softmax = 0, Sigmoid = 1 };
+enum class PixelTerm : int { None = 0, FocalSoftmax = 1, FocalSigmoid = 2, ExpLogSoftmax = 3 };
+
+struct SegLossConfig {
+    int64_t classes = 0;
+    DiceAct act = DiceAct::Softmax;
+    PixelTerm term = PixelTerm::None;
+    int term_first = 0;          // softmax terms normalise over classes [term_first, K) (MONAI's include_background=False)
+    double gamma = 2.0;          // focal exponent, or the exp-log cross exponent
+    bool squared_pred = false;   // P = sum p^2, G = sum t^2
+    bool onehot = false;         // target holds K channels (float or integer) instead of labels
+    bool has_ignore = false;
+    int64_t ignore_index = -1;
+    double explog_eps = 1e-7;    // (-log p) is clamped below at this value in the exp-log term
+};
+
+// Strided 4-d view (batch, class, and up to 3 collapsed spatial axes) used by every array of a call.
+struct SegArray {
+    uintptr_t ptr = 0;
+    DType dtype = DType::Float32;
+    int64_t sb = 0, sk = 0, ss[3] = {0, 0, 0};
+};
+
+struct SegShape {
+    int64_t batch = 0, classes = 0;
+    int64_t n[3] = {1, 1, 1};
+    MSF_HDI int64_t voxels() const { return n[0] * n[1] * n[2]; }
+};
+
+MSF_HDI int64_t spatial_offset(const SegShape& shape, const int64_t* strides, int64_t v) {
+    const int64_t i2 = v % shape.n[2];
+    const int64_t r = v / shape.n[2];
+    const int64_t i1 = r % shape.n[1];
+    const int64_t i0 = r / shape.n[1];
+    return i0 * strides[0] + i1 * strides[1] + i2 * strides[2];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Elementary functions. Float: polynomial exp/log (Cephes coefficients, S. Moshier) that compile
+// to branch-free code, so CPU loops vectorise and the GPU runs the same arithmetic; relative
+// error about 1e-7. Double: the libm functions (the float64 path is the exact reference path).
+
+MSF_HDI float fast_exp(float x) {
+    x = x < -87.0f ? -87.0f : x;
+    x = x > 88.0f ? 88.0f : x;
+    const float magic = 12582912.0f;                        // 1.5 * 2^23: round to nearest integer
+    float n = x * 1.44269504088896341f + magic;
+    n = n - magic;
+    float r = x - n * 0.693359375f;
+    r = r + n * 2.12194440e-4f;
+    const float z = r * r;
+    float y = 1.9875691500e-4f;
+    y = y * r + 1.3981999507e-3f;
+    y = y * r + 8.3334519073e-3f;
+    y = y * r + 4.1665795894e-2f;
+    y = y * r + 1.6666665459e-1f;
+    y = y * r + 5.0000001201e-1f;
+    y = y * z + r + 1.0f;
+    const int32_t e = (static_cast<int32_t>(n) + 127) << 23;
+    return y * bit_cast<float>(e);
+}
+
+// Natural log of a positive normal float.
+MSF_HDI float fast_log(float x) {
+    const uint32_t bits = bit_cast<uint32_t>(x);
+    float e = static_cast<float>(static_cast<int32_t>((bits >> 23) & 0xffu) - 126);
+    float m = bit_cast<float>((bits & 0x007fffffu) | 0x3f000000u);   // [0.5, 1)
+    const bool low = m < 0.707106781186547524f;
+    e = low ? e - 1.0f : e;
+    m = low ? m + m - 1.0f : m - 1.0f;
+    const float z = m * m;
+    float y = 7.0376836292e-2f;
+    y = y * m - 1.1514610310e-1f;
+    y = y * m + 1.1676998740e-1f;
+    y = y * m - 1.2420140846e-1f;
+    y = y * m + 1.4249322787e-1f;
+    y = y * m - 1.6668057665e-1f;
+    y = y * m + 2.0000714765e-1f;
+    y = y * m - 2.4999993993e-1f;
+    y = y * m + 3.3333331174e-1f;
+    y = y * m * z;
+    y = y - 2.12194440e-4f * e;
+    y = y - 0.5f * z;
+    return m + y + 0.693359375f * e;
+}
+
+MSF_HDI float loss_exp(float x) { return fast_exp(x); }
+MSF_HDI double loss_exp(double x) { return exp(x); }
+MSF_HDI float loss_log(float x) { return fast_log(x); }
+MSF_HDI double loss_log(double x) { return log(x); }
+// log(1 + e) for e in [0, 1]
+MSF_HDI float loss_log1p(float e) { return e < 1e-4f ? e * (1.0f - 0.5f * e) : fast_log(1.0f + e); }
+MSF_HDI double loss_log1p(double e) { return log1p(e); }
+
+template <typename C> MSF_HDI C loss_max(C a, C b) { return a > b ? a : b; }
+
+// base^gamma for base in [0, 1]; exact fast paths for the common integer exponents. G is the
+// exponent when known at compile time (2 or 0; -1: read gamma), so CPU loops need no branch.
+template <typename C, int G = -1>
+MSF_HDI C pow_gamma(C base, C gamma) {
+    if constexpr (G == 2) return base * base;
+    if constexpr (G == 0) return C(1);
+    if (gamma == C(2)) return base * base;
+    if (gamma == C(1)) return base;
+    if (gamma == C(0)) return C(1);
+    if (base <= C(0)) return C(0);
+    return loss_exp(gamma * loss_log(base));
+}
+
+// gamma * base^(gamma-1), the derivative of base^gamma (0 at base == 0 for gamma > 1; for
+// gamma < 1 the caller multiplies by a factor that vanishes faster, see softmax_focal_dl).
+template <typename C, int G = -1>
+MSF_HDI C dpow_gamma(C base, C gamma) {
+    if constexpr (G == 2) return C(2) * base;
+    if constexpr (G == 0) return C(0);
+    if (gamma == C(2)) return C(2) * base;
+    if (gamma == C(1)) return C(1);
+    if (gamma == C(0)) return C(0);
+    if (base <= C(0)) return C(0);
+    return gamma * loss_exp((gamma - C(1)) * loss_log(base));
+}
+
+template <typename C>
+MSF_HDI C sigmoid(C x) {
+    const C e = loss_exp(x >= C(0) ? -x : x);     // exp(-|x|)
+    const C r = C(1) / (C(1) + e);
+    return x >= C(0) ? r : e * r;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Softmax focal term (Lin et al. 2017, as in MONAI softmax_focal_loss):
+//   FL(l) = -(1 - p)^gamma * l,  with l = log p the log-softmax of the target class.
+template <typename C, int G = -1>
+MSF_HDI C softmax_focal_value(C l, C p, C gamma) {
+    return -pow_gamma<C, G>(C(1) - p, gamma) * l;
+}
+
+// dFL/dl = -(1-p)^gamma + gamma (1-p)^(gamma-1) p l   (dp/dl = p)
+template <typename C, int G = -1>
+MSF_HDI C softmax_focal_dl(C l, C p, C gamma) {
+    const C q = C(1) - p;
+    const C second = q > C(0) ? dpow_gamma<C, G>(q, gamma) * p * l : C(0);
+    return -pow_gamma<C, G>(q, gamma) + second;
+}
+
+// Exponential-logarithmic cross term (Wong et al. 2018): (-l)^gamma with -l clamped at eps.
+template <typename C>
+MSF_HDI C explog_value(C l, C gamma, C eps) {
+    const C a = loss_max(-l, eps);
+    return pow_gamma(a, gamma);
+}
+
+template <typename C>
+MSF_HDI C explog_dl(C l, C gamma, C eps) {
+    if (-l <= eps) return C(0);
+    return -dpow_gamma(-l, gamma);
+}
+
+// Sigmoid focal term (MONAI sigmoid_focal_loss): with a = -x (2t - 1) and q = sigmoid(a) (= 1 - p_t),
+//   FL(x, t) = q^gamma * BCEWithLogits(x, t),   BCE = max(x, 0) - x t + log(1 + exp(-|x|)).
+// The derivative: dFL/dx = q^gamma [ (sigmoid(x) - t) - gamma (2t - 1)(1 - q) BCE ].
+template <typename C>
+struct SigmoidFocal {
+    C value, dx;
+};
+
+template <typename C, int G = -1>
+MSF_HDI SigmoidFocal<C> sigmoid_focal(C x, C t, C gamma, bool want_grad, bool hard = false) {
+    const C ax = x >= C(0) ? x : -x;
+    const C e = loss_exp(-ax);
+    const C bce = (x > C(0) ? x : C(0)) - x * t + loss_log1p(e);
+    const C s = C(2) * t - C(1);
+    const C a = -x * s;
+    const C aa = a >= C(0) ? a : -a;
+    const C ea = hard ? e : loss_exp(-aa);   // |a| == |x| when t is 0 or 1
+    const C inv = C(1) / (C(1) + ea);
+    const C q = a >= C(0) ? inv : ea * inv;          // sigmoid(a)
+    C qg;
+    if constexpr (G == 2) {
+        qg = q * q;
+    } else if constexpr (G == 0) {
+        qg = C(1);
+    } else if (gamma == C(2)) {
+        qg = q * q;
+    } else if (gamma == C(0)) {
+        qg = C(1);
+    } else {
+        const C log_q = (a < C(0) ? a : C(0)) - loss_log1p(ea);
+        qg = loss_exp(gamma * log_q);
+    }
+    SigmoidFocal<C> out{qg * bce, C(0)};
+    if (want_grad) {
+        const C sx = x >= C(0) ? C(1) / (C(1) + e) : e / (C(1) + e);
+        out.dx = qg * ((sx - t) - gamma * s * (C(1) - q) * bce);
+    }
+    return out;
+}
+
+// Label -> one-hot value of class k. With a single channel (sigmoid) the label is the target itself.
+MSF_HDI bool label_in_range(int64_t label, int64_t classes) {
+    return label >= 0 && label < (classes == 1 ? 2 : classes);
+}
+
+// A stored label as an integer; non-integral or huge float labels become an out-of-range value.
+template <typename L>
+MSF_HDI int64_t label_value(const L& raw) {
+    if constexpr (std::is_integral<L>::value) {
+        return static_cast<int64_t>(raw);
+    } else {
+        const double d = load_as<double>(raw);
+        return (d == floor(d) && fabs(d) < 9.0e15) ? static_cast<int64_t>(d) : INT64_MIN;
+    }
+}
+
+template <typename C>
+MSF_HDI C onehot_of(int64_t label, int64_t k, int64_t classes) {
+    if (classes == 1) return static_cast<C>(label);
+    return label == k ? C(1) : C(0);
+}
+
+}  // namespace medseg

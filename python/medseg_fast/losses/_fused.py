@@ -1,0 +1,186 @@
+"""The fused kernel call and its ``torch.autograd.Function``.
+
+One forward pass over the logits gives, per (batch item b, class k), five sums in float64::
+
+    I  = sum_v p*t        P  = sum_v p   (p**2 with squared_pred)
+    G  = sum_v t   (t**2 with squared_pred)
+    Tp = sum_v t*term     Tn = sum_v (1-t)*term
+
+where p is the Dice activation (softmax over classes, or a sigmoid per class), t the one-hot
+target (built on the fly from integer labels: no one-hot tensor exists) and ``term`` a per-element
+loss term (softmax focal, sigmoid focal, or the exponential-logarithmic cross term). Every loss of
+the family is a small torch formula on these (B, K, 5) sums, so autograd gives d loss / d sums and
+the backward kernel turns that into d loss / d logits in one pass, recomputing the activation from
+the logits (nothing of the logits' size is saved besides the caller's own logits and target).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from .. import _backend, _ext
+
+__all__ = ["SegConfig", "seg_sums", "ACT_SOFTMAX", "ACT_SIGMOID", "TERM_NONE", "TERM_FOCAL_SOFTMAX",
+           "TERM_FOCAL_SIGMOID", "TERM_EXPLOG_SOFTMAX", "SUM_I", "SUM_P", "SUM_G", "SUM_TP", "SUM_TN"]
+
+ACT_SOFTMAX, ACT_SIGMOID = 0, 1
+TERM_NONE, TERM_FOCAL_SOFTMAX, TERM_FOCAL_SIGMOID, TERM_EXPLOG_SOFTMAX = 0, 1, 2, 3
+SUM_I, SUM_P, SUM_G, SUM_TP, SUM_TN = range(5)
+
+
+@dataclass(frozen=True)
+class SegConfig:
+    """What the kernel computes (see module docstring)."""
+
+    act: int = ACT_SOFTMAX
+    term: int = TERM_NONE
+    term_first: int = 0
+    gamma: float = 2.0
+    squared_pred: bool = False
+    ignore_index: int | None = None
+    explog_eps: float = 1e-7
+
+    def as_tuple(self, onehot: bool) -> tuple:
+        has_ignore = self.ignore_index is not None
+        return (self.act, self.term, self.term_first, float(self.gamma), bool(self.squared_pred), bool(onehot),
+                has_ignore, int(self.ignore_index) if has_ignore else 0, float(self.explog_eps))
+
+
+def _collapse_spatial(shape: tuple[int, ...], strides: list[tuple[int, ...]]) -> tuple[list[int], list[list[int]]] | None:
+    """Spatial axes merged where every array is contiguous across them; None if more than 3 remain."""
+    axes = [a for a in range(len(shape)) if shape[a] != 1]
+    out_shape: list[int] = []
+    out_strides: list[list[int]] = [[] for _ in strides]
+    for a in axes:
+        if out_shape and all(s[-1] == st[a] * shape[a] for s, st in zip(out_strides, strides)):
+            out_shape[-1] *= shape[a]
+            for s, st in zip(out_strides, strides):
+                s[-1] = st[a]
+            continue
+        out_shape.append(int(shape[a]))
+        for s, st in zip(out_strides, strides):
+            s.append(int(st[a]))
+    if len(out_shape) > 3:
+        return None
+    while len(out_shape) < 3:
+        out_shape.insert(0, 1)
+        for s in out_strides:
+            s.insert(0, 0)
+    return out_shape, out_strides
+
+
+def _target_strides(target: torch.Tensor, onehot: bool, spatial_ndim: int) -> tuple[int, int, tuple[int, ...]]:
+    st = target.stride()
+    if onehot:
+        return st[0], st[1], tuple(st[2:])
+    if target.dim() == spatial_ndim + 2:   # (B, 1, *spatial)
+        return st[0], 0, tuple(st[2:])
+    return st[0], 0, tuple(st[1:])          # (B, *spatial)
+
+
+def _plan(logits: torch.Tensor, target: torch.Tensor, onehot: bool, grad: torch.Tensor | None = None):
+    """(dims, descriptors) for the kernel, or None when the spatial axes cannot be collapsed to 3."""
+    spatial = tuple(logits.shape[2:])
+    lst = logits.stride()
+    tb, tk, ts = _target_strides(target, onehot, len(spatial))
+    arrays = [tuple(lst[2:]), ts]
+    if grad is not None:
+        arrays.append(tuple(grad.stride()[2:]))
+    plan = _collapse_spatial(spatial, arrays)
+    if plan is None:
+        return None
+    n, ss = plan
+    dims = [int(logits.shape[0]), int(logits.shape[1]), *n]
+    descs = [
+        (logits.data_ptr(), _backend.dtype_name(logits.dtype), [lst[0], lst[1], *ss[0]]),
+        (target.data_ptr(), _backend.dtype_name(target.dtype), [tb, tk, *ss[1]]),
+    ]
+    if grad is not None:
+        gst = grad.stride()
+        descs.append((grad.data_ptr(), _backend.dtype_name(grad.dtype), [gst[0], gst[1], *ss[2]]))
+    return dims, descs
+
+
+def _module_for(t: torch.Tensor):
+    return _ext.cuda_module() if t.is_cuda else _ext.cpu_module()
+
+
+def _stream(t: torch.Tensor) -> int:
+    return int(torch.cuda.current_stream(t.device).cuda_stream) if t.is_cuda else 0
+
+
+def _forward(logits: torch.Tensor, target: torch.Tensor, onehot: bool, config: SegConfig):
+    planned = _plan(logits, target, onehot)
+    if planned is None:   # more than 3 non-mergeable spatial axes: one documented copy
+        logits, target = logits.contiguous(), target.contiguous()
+        planned = _plan(logits, target, onehot)
+    dims, (ldesc, tdesc) = planned
+    B, K = dims[0], dims[1]
+    sums = torch.zeros((B, K, 5), dtype=torch.float64, device=logits.device)
+    counts = torch.zeros((B,), dtype=torch.int64, device=logits.device)
+    mod = _module_for(logits)
+    cfg = config.as_tuple(onehot)
+    if logits.is_cuda:
+        bad = torch.zeros((), dtype=torch.int64, device=logits.device)
+        with torch.cuda.device(logits.device):
+            mod.seg_loss_sums(dims, cfg, ldesc, tdesc, sums.data_ptr(), counts.data_ptr(), bad.data_ptr(),
+                              _stream(logits))
+    else:
+        n_bad = mod.seg_loss_sums(dims, cfg, ldesc, tdesc, sums.data_ptr(), counts.data_ptr())
+        if n_bad:
+            raise ValueError(
+                f"target must hold class labels in [0, {max(K, 2) if K == 1 else K})"
+                + (f" or ignore_index={config.ignore_index}" if config.ignore_index is not None else "")
+                + f", got {n_bad} voxel(s) outside that range"
+            )
+        bad = torch.zeros((), dtype=torch.int64)
+    return sums, counts, bad
+
+
+def _backward(logits: torch.Tensor, target: torch.Tensor, onehot: bool, config: SegConfig,
+              grad_sums: torch.Tensor) -> torch.Tensor:
+    grad = torch.empty_like(logits, memory_format=torch.preserve_format)
+    planned = _plan(logits, target, onehot, grad)
+    if planned is None:
+        logits, target = logits.contiguous(), target.contiguous()
+        grad = torch.empty_like(logits, memory_format=torch.contiguous_format)
+        planned = _plan(logits, target, onehot, grad)
+    dims, (ldesc, tdesc, gdesc) = planned
+    gs = grad_sums.to(device=logits.device, dtype=torch.float64).contiguous()
+    mod = _module_for(logits)
+    cfg = config.as_tuple(onehot)
+    if logits.is_cuda:
+        with torch.cuda.device(logits.device):
+            mod.seg_loss_grad(dims, cfg, ldesc, tdesc, gs.data_ptr(), gdesc, _stream(logits))
+    else:
+        mod.seg_loss_grad(dims, cfg, ldesc, tdesc, gs.data_ptr(), gdesc)
+    return grad
+
+
+class SegSums(torch.autograd.Function):
+    """(logits, target) -> (sums (B, K, 5) float64, counts (B,) int64, bad () int64); differentiable in logits."""
+
+    @staticmethod
+    def forward(ctx: Any, logits: torch.Tensor, target: torch.Tensor, onehot: bool, config: SegConfig):
+        sums, counts, bad = _forward(logits, target, onehot, config)
+        ctx.save_for_backward(logits, target)
+        ctx.onehot = onehot
+        ctx.config = config
+        ctx.mark_non_differentiable(counts, bad)
+        return sums, counts, bad
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx: Any, grad_sums: torch.Tensor | None, _gc: Any, _gb: Any):
+        logits, target = ctx.saved_tensors
+        if grad_sums is None or not ctx.needs_input_grad[0]:
+            return None, None, None, None
+        return _backward(logits, target, ctx.onehot, ctx.config, grad_sums), None, None, None
+
+
+def seg_sums(logits: torch.Tensor, target: torch.Tensor, onehot: bool, config: SegConfig):
+    """Differentiable kernel sums; see the module docstring. Inputs must be validated already."""
+    return SegSums.apply(logits, target, onehot, config)
