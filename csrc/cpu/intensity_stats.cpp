@@ -13,26 +13,26 @@
 namespace medseg::cpu {
 namespace {
 
-// Visits every selected element: fn(value, thread) over the (row, tile) items of [first, last).
-template <typename T, bool kMasked, typename Fn>
-inline void visit_items(const Layout& layout, const RowTiles& tiles, const ArrayArg& in, const ArrayArg& mask,
-                        int64_t first, int64_t last, Fn&& fn) {
-    const int64_t in_step = last_stride(layout, in.strides);
-    const int64_t mask_step = kMasked ? last_stride(layout, mask.strides) : 0;
-    for (int64_t item = first; item < last; ++item) {
-        int64_t row, begin, count;
-        tiles.locate(item, row, begin, count);
-        const T* src = in.data<T>() + in.strides.row_offset(layout, row) + begin * in_step;
-        if (kMasked) {
-            const uint8_t* m = mask.data<uint8_t>() + mask.strides.row_offset(layout, row) + begin * mask_step;
-            for (int64_t i = 0; i < count; ++i)
-                if (m[i * mask_step]) fn(src[i * in_step], item);
-        } else if (in_step == 1) {
-            for (int64_t i = 0; i < count; ++i) fn(src[i], item);
-        } else {
-            for (int64_t i = 0; i < count; ++i) fn(src[i * in_step], item);
-        }
-    }
+// Pointers of one (row, tile) work item.
+template <typename T>
+struct TileView {
+    const T* src;
+    const uint8_t* mask;
+    int64_t count, step, mask_step;
+};
+
+template <typename T, bool kMasked>
+inline TileView<T> tile_view(const Layout& layout, const RowTiles& tiles, const ArrayArg& in, const ArrayArg& mask,
+                             int64_t item) {
+    int64_t row, begin, count;
+    tiles.locate(item, row, begin, count);
+    TileView<T> v;
+    v.step = last_stride(layout, in.strides);
+    v.src = in.data<T>() + in.strides.row_offset(layout, row) + begin * v.step;
+    v.mask_step = kMasked ? last_stride(layout, mask.strides) : 0;
+    v.mask = kMasked ? mask.data<uint8_t>() + mask.strides.row_offset(layout, row) + begin * v.mask_step : nullptr;
+    v.count = count;
+    return v;
 }
 
 template <typename T, bool kMasked>
@@ -44,9 +44,33 @@ std::vector<uint64_t> histogram_kernel(const Layout& layout, const ArrayArg& in,
     const int threads = planned_threads(tiles.items(), grain);
     std::vector<std::vector<uint64_t>> partial(threads, std::vector<uint64_t>(kBins, 0));
     parallel_for(tiles.items(), grain, [&](int64_t first, int64_t last, int t) {
-        uint64_t* hist = partial[t].data();
-        visit_items<T, kMasked>(layout, tiles, in, mask, first, last,
-                                [hist](const T& v, int64_t) { ++hist[SortKey<T>::of(v)]; });
+        // Interleaved 32-bit copies, as in order_statistics_kernel, flushed before overflow.
+        constexpr int kLanes = 4;
+        std::vector<uint32_t> local(kLanes * kBins, 0);
+        int64_t since_flush = 0;
+        auto flush = [&] {
+            uint64_t* total = partial[t].data();
+            for (int lane = 0; lane < kLanes; ++lane)
+                for (size_t b = 0; b < kBins; ++b) total[b] += local[lane * kBins + b];
+            std::fill(local.begin(), local.end(), 0u);
+            since_flush = 0;
+        };
+        for (int64_t item = first; item < last; ++item) {
+            const TileView<T> v = tile_view<T, kMasked>(layout, tiles, in, mask, item);
+            uint32_t* h = local.data();
+            if (!kMasked && v.step == 1) {
+                int64_t i = 0;
+                for (; i + kLanes <= v.count; i += kLanes)
+                    for (int l = 0; l < kLanes; ++l) ++h[l * kBins + SortKey<T>::of(v.src[i + l])];
+                for (; i < v.count; ++i) ++h[SortKey<T>::of(v.src[i])];
+            } else {
+                for (int64_t i = 0; i < v.count; ++i)
+                    if (!kMasked || v.mask[i * v.mask_step]) ++h[(i & (kLanes - 1)) * kBins + SortKey<T>::of(v.src[i * v.step])];
+            }
+            since_flush += v.count;
+            if (since_flush > (int64_t(1) << 31)) flush();
+        }
+        flush();
     });
     std::vector<uint64_t> total(kBins, 0);
     for (const auto& h : partial)
@@ -63,26 +87,95 @@ struct TileMoments {
 };
 
 template <typename T, bool kMasked>
+TileMoments tile_moments(const TileView<T>& v, double lo, double hi) {
+    TileMoments tm;
+    auto clamp = [lo, hi](double x) { return x < lo ? lo : (x > hi ? hi : x); };
+    int64_t i = 0;
+    // The shift (first selected non-NaN value) keeps sums of deviations small and accurate.
+    for (; i < v.count; ++i) {
+        if (kMasked && !v.mask[i * v.mask_step]) continue;
+        const double x = load_as<double>(v.src[i * v.step]);
+        if (x != x) {
+            ++tm.nan_count;
+            continue;
+        }
+        tm.shift = clamp(x);
+        break;
+    }
+    if (i == v.count) return tm;
+    if (!kMasked && v.step == 1) {
+        // Four independent accumulators, NaN folded in branch-free (it contributes a zero
+        // deviation and is counted separately); fixed order, so independent of threads.
+        constexpr int kLanes = 4;
+        double a1[kLanes] = {0, 0, 0, 0}, a2[kLanes] = {0, 0, 0, 0};
+        double mn[kLanes], mx[kLanes];
+        int64_t nans[kLanes] = {0, 0, 0, 0};
+        for (int l = 0; l < kLanes; ++l) mn[l] = mx[l] = tm.shift;
+        const int64_t begin = i;
+        int64_t j = begin;
+        for (; j + kLanes <= v.count; j += kLanes) {
+            for (int l = 0; l < kLanes; ++l) {
+                double x = load_as<double>(v.src[j + l]);
+                const bool nan = x != x;
+                nans[l] += nan;
+                x = nan ? tm.shift : clamp(x);
+                const double d = x - tm.shift;
+                a1[l] += d;
+                a2[l] += d * d;
+                mn[l] = x < mn[l] ? x : mn[l];
+                mx[l] = x > mx[l] ? x : mx[l];
+            }
+        }
+        for (; j < v.count; ++j) {
+            double x = load_as<double>(v.src[j]);
+            const bool nan = x != x;
+            nans[0] += nan;
+            x = nan ? tm.shift : clamp(x);
+            const double d = x - tm.shift;
+            a1[0] += d;
+            a2[0] += d * d;
+            mn[0] = x < mn[0] ? x : mn[0];
+            mx[0] = x > mx[0] ? x : mx[0];
+        }
+        int64_t nan_total = 0;
+        tm.min = mn[0];
+        tm.max = mx[0];
+        for (int l = 0; l < kLanes; ++l) {
+            tm.s1 += a1[l];
+            tm.s2 += a2[l];
+            nan_total += nans[l];
+            tm.min = mn[l] < tm.min ? mn[l] : tm.min;
+            tm.max = mx[l] > tm.max ? mx[l] : tm.max;
+        }
+        tm.nan_count += nan_total;
+        tm.count = (v.count - begin) - nan_total;
+        return tm;
+    }
+    for (; i < v.count; ++i) {
+        if (kMasked && !v.mask[i * v.mask_step]) continue;
+        double x = load_as<double>(v.src[i * v.step]);
+        if (x != x) {
+            ++tm.nan_count;
+            continue;
+        }
+        x = clamp(x);
+        const double d = x - tm.shift;
+        ++tm.count;
+        tm.s1 += d;
+        tm.s2 += d * d;
+        tm.min = x < tm.min ? x : tm.min;
+        tm.max = x > tm.max ? x : tm.max;
+    }
+    return tm;
+}
+
+template <typename T, bool kMasked>
 Moments moments_kernel(const Layout& layout, const ArrayArg& in, const ArrayArg& mask, double lo, double hi) {
     const RowTiles tiles(layout);
     std::vector<TileMoments> partial(static_cast<size_t>(tiles.items()));
     parallel_for(tiles.items(), 16, [&](int64_t first, int64_t last, int) {
-        visit_items<T, kMasked>(layout, tiles, in, mask, first, last, [&](const T& v, int64_t item) {
-            TileMoments& tm = partial[item];
-            double x = load_as<double>(v);
-            if (x != x) {
-                ++tm.nan_count;
-                return;
-            }
-            x = x < lo ? lo : (x > hi ? hi : x);
-            if (tm.count == 0) tm.shift = x;
-            const double d = x - tm.shift;
-            ++tm.count;
-            tm.s1 += d;
-            tm.s2 += d * d;
-            tm.min = x < tm.min ? x : tm.min;
-            tm.max = x > tm.max ? x : tm.max;
-        });
+        for (int64_t item = first; item < last; ++item)
+            partial[item] = tile_moments<T, kMasked>(tile_view<T, kMasked>(layout, tiles, in, mask, item), lo, hi);
     });
     // Chan et al. (1979) pairwise update, applied in tile order: independent of thread count.
     Moments total;
@@ -136,10 +229,26 @@ void order_statistics_kernel(const Layout& layout, const ArrayArg& in, const Arr
         const size_t n_groups = groups.size();
         const int threads = planned_threads(tiles.items(), grain);
         std::vector<std::vector<uint64_t>> partial(threads, std::vector<uint64_t>(n_groups * kBins, 0));
+        const Key* group_keys = groups.data();
         parallel_for(tiles.items(), grain, [&](int64_t first, int64_t last, int t) {
-            uint64_t* hist = partial[t].data();
-            visit_items<T, kMasked>(layout, tiles, in, mask, first, last, [&](const T& v, int64_t) {
-                if (is_nan_value(v)) return;
+            // 32-bit counters halve the histogram's cache footprint; they are flushed into the
+            // thread's 64-bit totals long before they could overflow.
+            // Four interleaved copies (element i counts into copy i % 4) break the chain of
+            // dependent increments when neighbouring voxels share a bin, as most CT voxels do.
+            constexpr int kLanes = 4;
+            const size_t lane_bins = n_groups * kBins;
+            std::vector<uint32_t> local(kLanes * lane_bins, 0);
+            int64_t since_flush = 0;
+            auto flush = [&] {
+                uint64_t* total = partial[t].data();
+                for (int lane = 0; lane < kLanes; ++lane)
+                    for (size_t b = 0; b < lane_bins; ++b) total[b] += local[lane * lane_bins + b];
+                std::fill(local.begin(), local.end(), 0u);
+                since_flush = 0;
+            };
+            // Counts one selected value; callers guarantee the selection holds no NaN.
+            auto count_value = [&](const T& v, int64_t i) {
+                uint32_t* hist = local.data() + (i & (kLanes - 1)) * lane_bins;
                 const Key k = SortKey<T>::of(v);
                 const size_t digit = static_cast<size_t>((k >> digit_shift) & (kBins - 1));
                 if (known_bits == 0) {
@@ -148,11 +257,23 @@ void order_statistics_kernel(const Layout& layout, const ArrayArg& in, const Arr
                 }
                 const Key known = static_cast<Key>(k >> (kKeyBits - known_bits));
                 for (size_t g = 0; g < n_groups; ++g)
-                    if (groups[g] == known) {
+                    if (group_keys[g] == known) {
                         ++hist[g * kBins + digit];
                         return;
                     }
-            });
+            };
+            for (int64_t item = first; item < last; ++item) {
+                const TileView<T> v = tile_view<T, kMasked>(layout, tiles, in, mask, item);
+                if (!kMasked && v.step == 1) {
+                    for (int64_t i = 0; i < v.count; ++i) count_value(v.src[i], i);
+                } else {
+                    for (int64_t i = 0; i < v.count; ++i)
+                        if (!kMasked || v.mask[i * v.mask_step]) count_value(v.src[i * v.step], i);
+                }
+                since_flush += v.count;
+                if (since_flush > (int64_t(1) << 31)) flush();
+            }
+            flush();
         });
         std::vector<uint64_t> hist(n_groups * kBins, 0);
         for (const auto& h : partial)

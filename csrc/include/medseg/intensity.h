@@ -75,28 +75,28 @@ template <> struct SortKey<float> {
     using Key = uint32_t;
     MSF_HD static Key of(float v) {
         const uint32_t u = bit_cast<uint32_t>(v);
-        return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
+        return u ^ ((0u - (u >> 31)) | 0x80000000u);  // branch-free: noisy data flips signs often
     }
 };
 template <> struct SortKey<double> {
     using Key = uint64_t;
     MSF_HD static Key of(double v) {
         const uint64_t u = bit_cast<uint64_t>(v);
-        return (u & 0x8000000000000000ull) ? ~u : (u | 0x8000000000000000ull);
+        return u ^ ((0ull - (u >> 63)) | 0x8000000000000000ull);
     }
 };
 template <> struct SortKey<half_t> {
     using Key = uint16_t;
     MSF_HD static Key of(half_t v) {
-        const uint16_t u = v.bits;
-        return static_cast<uint16_t>((u & 0x8000u) ? ~u : (u | 0x8000u));
+        const uint32_t u = v.bits;
+        return static_cast<uint16_t>(u ^ ((0u - (u >> 15)) | 0x8000u));
     }
 };
 template <> struct SortKey<bfloat16_t> {
     using Key = uint16_t;
     MSF_HD static Key of(bfloat16_t v) {
-        const uint16_t u = v.bits;
-        return static_cast<uint16_t>((u & 0x8000u) ? ~u : (u | 0x8000u));
+        const uint32_t u = v.bits;
+        return static_cast<uint16_t>(u ^ ((0u - (u >> 15)) | 0x8000u));
     }
 };
 
