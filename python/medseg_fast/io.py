@@ -282,7 +282,11 @@ def write_image(path: str | os.PathLike, array: Any, meta: Meta | None = None, *
     image = sitk.GetImageFromArray(np.ascontiguousarray(a))
     meta.apply_to(image)
     dicom = not is_image_path(p)
+    detached = str(p).lower().endswith((".mhd", ".nhdr"))
     try:
+        if detached:
+            _write_detached(sitk, image, p)
+            return
         with atomic_path(p) as tmp:
             if dicom:
                 _write_dicom_series(tmp, image, a)
@@ -290,6 +294,21 @@ def write_image(path: str | os.PathLike, array: Any, meta: Meta | None = None, *
                 sitk.WriteImage(image, str(tmp), compress and str(p).lower().endswith(".gz") or False)
     except RuntimeError as exc:
         raise DataError(f"{p}: cannot write image ({str(exc).strip().splitlines()[-1][:200]})") from None
+
+
+def _write_detached(sitk: Any, image: Any, p: Path) -> None:
+    """Header + data file formats (.mhd/.raw, .nhdr/.raw): the header names the data file, so both are
+    written with their final names in a temporary folder and moved into place, data first, header last."""
+    import shutil
+
+    tmpdir = p.parent / f".{p.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    tmpdir.mkdir()
+    try:
+        sitk.WriteImage(image, str(tmpdir / p.name), False)
+        for f in sorted(tmpdir.iterdir(), key=lambda f: f.name == p.name):
+            os.replace(f, p.parent / f.name)
+    finally:
+        shutil.rmtree(tmpdir, ignore_errors=True)
 
 
 def _write_dicom_series(folder: Path, image: Any, array: np.ndarray) -> None:

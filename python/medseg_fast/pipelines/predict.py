@@ -58,12 +58,17 @@ class Predictor:
         self.model = build_model(ckpt["model_config"])
         self.model.load_state_dict(ckpt["model"])
         self.model.to(self.device).eval()
+        self.channels_last = len(self.patch) == 3
+        if self.channels_last:
+            self.model.to(memory_format=torch.channels_last_3d)
         self.mirror, self.overlap, self.batch_size, self.postprocess = mirror, overlap, batch_size, postprocess
         self.num_channels = len(self.plan["channels"])
         self.classes = [int(c) for c in self.plan["classes"]]
         self.timings: dict[str, float] = {"preprocess": 0.0, "inference": 0.0, "export": 0.0, "postprocess": 0.0}
 
     def _net(self, x: torch.Tensor) -> torch.Tensor:
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last_3d)
         if self.device.type == "cuda":
             dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
             with torch.autocast("cuda", dtype=dtype):

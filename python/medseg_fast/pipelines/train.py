@@ -61,6 +61,7 @@ class TrainConfig:
     amp: str = "auto"
     resume: bool = True
     progress: bool = False
+    channels_last: bool = True
     overlap: float = 0.5
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -188,6 +189,8 @@ def train(config: TrainConfig) -> dict[str, Any]:
                         norm=config.norm, upsample=config.upsample, deep_supervision=config.deep_supervision)
     torch.manual_seed(config.seed)
     model = build_model(model_config).to(device)
+    mem_format = torch.channels_last_3d if (config.channels_last and len(patch) == 3) else torch.contiguous_format
+    model = model.to(memory_format=mem_format)  # channels-last 3-D convolutions: ~1.5x faster on CPU (oneDNN)
     loss_fn = _ops.make_loss(config.loss, deep_supervision_levels=max(depth - 2, 0) if config.deep_supervision else 0)
     params = model.parameters()
     if config.optimizer == "sgd":
@@ -248,10 +251,11 @@ def train(config: TrainConfig) -> dict[str, Any]:
         for group in opt.param_groups:
             group["lr"] = lr
         xb, yb = sampler.sample(config.batch_size)
-        x = torch.from_numpy(xb).to(device, non_blocking=True)
+        x = torch.from_numpy(xb).to(device, non_blocking=True).contiguous(memory_format=mem_format)
         y = torch.from_numpy(yb).to(device, non_blocking=True)
         if config.augment:
             x, y = augment_batch(x, y, aug_cfg, generator=gen)
+            x = x.contiguous(memory_format=mem_format)
         opt.zero_grad(set_to_none=True)
         with autocast():
             outputs = net(x)
