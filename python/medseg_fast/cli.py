@@ -46,7 +46,7 @@ def _bench(args: argparse.Namespace) -> int:
 
 
 def _threads(args: argparse.Namespace) -> None:
-    if getattr(args, "threads", None):
+    if getattr(args, "threads", None) is not None:
         if args.threads < 1:
             raise UsageError(f"--threads must be >= 1, got {args.threads}")
         import torch

@@ -75,11 +75,12 @@ def compute_fingerprint(info: DatasetInfo, cases: Sequence[Case], *, samples_per
     from .. import intensity_stats
 
     rng = np.random.default_rng(seed)
-    spacings, shapes = [], []
+    spacings, shapes, lateral = [], [], []
     samples: list[list[np.ndarray]] = [[] for _ in info.channels]
     for case in cases:
         image, label, meta = load_case(case, info)
         spacings.append(meta.spacing)
+        lateral.append(int(np.argmax(np.abs(meta.direction[-1, :]))))
         shapes.append(image.shape[1:])
         fg = label > 0 if label is not None else np.ones(image.shape[1:], bool)
         for c in range(image.shape[0]):
@@ -106,6 +107,7 @@ def compute_fingerprint(info: DatasetInfo, cases: Sequence[Case], *, samples_per
         "target_spacing": target,
         "median_shape_after_resampling": np.median(sh * sp / np.asarray(target), axis=0).round().astype(int).tolist(),
         "foreground_intensity_properties_per_channel": {str(c): s for c, s in enumerate(stats)},
+        "lateral_axis": int(np.bincount(lateral).argmax()) if lateral else None,
         "channels": list(info.channels),
         "labels": {str(k): v for k, v in info.labels.items()},
     }

@@ -10,6 +10,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -28,9 +29,20 @@ PLAN_FILE = "plans.json"
 MAX_LOCATIONS = 4000  # foreground voxel positions kept per class for oversampling
 
 
+def lateral_axis(meta: Meta) -> int:
+    """The array axis closest to the patient's left-right direction (physical x in ITK's LPS frame)."""
+    return int(np.argmax(np.abs(meta.direction[-1, :])))
+
+
+def has_sided_labels(labels: dict[int, str]) -> bool:
+    """True when class names say left / right: mirroring that axis would swap them."""
+    return any(re.search(r"(^|[^a-z])(left|right|l|r)([^a-z]|$)", name.lower()) for name in labels.values())
+
+
 def make_plan(info: DatasetInfo, fingerprint: dict[str, Any],
               target_spacing: Sequence[float] | None = None) -> dict[str, Any]:
-    """The preprocessing plan: target spacing, normalization per channel, classes."""
+    """The preprocessing plan: target spacing, normalization per channel, classes, and the augmentation
+    axes (mirroring along the left-right axis is left out when classes are sided, e.g. ``kidney_left``)."""
     norms = []
     for c, name in enumerate(info.channels):
         if name.upper() == "CT":
@@ -45,6 +57,11 @@ def make_plan(info: DatasetInfo, fingerprint: dict[str, Any],
         "num_classes": info.num_classes,
         "classes": info.classes,
     }
+    ndim = len(plan["target_spacing"])
+    lat = fingerprint.get("lateral_axis")
+    sided = has_sided_labels(info.labels) and lat is not None
+    plan["mirror_axes"] = [a for a in range(ndim) if not (sided and a == lat)]
+    plan["rot90_ok"] = not sided
     plan["hash"] = hashlib.sha1(json.dumps(plan, sort_keys=True).encode()).hexdigest()[:12]
     return plan
 

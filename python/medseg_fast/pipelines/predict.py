@@ -92,7 +92,7 @@ class Predictor:
         data, pad = pad_to(data, self.patch)
         x = torch.from_numpy(np.ascontiguousarray(data))[None]
         t1 = time.perf_counter()
-        mirror_axes = tuple(range(len(self.patch))) if self.mirror else None
+        mirror_axes = tuple(self.plan.get("mirror_axes", range(len(self.patch)))) if self.mirror else None
         logits = _ops.infer_volume(x, self._net, self.patch, overlap=self.overlap, batch_size=self.batch_size,
                                    mirror_axes=mirror_axes, device=self.device, output_device=self.device)
         inner = tuple(slice(p, p + n) for p, n in zip(pad, shape))

@@ -14,6 +14,7 @@ import logging
 import math
 import os
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -224,20 +225,25 @@ def train(config: TrainConfig) -> dict[str, Any]:
 
     net: torch.nn.Module = model
     if distributed:
+        # 1x1x1 kernels in channels-last have two equivalent stride patterns; DDP's bucket check flags it
+        warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")
         net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda"
                                                         else None)
     sampler = PatchSampler(train_cases, patch, oversample_foreground=config.oversample_foreground,
                            seed=config.seed * 1000 + rank * 7919 + step)
     gen = torch.Generator().manual_seed(config.seed * 1000 + rank + 17 * step)
-    aug_cfg = AugmentConfig(rot90_axes=(1, 2) if len(patch) == 3 and patch[1] == patch[2] else None,
-                            flip_axes=tuple(range(len(patch))))
+    mirror_axes = tuple(plan.get("mirror_axes", range(len(patch))))
+    rot_plane = (len(patch) - 2, len(patch) - 1)
+    rot_ok = plan.get("rot90_ok", True) and patch[rot_plane[0]] == patch[rot_plane[1]]
+    aug_cfg = AugmentConfig(rot90_axes=rot_plane if rot_ok else None, flip_axes=mirror_axes)
 
     def checkpoint(final: bool = False) -> dict[str, Any]:
         return {"model": model.state_dict(), "model_config": model_config, "plan": plan, "patch_size": patch,
                 "optimizer": opt.state_dict(), "step": step, "history": history,
                 "train_config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(config).items()},
-                "final": final, "format": 1}
+                "final": final, "format": 1, "ddp": ddp_info}
 
+    ddp_info = None
     bar = None
     if config.progress and rank == 0:
         from tqdm import tqdm
@@ -284,6 +290,14 @@ def train(config: TrainConfig) -> dict[str, Any]:
     if bar is not None:
         bar.close()
     result: dict[str, Any] = {"steps": step, "patch_size": patch, "model_config": model_config}
+    ddp_info = None
+    if distributed:  # every rank must hold the same weights after DDP training: record the evidence
+        checksum = torch.stack([p.detach().double().sum() for p in model.parameters()]).sum().reshape(1).to(device)
+        gathered = [torch.zeros_like(checksum) for _ in range(world)]
+        torch.distributed.all_gather(gathered, checksum)
+        ddp_info = {"world_size": world, "backend": torch.distributed.get_backend(),
+                    "param_checksums": [float(t.item()) for t in gathered]}
+        result["ddp"] = ddp_info
     if rank == 0:
         _save(last, checkpoint())
         _save(out / CHECKPOINT_FINAL, checkpoint(final=True))
