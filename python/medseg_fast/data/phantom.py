@@ -130,7 +130,8 @@ def make_phantom(seed: int, config: PhantomConfig | None = None) -> tuple[np.nda
                 <= 1.0) & inner
     kid = {}
     for name, side in (("kidney_left", 1.0), ("kidney_right", -1.0)):
-        c = (u(-50, -25), spine_y - u(5, 15), side * u(48, 60))
+        # the right kidney sits lower than the left one (pushed down by the liver)
+        c = (u(-50, -25) - (15.0 if side < 0 else 0.0), spine_y - u(5, 15), side * u(48, 60))
         r = _ellipsoid(coords, c, (u(42, 52) * sc, u(24, 30) * sc, u(22, 28) * sc), side * u(0.2, 0.5))
         kid[name] = (r <= 1.0, r <= 0.45)
     for name, mask, hu in (("liver", liver_m, HU["liver"]), ("spleen", spleen_m, HU["spleen"])):
