@@ -6,7 +6,6 @@ import os
 
 import numpy as np
 import pytest
-
 from medseg_fast.io import DataError, Meta, atomic_path, read_image, write_image
 
 ROT = np.array([[0.0, 0.0, 1.0], [0.6, 0.8, 0.0], [-0.8, 0.6, 0.0]])  # a proper rotation, axes mixed
@@ -24,7 +23,8 @@ def test_round_trip_formats(tmp_path, rng, suffix, dtype):
     path = tmp_path / f"img{suffix}"
     write_image(path, a, meta)
     b, m = read_image(path)
-    assert b.dtype == a.dtype and b.shape == (5, 7, 11)
+    assert b.dtype == a.dtype
+    assert b.shape == (5, 7, 11)
     np.testing.assert_array_equal(b, a)
     # NIfTI stores float32 geometry: compare to that precision, the others exactly
     tol = 1e-5 if suffix.startswith(".nii") else 1e-12
@@ -77,7 +77,8 @@ def test_2d_image(tmp_path):
     write_image(tmp_path / "x.nrrd", a, Meta((0.5, 0.25), (1.0, 2.0), np.eye(2)))
     b, m = read_image(tmp_path / "x.nrrd")
     np.testing.assert_array_equal(a, b)
-    assert m.spacing == (0.5, 0.25) and m.origin == (1.0, 2.0)
+    assert m.spacing == (0.5, 0.25)
+    assert m.origin == (1.0, 2.0)
 
 
 def test_dicom_series_round_trip(tmp_path, rng):
@@ -85,7 +86,8 @@ def test_dicom_series_round_trip(tmp_path, rng):
     meta = Meta((2.0, 0.7, 0.9), (-50.0, 10.0, 20.0), np.eye(3))
     write_image(tmp_path / "series", a, meta)
     files = sorted(os.listdir(tmp_path / "series"))
-    assert len(files) == 4 and all(f.endswith(".dcm") for f in files)
+    assert len(files) == 4
+    assert all(f.endswith(".dcm") for f in files)
     b, m = read_image(tmp_path / "series")
     np.testing.assert_array_equal(b, a)
     assert m.same_geometry(meta)
@@ -105,7 +107,8 @@ def test_bool_and_float64_and_torch(tmp_path):
 def test_meta_dict_round_trip():
     meta = _meta3()
     clone = Meta.from_dict(meta.to_dict())
-    assert clone.same_geometry(meta) and clone.spacing == meta.spacing
+    assert clone.same_geometry(meta)
+    assert clone.spacing == meta.spacing
 
 
 def test_missing_file(tmp_path):
@@ -156,9 +159,14 @@ def test_atomic_write_interrupted_leaves_nothing(tmp_path, monkeypatch):
 def test_atomic_write_keeps_old_file_on_failure(tmp_path):
     target = tmp_path / "out.json"
     target.write_text("old")
-    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
-        tmp.write_text("half")
-        raise RuntimeError("boom")
+
+    def half_write():
+        with atomic_path(target) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        half_write()
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["out.json"]
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 from medseg_fast.models import AttentionGate, AttentionUNet, UNet, VNet, build_model
 
 torch.set_num_threads(1)
@@ -47,7 +46,8 @@ def test_parameter_count_default_3d_matches_nnunet_scale():
 def test_deep_supervision_outputs():
     net = UNet(3, 1, 3, channels=(4, 8, 16, 32), deep_supervision=True)
     outs = net(torch.randn(1, 1, 16, 20, 24))
-    assert isinstance(outs, list) and len(outs) == 3
+    assert isinstance(outs, list)
+    assert len(outs) == 3
     assert [tuple(o.shape[2:]) for o in outs] == [(16, 20, 24), (8, 10, 12), (4, 5, 6)]
     net.eval()
     with torch.no_grad():
@@ -59,7 +59,9 @@ def test_attention_gate_weights_in_unit_interval():
     x, g = torch.randn(2, 4, 5, 5, 5), torch.randn(2, 6, 5, 5, 5)
     y = gate(x, g)
     ratio = y / x
-    assert y.shape == x.shape and (ratio >= 0).all() and (ratio <= 1).all()
+    assert y.shape == x.shape
+    assert (ratio >= 0).all()
+    assert (ratio <= 1).all()
 
 
 def test_channels_last_3d_same_result():
@@ -91,7 +93,9 @@ def test_torch_compile_runs():
 
 def test_vnet_configuration():
     net = VNet(3, 1, 2, channels=(4, 8, 16))
-    assert net.config["residual"] and net.config["kernel_size"] == 5 and net.config["downsample"] == "conv"
+    assert net.config["residual"]
+    assert net.config["kernel_size"] == 5
+    assert net.config["downsample"] == "conv"
     assert net.config["blocks"] == [1, 2, 3]
 
 

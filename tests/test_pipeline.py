@@ -8,7 +8,6 @@ import json
 import numpy as np
 import pytest
 import torch
-
 from medseg_fast.cli import main
 from medseg_fast.data import (
     LABELS,
@@ -40,7 +39,9 @@ def dataset(tmp_path_factory):
 # ------------------------------------------------------------------------------------------- phantom
 def test_phantom_tissues_and_labels():
     ct, lab, meta = make_phantom(5)
-    assert ct.dtype == np.int16 and lab.dtype == np.uint8 and ct.shape == lab.shape
+    assert ct.dtype == np.int16
+    assert lab.dtype == np.uint8
+    assert ct.shape == lab.shape
     assert meta.spacing[0] > 1.5 * meta.spacing[1]  # anisotropic, thick slices
     assert set(np.unique(lab)) == set(LABELS.values())
     noise = 3 * 18.0
@@ -50,7 +51,8 @@ def test_phantom_tissues_and_labels():
         assert abs(med - ref) < noise, (name, med)
     assert np.median(ct[0, :3, :3]) < -900  # air in the corner
     assert ct.max() > 500  # cortical bone
-    assert (ct < -50).sum() > 0 and ((ct > -150) & (ct < -50)).sum() > 100  # fat
+    assert (ct < -50).sum() > 0
+    assert ((ct > -150) & (ct < -50)).sum() > 100
 
 
 def test_phantom_deterministic_and_varied():
@@ -64,7 +66,9 @@ def test_phantom_deterministic_and_varied():
 # ------------------------------------------------------------------------------------------- dataset
 def test_dataset_layout(dataset):
     info = load_dataset(dataset)
-    assert info.modality == "CT" and info.classes == [1, 2, 3, 4] and info.num_classes == 5
+    assert info.modality == "CT"
+    assert info.classes == [1, 2, 3, 4]
+    assert info.num_classes == 5
     cases = find_cases(info)
     assert [c.case_id for c in cases] == ["phantom_000", "phantom_001", "phantom_002"]
     assert all(c.label is not None and c.label.exists() for c in cases)
@@ -77,7 +81,8 @@ def test_dataset_msd_labels(tmp_path, dataset):
     raw.pop("channel_names")
     (tmp_path / "dataset.json").write_text(json.dumps(raw))
     info = load_dataset(tmp_path)
-    assert info.labels[1] == "liver" and info.channels == ["CT"]
+    assert info.labels[1] == "liver"
+    assert info.channels == ["CT"]
 
 
 @pytest.mark.parametrize(
@@ -129,7 +134,8 @@ def test_target_spacing_rule():
     # strongly anisotropic with few slices: the thick axis gets the 10th percentile (nnU-Net)
     sp = np.array([[5.0, 1.0, 1.0], [6.0, 1.0, 1.0], [8.0, 1.0, 1.0]])
     t = target_spacing(sp, np.array([[20, 256, 256]] * 3))
-    assert t[1:] == [1.0, 1.0] and t[0] == pytest.approx(np.percentile([5.0, 6.0, 8.0], 10))
+    assert t[1:] == [1.0, 1.0]
+    assert t[0] == pytest.approx(np.percentile([5.0, 6.0, 8.0], 10))
 
 
 # ------------------------------------------------------------------------------------------- preprocessing
@@ -137,14 +143,18 @@ def test_preprocess_outputs(tmp_path, dataset):
     plan = preprocess_dataset(dataset, tmp_path / "pp")
     fp = plan["fingerprint"]
     stats = plan["normalization"][0]["stats"]
-    assert 60 < stats["mean"] < 180 and stats["percentile_00_5"] < stats["percentile_99_5"]
+    assert 60 < stats["mean"] < 180
+    assert stats["percentile_00_5"] < stats["percentile_99_5"]
     assert plan["target_spacing"] == pytest.approx(np.median(fp["spacings"], axis=0).tolist())
     case = load_preprocessed(tmp_path / "pp" / "cases" / "phantom_000.npz")
     data, seg = case["data"], case["seg"]
-    assert data.dtype == np.float32 and data.shape[0] == 1 and seg.shape == data.shape[1:]
+    assert data.dtype == np.float32
+    assert data.shape[0] == 1
+    assert seg.shape == data.shape[1:]
     assert set(np.unique(seg)) <= {0, 1, 2, 3, 4}
     fg = data[0][seg > 0]
-    assert abs(float(fg.mean())) < 0.6 and 0.5 < float(fg.std()) < 1.6  # z-scored foreground
+    assert abs(float(fg.mean())) < 0.6
+    assert 0.5 < float(fg.std()) < 1.6
     for c, locs in case["locations"].items():
         assert (seg[tuple(locs.T)] == int(c)).all()
 
@@ -220,8 +230,11 @@ def test_sampler_pads_small_volumes():
     case = {"data": np.ones((2, 3, 5, 4), np.float32), "seg": np.ones((3, 5, 4), np.int8),
             "locations": {"1": np.argwhere(np.ones((3, 5, 4))).astype(np.int32)}}
     x, y = PatchSampler([case], (4, 8, 8), seed=1).sample(5)
-    assert x.shape == (5, 2, 4, 8, 8) and y.shape == (5, 4, 8, 8) and y.dtype == np.int64
-    assert x.sum() == 5 * 2 * 3 * 5 * 4 and (y == 1).sum() == 5 * 3 * 5 * 4
+    assert x.shape == (5, 2, 4, 8, 8)
+    assert y.shape == (5, 4, 8, 8)
+    assert y.dtype == np.int64
+    assert x.sum() == 5 * 2 * 3 * 5 * 4
+    assert (y == 1).sum() == 5 * 3 * 5 * 4
 
 
 # ------------------------------------------------------------------------------------------- augmentation
@@ -231,7 +244,8 @@ def test_augment_moves_image_and_label_together():
     x = y[:, None].float().repeat(1, 2, 1, 1, 1)
     cfg = AugmentConfig(p_flip=0.5, p_rot90=1.0, p_scale=0, p_shift=0, p_noise=0)
     xa, ya = augment_batch(x, y, cfg, generator=g)
-    assert torch.equal(xa[:, 0], ya.float()) and torch.equal(xa[:, 1], ya.float())
+    assert torch.equal(xa[:, 0], ya.float())
+    assert torch.equal(xa[:, 1], ya.float())
     assert not torch.equal(ya, y)  # something happened
     for b in range(6):  # every sample is a flip/rotation of its input: same histogram
         assert torch.equal(torch.bincount(ya[b].ravel(), minlength=5), torch.bincount(y[b].ravel(), minlength=5))
@@ -242,7 +256,9 @@ def test_augment_intensity_only_touches_image():
     x, y = torch.ones(4, 1, 4, 6, 6), torch.ones(4, 4, 6, 6, dtype=torch.long)
     cfg = AugmentConfig(p_flip=0, p_rot90=0, p_scale=1, p_shift=1, p_noise=1)
     xa, ya = augment_batch(x, y, cfg, generator=g)
-    assert torch.equal(ya, y) and not torch.equal(xa, x) and torch.equal(x, torch.ones_like(x))
+    assert torch.equal(ya, y)
+    assert not torch.equal(xa, x)
+    assert torch.equal(x, torch.ones_like(x))
 
 
 def test_augment_skips_rotation_for_non_square_plane():
@@ -281,8 +297,10 @@ def test_metrics_empty_conventions():
     one = z.copy()
     one[1, 1, 1] = 1
     both_empty, pred_empty = _ops.compute_metrics(z, z, [1])[0], _ops.compute_metrics(z, one, [1])[0]
-    assert both_empty["dice"] == 1.0 and both_empty["hd95"] == 0.0
-    assert pred_empty["dice"] == 0.0 and np.isnan(pred_empty["hd95"])
+    assert both_empty["dice"] == 1.0
+    assert both_empty["hd95"] == 0.0
+    assert pred_empty["dice"] == 0.0
+    assert np.isnan(pred_empty["hd95"])
 
 
 def test_postprocess_largest_matches_cc3d(rng):
@@ -293,7 +311,8 @@ def test_postprocess_largest_matches_cc3d(rng):
     for c in (1, 2):
         ref = cc3d.largest_k(lab == c, k=1, connectivity=26) > 0
         np.testing.assert_array_equal(out == c, ref)
-    assert set(np.unique(out)) <= {0, 1, 2} and ((out == 0) | (out == lab)).all()
+    assert set(np.unique(out)) <= {0, 1, 2}
+    assert ((out == 0) | (out == lab)).all()
 
 
 def test_resample_image_matches_torch_and_seg_is_argmax(rng):
@@ -326,7 +345,8 @@ def test_loss_decreases_and_deep_supervision():
     with torch.no_grad():
         good = torch.nn.functional.one_hot(target, 3).permute(0, 4, 1, 2, 3).float() * 10
     assert loss(good, target) < before
-    assert low.grad is not None and low.grad.abs().sum() > 0
+    assert low.grad is not None
+    assert low.grad.abs().sum() > 0
     with pytest.raises(ValueError, match="loss must be"):
         _ops.make_loss("mse")
 
@@ -356,7 +376,8 @@ def test_cli_bad_input_one_line_exit_2(tmp_path, capsys, argv, match):
     (tmp_path / "junk.pt").write_bytes(b"garbage")
     rc, err = _run_cli(capsys, *[a.replace("{tmp}", str(tmp_path)) for a in argv])
     assert rc == 2
-    assert err.count("\n") == 1 and err.startswith("medseg-fast: error: ")
+    assert err.count("\n") == 1
+    assert err.startswith("medseg-fast: error: ")
     assert re.search(match, err), err
     assert "Traceback" not in err
 

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from medseg_fast.data import PhantomConfig, make_dataset, preprocess_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,9 +31,11 @@ def test_torchrun_two_processes_gloo(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.count("trained 3 steps") == 1  # only rank 0 reports and writes
     ckpt = torch.load(tmp_path / "run" / "checkpoint_final.pt", weights_only=False)
-    assert ckpt["step"] == 3 and ckpt["final"]
+    assert ckpt["step"] == 3
+    assert ckpt["final"]
     ddp = ckpt["ddp"]
-    assert ddp["world_size"] == 2 and ddp["backend"] == "gloo"
+    assert ddp["world_size"] == 2
+    assert ddp["backend"] == "gloo"
     a, b = ddp["param_checksums"]
     assert a == b  # gradients were averaged: both ranks hold identical weights
     assert (tmp_path / "run" / "log.csv").read_text().startswith("step,loss")

@@ -9,7 +9,6 @@ import json
 import numpy as np
 import pytest
 import torch
-
 from medseg_fast.cli import main
 from medseg_fast.io import read_image
 
@@ -33,21 +32,29 @@ def test_demo_outputs(demo, capsys):
     assert list(metrics["timings_s"]) == ["generate", "preprocess", "train", "predict", "postprocess", "evaluate"]
     assert metrics["total_s"] == pytest.approx(sum(metrics["timings_s"].values()), abs=0.01)
     ckpt = torch.load(demo / metrics["checkpoint"], weights_only=False)
-    assert ckpt["final"] and ckpt["step"] == 3 and ckpt["model_config"]["spatial_dims"] == 3
+    assert ckpt["final"]
+    assert ckpt["step"] == 3
+    assert ckpt["model_config"]["spatial_dims"] == 3
     assert metrics["predictions"] == ["predictions/phantom_002.nii.gz"]
     pred, pmeta = read_image(demo / metrics["predictions"][0])
     img, imeta = read_image(demo / "dataset" / "imagesTs" / "phantom_002_0000.nii.gz")
-    assert pred.shape == img.shape and pred.dtype == np.uint8 and pmeta.same_geometry(imeta)
+    assert pred.shape == img.shape
+    assert pred.dtype == np.uint8
+    assert pmeta.same_geometry(imeta)
     from PIL import Image
 
     with Image.open(demo / metrics["overlays"][0]) as im:
-        assert im.format == "PNG" and im.mode == "RGB" and im.size[0] >= 256
+        assert im.format == "PNG"
+        assert im.mode == "RGB"
+        assert im.size[0] >= 256
     summary = json.loads((demo / "evaluation" / "summary.json").read_text())
     assert summary["mean_dice"] == pytest.approx(metrics["mean_dice"])
     with open(demo / "evaluation" / "metrics.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
-    assert len(rows) == 4 and set(rows[0]) == {"case", "class", "name", "dice", "iou", "hd95", "assd", "surface_dice"}
-    assert (demo / "model" / "log.csv").exists() and json.loads((demo / "model" / "log.json").read_text())
+    assert len(rows) == 4
+    assert set(rows[0]) == {"case", "class", "name", "dice", "iou", "hd95", "assd", "surface_dice"}
+    assert (demo / "model" / "log.csv").exists()
+    assert json.loads((demo / "model" / "log.json").read_text())
 
 
 def test_predict_folder_resumes_and_geometry(demo, tmp_path, capsys):
@@ -59,7 +66,8 @@ def test_predict_folder_resumes_and_geometry(demo, tmp_path, capsys):
     for cid in ("phantom_000", "phantom_001"):
         p, pm = read_image(out / f"{cid}.nii.gz")
         i, im = read_image(images / f"{cid}_0000.nii.gz")
-        assert p.shape == i.shape and pm.same_geometry(im)
+        assert p.shape == i.shape
+        assert pm.same_geometry(im)
     (out / "phantom_001.nii.gz").unlink()
     assert main(["predict", "--model", str(ckpt), "--input", str(images), "--output", str(out)]) == 0
     assert "wrote 1 file(s), skipped 1" in capsys.readouterr().out
@@ -97,7 +105,8 @@ def test_predict_ctrl_c_leaves_no_partial_output(demo, tmp_path, monkeypatch, ca
     out = tmp_path / "pred"
     rc = main(["predict", "--model", str(demo / "model" / "checkpoint_final.pt"),
                "--input", str(demo / "dataset" / "imagesTr"), "--output", str(out)])
-    assert rc == 130 and "interrupted" in capsys.readouterr().err
+    assert rc == 130
+    assert "interrupted" in capsys.readouterr().err
     assert sorted(p.name for p in out.iterdir()) == ["phantom_000.nii.gz"]  # the finished case only
 
 
@@ -109,7 +118,9 @@ def test_evaluate_cli(demo, tmp_path, capsys):
     s = json.loads((tmp_path / "ev" / "summary.json").read_text())
     for name in ("liver", "spleen", "kidney_left", "kidney_right"):
         d = s["per_class"][name]["dice"]
-        assert 0 <= d["mean"] <= 1 and d["std"] == 0.0 and d["n"] == 1
+        assert 0 <= d["mean"] <= 1
+        assert d["std"] == 0.0
+        assert d["n"] == 1
     assert (tmp_path / "ev" / "overlays" / "phantom_002.png").exists()
 
 
@@ -123,12 +134,15 @@ def test_evaluate_perfect_and_2d_voc(tmp_path):
     for d in ("p", "g"):
         write_image(tmp_path / d / "case.nrrd", lab, Meta.identity((1.0, 1.0)))
     s = evaluate(tmp_path / "p", tmp_path / "g", tmp_path / "ev")
-    assert s["mean_dice"] == 1.0 and s["mean"]["hd95"] == 0.0 and s["mean"]["surface_dice"] == 1.0
+    assert s["mean_dice"] == 1.0
+    assert s["mean"]["hd95"] == 0.0
+    assert s["mean"]["surface_dice"] == 1.0
     from PIL import Image
 
     png = np.asarray(Image.open(tmp_path / "ev" / "overlays" / "case.png"))
     cmap = voc_colormap()
-    assert tuple(cmap[1]) == (128, 0, 0) and tuple(cmap[15]) == (192, 128, 128)
+    assert tuple(cmap[1]) == (128, 0, 0)
+    assert tuple(cmap[15]) == (192, 128, 128)
     np.testing.assert_array_equal(png[5, 10], cmap[1])
     np.testing.assert_array_equal(png[14, 6], cmap[15])
 
@@ -141,6 +155,8 @@ def test_evaluate_errors(demo, tmp_path, capsys):
     write_image(pred / "phantom_002.nii.gz", np.zeros((3, 3, 3), np.uint8), Meta.identity((1.0, 1.0, 1.0)))
     rc = main(["evaluate", "--pred", str(pred), "--gt", str(demo / "dataset" / "labelsTs"), "--out", str(tmp_path / "e")])
     err = capsys.readouterr().err
-    assert rc == 2 and "phantom_002.nii.gz: shape (3, 3, 3) differs from the ground truth" in err
+    assert rc == 2
+    assert "phantom_002.nii.gz: shape (3, 3, 3) differs from the ground truth" in err
     rc = main(["evaluate", "--pred", str(pred), "--gt", str(demo / "dataset" / "labelsTr"), "--out", str(tmp_path / "e")])
-    assert rc == 2 and "no prediction for case(s) ['phantom_000', 'phantom_001']" in capsys.readouterr().err
+    assert rc == 2
+    assert "no prediction for case(s) ['phantom_000', 'phantom_001']" in capsys.readouterr().err

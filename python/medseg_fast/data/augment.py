@@ -4,8 +4,8 @@ transform; intensity transforms touch the image only."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import torch
 

@@ -4,7 +4,8 @@ its image's geometry and hold only the values ``dataset.json`` declares."""
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 

@@ -3,7 +3,8 @@ a voxel of a randomly chosen class present in the case; the others are uniform o
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 

@@ -5,7 +5,7 @@ Every block takes ``spatial_dims`` (2 or 3) so that one code path serves 2-D and
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn

@@ -6,7 +6,8 @@ Nature Methods 2021 (instance norm, leaky ReLU, deep supervision).
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn

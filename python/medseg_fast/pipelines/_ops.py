@@ -9,7 +9,8 @@ or ``data/`` calls scipy, MONAI or a kernel directly.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Sequence
+from collections.abc import Sequence
+from typing import Any, Callable
 
 import numpy as np
 import torch
