@@ -6,7 +6,7 @@ import os
 
 import numpy as np
 import pytest
-from medseg_fast.io import DataError, Meta, atomic_path, read_image, write_image
+from medseg_fast.io import DataError, Meta, atomic_path, read_image, resample, write_image
 
 ROT = np.array([[0.0, 0.0, 1.0], [0.6, 0.8, 0.0], [-0.8, 0.6, 0.0]])  # a proper rotation, axes mixed
 
@@ -180,3 +180,35 @@ def test_atomic_folder_replaces(tmp_path):
         (tmp / "new.txt").write_text("new")
     assert sorted(p.name for p in target.iterdir()) == ["new.txt"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["series"]
+
+
+def test_resample_keeps_physical_extent_like_simpleitk(rng):
+    """Our resample's geometry and values agree with SimpleITK's linear resampler on the same output grid."""
+    import SimpleITK as sitk
+
+    a = rng.random((6, 9, 8)).astype(np.float32)
+    meta = _meta3()
+    y, m = resample(a, meta, (1.25, 1.5, 0.4))
+    assert y.shape == (12, 4, 16)
+    # first and last voxel centres bound the same field of view
+    lo = np.asarray(meta.origin) - meta.direction @ (np.asarray(meta.spacing) / 2)
+    lo_new = np.asarray(m.origin) - m.direction @ (np.asarray(m.spacing) / 2)
+    np.testing.assert_allclose(lo_new, lo, atol=1e-9)
+    img = sitk.GetImageFromArray(a)
+    meta.apply_to(img)
+    ref = sitk.Image(list(reversed(y.shape)), sitk.sitkFloat32)
+    m.apply_to(ref)
+    out = sitk.GetArrayFromImage(sitk.Resample(img, ref, sitk.Transform(), sitk.sitkLinear, 0.0))
+    inner = (slice(1, -1), slice(1, -1), slice(1, -1))  # ITK does not extrapolate at the border
+    np.testing.assert_allclose(y[inner], out[inner], atol=1e-5)
+
+
+def test_resample_labels_nearest_and_errors():
+    lab = np.zeros((4, 4, 4), np.uint8)
+    lab[:2] = 3
+    y, m = resample(lab, Meta.identity((2.0, 1.0, 1.0)), (1.0, 1.0, 1.0), order=0)
+    assert y.dtype == np.uint8 and y.shape == (8, 4, 4) and set(np.unique(y)) == {0, 3}
+    with pytest.raises(ValueError, match="spacing must have 3 positive values"):
+        resample(lab, Meta.identity((2.0, 1.0, 1.0)), (1.0, 0.0, 1.0))
+    with pytest.raises(ValueError, match="order must be 0 or 1"):
+        resample(lab, Meta.identity((2.0, 1.0, 1.0)), (1.0, 1.0, 1.0), order=3)

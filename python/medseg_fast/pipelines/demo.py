@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import platform
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -94,7 +95,8 @@ def run_demo(out: str | os.PathLike, config: DemoConfig | None = None, *,
         result = train(TrainConfig(
             preprocessed=str(root / "preprocessed"), out=str(model_dir), channels=cfg.channels,
             patch_size=cfg.patch_size, batch_size=cfg.batch_size, steps=cfg.steps, lr=cfg.lr, seed=cfg.seed,
-            device="cpu", checkpoint_every=max(cfg.steps // 4, 1), log_every=max(cfg.steps // 20, 1), resume=False))
+            device="cpu", checkpoint_every=max(cfg.steps // 4, 1), log_every=max(cfg.steps // 20, 1), resume=False,
+            progress=echo is not None and sys.stderr.isatty()))
         nparam = sum(p.numel() for p in torch.load(result["checkpoint"], weights_only=False)["model"].values())
         stage("train", f"{cfg.steps} steps, batch {cfg.batch_size}, patch {tuple(cfg.patch_size)}, "
                        f"{nparam / 1e6:.2f} M parameters, final loss {result['history'][-1]['loss']:.3f}", t)
