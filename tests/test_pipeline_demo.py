@@ -160,3 +160,20 @@ def test_evaluate_errors(demo, tmp_path, capsys):
     rc = main(["evaluate", "--pred", str(pred), "--gt", str(demo / "dataset" / "labelsTr"), "--out", str(tmp_path / "e")])
     assert rc == 2
     assert "no prediction for case(s) ['phantom_000', 'phantom_001']" in capsys.readouterr().err
+
+
+def test_train_validation_and_resume(demo, tmp_path):
+    from medseg_fast.pipelines.train import TrainConfig, train
+
+    cfg = TrainConfig(preprocessed=str(demo / "preprocessed"), out=str(tmp_path / "run"), channels=(4, 8),
+                      patch_size=(8, 16, 16), batch_size=1, steps=2, val_fraction=0.5, val_every=1, log_every=1,
+                      checkpoint_every=1, device="cpu", loss="dice_focal", arch="AttentionUNet")
+    first = train(cfg)
+    assert first["steps"] == 2
+    assert all(0.0 <= e["val_dice"] <= 1.0 for e in first["history"])
+    cfg.steps = 4
+    second = train(cfg)  # resumes from checkpoint_last.pt at step 2
+    assert [e["step"] for e in second["history"]] == [1, 2, 3, 4]
+    ckpt = torch.load(tmp_path / "run" / "checkpoint_final.pt", weights_only=False)
+    assert ckpt["step"] == 4 and ckpt["model_config"]["arch"] == "AttentionUNet"
+    assert ckpt["model_config"]["attention"] is True

@@ -170,10 +170,12 @@ _ARCHS = {"UNet": UNet, "AttentionUNet": AttentionUNet, "VNet": VNet}
 
 
 def build_model(config: dict[str, Any]) -> UNet:
-    """Rebuild a model from its ``config`` dict (what checkpoints store: ``model.config`` plus ``"arch"``)."""
+    """Build a model from a ``config`` dict: ``arch`` ("UNet", "AttentionUNet", "VNet"; default "UNet") plus
+    the constructor's arguments. ``model.config`` of any built model rebuilds it exactly (checkpoints store
+    it with ``arch``)."""
     cfg = dict(config)
     arch = cfg.pop("arch", "UNet")
     if arch not in _ARCHS:
         raise ValueError(f"unknown architecture {arch!r}; known: {sorted(_ARCHS)}")
     spatial_dims, cin, cout = cfg.pop("spatial_dims"), cfg.pop("in_channels"), cfg.pop("out_channels")
-    return UNet(spatial_dims, cin, cout, **cfg)
+    return _ARCHS[arch](spatial_dims, cin, cout, **cfg)

@@ -33,7 +33,8 @@ METRICS = ("dice", "iou", "hd95", "assd", "surface_dice")
 # --------------------------------------------------------------------------------------------- resampling
 def resample_image(x: np.ndarray, out_shape: Sequence[int], *, spacing: Sequence[float] | None = None,
                    new_spacing: Sequence[float] | None = None, order: int = 1) -> np.ndarray:
-    """Resample a (C, *spatial) float array to ``out_shape`` (spatial), linear interpolation.
+    """Resample a (C, *spatial) float array (numpy, or torch on any device) to ``out_shape`` (spatial),
+    linear interpolation; the result is the same kind on the same device.
 
     REPLACE with ``medseg_fast.resample(x, out_shape, spacing=spacing, new_spacing=new_spacing, order=order)``
     when merged. Fallback: ``torch.nn.functional.interpolate(trilinear, align_corners=False)``, which the
@@ -42,10 +43,12 @@ def resample_image(x: np.ndarray, out_shape: Sequence[int], *, spacing: Sequence
     out_shape = tuple(int(s) for s in out_shape)
     if tuple(x.shape[1:]) == out_shape:
         return x
-    t = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))[None]
+    is_torch = isinstance(x, torch.Tensor)
+    t = (x.float() if is_torch else torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)))[None]
     mode = "nearest" if order == 0 else ("bilinear" if len(out_shape) == 2 else "trilinear")
     kwargs = {} if order == 0 else {"align_corners": False}
-    return F.interpolate(t, size=out_shape, mode=mode, **kwargs)[0].numpy()
+    out = F.interpolate(t, size=out_shape, mode=mode, **kwargs)[0]
+    return out if is_torch else out.numpy()
 
 
 def resample_seg(labels: np.ndarray, out_shape: Sequence[int], *, num_classes: int | None = None,

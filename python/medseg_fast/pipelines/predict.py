@@ -100,12 +100,13 @@ class Predictor:
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)  # honest stage timings
         t2 = time.perf_counter()
-        probs_np = probs.cpu().numpy()
-        cropped = _ops.resample_image(probs_np, props["cropped_shape"], spacing=self.plan["target_spacing"],
+        # back to the input grid on the inference device (GPU when there is one): only uint8 labels come back
+        cropped = _ops.resample_image(probs, props["cropped_shape"], spacing=self.plan["target_spacing"],
                                       new_spacing=meta.spacing, order=1)
         labels = np.zeros(props["original_shape"], dtype=np.uint8)
         box = tuple(slice(a, b) for a, b in props["bbox"])
-        labels[box] = np.argmax(cropped, axis=0).astype(np.uint8)
+        labels[box] = cropped.argmax(0).to(torch.uint8).cpu().numpy()
+        del probs, cropped
         t3 = time.perf_counter()
         if self.postprocess if postprocess is None else postprocess:
             labels = _ops.postprocess_largest(labels, self.classes)

@@ -191,6 +191,7 @@ def train(config: TrainConfig) -> dict[str, Any]:
                         norm=config.norm, upsample=config.upsample, deep_supervision=config.deep_supervision)
     torch.manual_seed(config.seed)
     model = build_model(model_config).to(device)
+    model_config = {"arch": config.arch, **model.config}  # every resolved argument: rebuilds exactly
     mem_format = torch.channels_last_3d if (config.channels_last and len(patch) == 3) else torch.contiguous_format
     model = model.to(memory_format=mem_format)  # channels-last 3-D convolutions: ~1.5x faster on CPU (oneDNN)
     loss_fn = _ops.make_loss(config.loss, deep_supervision_levels=max(depth - 2, 0) if config.deep_supervision else 0)
