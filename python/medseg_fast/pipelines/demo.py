@@ -30,7 +30,7 @@ class DemoConfig:
 
     n_train: int = 8
     n_test: int = 3
-    steps: int = 250
+    steps: int = 600
     batch_size: int = 2
     patch_size: tuple[int, int, int] = (24, 64, 64)
     channels: tuple[int, ...] = (8, 16, 32, 64)

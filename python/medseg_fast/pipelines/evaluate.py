@@ -43,7 +43,11 @@ def write_png(path: str | os.PathLike, rgb: np.ndarray) -> None:
 
 
 def _gray(image: np.ndarray) -> np.ndarray:
-    lo, hi = np.percentile(image, (1, 99)) if image.size else (0.0, 1.0)
+    """CT (air below -500 HU present): the abdomen window 40/400 HU; otherwise the 1-99 percentile range."""
+    if image.size and image.min() < -500:
+        lo, hi = -160.0, 240.0
+    else:
+        lo, hi = np.percentile(image, (1, 99)) if image.size else (0.0, 1.0)
     if hi <= lo:
         hi = lo + 1
     return (np.clip((image.astype(np.float32) - lo) / (hi - lo), 0, 1) * 255).astype(np.uint8)
