@@ -177,3 +177,19 @@ def test_train_validation_and_resume(demo, tmp_path):
     ckpt = torch.load(tmp_path / "run" / "checkpoint_final.pt", weights_only=False)
     assert ckpt["step"] == 4 and ckpt["model_config"]["arch"] == "AttentionUNet"
     assert ckpt["model_config"]["attention"] is True
+
+
+def test_predict_unwritable_output(demo, tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    img = demo / "dataset" / "imagesTs" / "phantom_002_0000.nii.gz"
+    rc = main(["predict", "--model", str(demo / "model" / "checkpoint_final.pt"), "--input", str(img),
+               "--output", str(blocker / "sub" / "mask.nii.gz")])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert "mask.nii.gz: cannot create the output folder" in err
+    assert err.count("\n") == 1
+    rc = main(["predict", "--model", str(demo / "model" / "checkpoint_final.pt"), "--input", str(img),
+               "--output", str(tmp_path / "mask.txt")])
+    assert rc == 2
+    assert "mask.txt: output must be an image file" in capsys.readouterr().err
