@@ -96,7 +96,10 @@ def run_demo(out: str | os.PathLike, config: DemoConfig | None = None, *,
             preprocessed=str(root / "preprocessed"), out=str(model_dir), channels=cfg.channels,
             patch_size=cfg.patch_size, batch_size=cfg.batch_size, steps=cfg.steps, lr=cfg.lr, seed=cfg.seed,
             device="cpu", checkpoint_every=max(cfg.steps // 4, 1), log_every=max(cfg.steps // 20, 1), resume=False,
-            progress=echo is not None and sys.stderr.isatty()))
+            progress=echo is not None and sys.stderr.isatty()),
+            on_log=None if (echo is None or sys.stderr.isatty()) else
+            lambda e: say(f"[demo]   step {e['step']}/{cfg.steps}  loss {e['loss']:.3f}  {e['seconds']:.0f} s")
+            if e["step"] % max(cfg.steps // 5, 1) == 0 else None)
         nparam = sum(p.numel() for p in torch.load(result["checkpoint"], weights_only=False)["model"].values())
         stage("train", f"{cfg.steps} steps, batch {cfg.batch_size}, patch {tuple(cfg.patch_size)}, "
                        f"{nparam / 1e6:.2f} M parameters, final loss {result['history'][-1]['loss']:.3f}", t)

@@ -15,7 +15,7 @@ import math
 import os
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -146,12 +146,12 @@ def _validate(model: torch.nn.Module, cases: list[dict[str, Any]], patch: Sequen
     return float(np.mean(dices)) if dices else math.nan
 
 
-def train(config: TrainConfig) -> dict[str, Any]:
+def train(config: TrainConfig, *, on_log: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
     """Train a network on a preprocessed folder; returns ``{"checkpoint", "log", "seconds", "steps", ...}``.
 
     Resumes from ``out/checkpoint_last.pt`` when ``config.resume`` and the file exists. Writes
     ``checkpoint_last.pt`` every ``checkpoint_every`` steps and ``checkpoint_final.pt`` at the end (both
-    atomically), ``log.csv`` and ``log.json``.
+    atomically), ``log.csv`` and ``log.json``. ``on_log`` receives each log entry (rank 0).
     """
     from ..data.augment import AugmentConfig, augment_batch
     from ..data.preprocess import load_plan, load_preprocessed
@@ -285,6 +285,8 @@ def train(config: TrainConfig) -> dict[str, Any]:
                 entry["val_dice"] = _validate(model, val_cases, patch, plan["classes"], device, config.overlap,
                                               autocast)
             history.append(entry)
+            if on_log is not None:
+                on_log(entry)
             if bar is not None:
                 bar.set_postfix(loss=f"{entry['loss']:.3f}")
         if rank == 0 and config.checkpoint_every and step % config.checkpoint_every == 0 and step < config.steps:
