@@ -207,7 +207,9 @@ def test_resample_labels_nearest_and_errors():
     lab = np.zeros((4, 4, 4), np.uint8)
     lab[:2] = 3
     y, m = resample(lab, Meta.identity((2.0, 1.0, 1.0)), (1.0, 1.0, 1.0), order=0)
-    assert y.dtype == np.uint8 and y.shape == (8, 4, 4) and set(np.unique(y)) == {0, 3}
+    assert y.dtype == np.uint8
+    assert y.shape == (8, 4, 4)
+    assert set(np.unique(y)) == {0, 3}
     with pytest.raises(ValueError, match="spacing must have 3 positive values"):
         resample(lab, Meta.identity((2.0, 1.0, 1.0)), (1.0, 0.0, 1.0))
     with pytest.raises(ValueError, match="order must be 0 or 1"):

@@ -175,7 +175,8 @@ def test_train_validation_and_resume(demo, tmp_path):
     second = train(cfg)  # resumes from checkpoint_last.pt at step 2
     assert [e["step"] for e in second["history"]] == [1, 2, 3, 4]
     ckpt = torch.load(tmp_path / "run" / "checkpoint_final.pt", weights_only=False)
-    assert ckpt["step"] == 4 and ckpt["model_config"]["arch"] == "AttentionUNet"
+    assert ckpt["step"] == 4
+    assert ckpt["model_config"]["arch"] == "AttentionUNet"
     assert ckpt["model_config"]["attention"] is True
 
 
