@@ -126,8 +126,9 @@ def compute_metrics(pred: np.ndarray, gt: np.ndarray, classes: Sequence[int],
     directed distance sets; distances in mm. Both masks empty: Dice/IoU 1 and distances 0; exactly one empty:
     Dice/IoU 0 and distances NaN. Surface Dice at ``tolerance`` mm (Nikolov et al. 2021, voxel surfaces).
 
-    REPLACE with ``medseg_fast.metrics.evaluate(pred, gt, classes, spacing=spacing, metrics=metrics)`` (plus
-    ``metrics.surface_dice``) when merged.
+    REPLACE with ``medseg_fast.metrics.evaluate(pred, gt, classes, spacing, metrics, tolerance=tolerance,
+    empty=1.0)`` when merged (same rows: ``{"class": c, "<metric>": float}``; its MONAI convention is the one
+    used here).
     """
     spacing = tuple(float(s) for s in (spacing if spacing is not None else (1.0,) * pred.ndim))
     rows = []
@@ -210,7 +211,9 @@ def make_loss(kind: str = "dice_ce", *, deep_supervision_levels: int = 0) -> nn.
     deep-supervision weights (1, 1/2, 1/4, ..., normalized) over ``1 + deep_supervision_levels`` outputs.
 
     REPLACE the inner loss with ``medseg_fast.losses.DiceFocalLoss(include_background=False, batch=True)`` /
-    ``DiceLoss(...) + CrossEntropyLoss()`` and the wrapper with ``medseg_fast.losses.DeepSupervisionLoss``.
+    ``DiceLoss(include_background=False, batch=True) + CrossEntropyLoss()`` and the wrapper with
+    ``medseg_fast.losses.DeepSupervisionLoss(inner, weights)`` (same default weights, highest resolution
+    first, targets resized by nearest).
     The module maps ``(logits or list of logits, int64 target (B, *spatial))`` to a scalar.
     """
     if kind not in ("dice_ce", "dice_focal"):
