@@ -46,13 +46,17 @@ class DemoConfig:
                    phantom={"fov_mm": (60.0, 120.0, 140.0), "spacing": (6.0, 6.0, 6.0)})
 
 
-def format_table(rows: list[tuple[str, float, str]]) -> str:
-    """Plain-text table of (stage, seconds, note)."""
-    w = max(len(r[0]) for r in rows + [("total", 0.0, "")])
-    lines = [f"{'stage':<{w}}  {'seconds':>8}  note", f"{'-' * w}  {'-' * 8}  ----"]
-    lines += [f"{name:<{w}}  {sec:8.1f}  {note}" for name, sec, note in rows]
-    lines.append(f"{'total':<{w}}  {sum(r[1] for r in rows):8.1f}")
+def format_table(rows: list[tuple[str, float, float, str]]) -> str:
+    """Plain-text table of (stage, wall seconds, CPU seconds of this process, note)."""
+    w = max(len(r[0]) for r in [*rows, ("total", 0.0, 0.0, "")])
+    lines = [f"{'stage':<{w}}  {'seconds':>8}  {'cpu s':>8}  note", f"{'-' * w}  {'-' * 8}  {'-' * 8}  ----"]
+    lines += [f"{name:<{w}}  {sec:8.1f}  {cpu:8.1f}  {note}" for name, sec, cpu, note in rows]
+    lines.append(f"{'total':<{w}}  {sum(r[1] for r in rows):8.1f}  {sum(r[2] for r in rows):8.1f}")
     return "\n".join(lines)
+
+
+def _now() -> tuple[float, float]:
+    return time.perf_counter(), time.process_time()
 
 
 def run_demo(out: str | os.PathLike, config: DemoConfig | None = None, *,
@@ -71,24 +75,26 @@ def run_demo(out: str | os.PathLike, config: DemoConfig | None = None, *,
     threads_before = torch.get_num_threads()
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    stages: list[tuple[str, float, str]] = []
+    stages: list[tuple[str, float, float, str]] = []
+    load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
 
-    def stage(name: str, note: str, t0: float) -> None:
-        stages.append((name, time.perf_counter() - t0, note))
+    def stage(name: str, note: str, t0: tuple[float, float]) -> None:
+        now = _now()
+        stages.append((name, now[0] - t0[0], now[1] - t0[1], note))
         say(f"[demo] {name}: {stages[-1][1]:.1f} s  {note}")
 
     try:
-        t = time.perf_counter()
+        t = _now()
         ds = make_dataset(root / "dataset", cfg.n_train, cfg.n_test, seed=cfg.seed,
                           config=PhantomConfig(**cfg.phantom))
         stage("generate", f"{cfg.n_train} training + {cfg.n_test} held-out phantom CTs", t)
 
-        t = time.perf_counter()
+        t = _now()
         plan = preprocess_dataset(ds, root / "preprocessed")
         spacing = ", ".join(f"{s:.2f}" for s in plan["target_spacing"])
         stage("preprocess", f"target spacing ({spacing}) mm, CT normalization", t)
 
-        t = time.perf_counter()
+        t = _now()
         model_dir = root / "model"
         if (model_dir / CHECKPOINT_LAST).exists():
             (model_dir / CHECKPOINT_LAST).unlink()  # the demo always trains from scratch
@@ -107,21 +113,21 @@ def run_demo(out: str | os.PathLike, config: DemoConfig | None = None, *,
         predictor = Predictor(result["checkpoint"], device="cpu", mirror=cfg.mirror, postprocess=True)
         pred_dir = root / "predictions"
         pred_dir.mkdir(exist_ok=True)
-        t = time.perf_counter()
+        t = _now()
         test_images = sorted((ds / "imagesTs").glob("*_0000.nii.gz"))
         for img in test_images:
             cid = img.name[: -len("_0000.nii.gz")]
             predictor.predict_files([img], pred_dir / f"{cid}.nii.gz")
-        total = time.perf_counter() - t
+        now = _now()
         post = predictor.timings["postprocess"]
-        stages.append(("predict", total - post, f"{len(test_images)} held-out cases, sliding window, "
+        stages.append(("predict", now[0] - t[0] - post, now[1] - t[1] - post, f"{len(test_images)} held-out cases, sliding window, "
                        f"resampled back to the input grid (preprocess {predictor.timings['preprocess']:.1f} s, "
                        f"inference {predictor.timings['inference']:.1f} s, export {predictor.timings['export']:.1f} s)"))
         say(f"[demo] predict: {stages[-1][1]:.1f} s")
-        stages.append(("postprocess", post, "largest connected component per organ"))
+        stages.append(("postprocess", post, post, "largest connected component per organ"))
         say(f"[demo] postprocess: {post:.1f} s")
 
-        t = time.perf_counter()
+        t = _now()
         labels = {int(v): k for k, v in json.loads((ds / "dataset.json").read_text())["labels"].items()}
         summary = evaluate(pred_dir, ds / "labelsTs", root / "evaluation", labels=labels, images=ds / "imagesTs")
         stage("evaluate", "Dice, IoU, HD95, ASSD, surface Dice; overlays", t)
@@ -135,8 +141,10 @@ def run_demo(out: str | os.PathLike, config: DemoConfig | None = None, *,
         "dice_per_class": {name: v["dice"]["mean"] for name, v in summary["per_class"].items()},
         "mean": summary["mean"],
         "num_test_cases": summary["num_cases"],
-        "timings_s": {name: round(sec, 3) for name, sec, _ in stages},
+        "timings_s": {name: round(sec, 3) for name, sec, _, _ in stages},
         "total_s": round(sum(s[1] for s in stages), 3),
+        "cpu_s": {name: round(cpu, 3) for name, _, cpu, _ in stages},
+        "load_average_at_start": load_before,
         "checkpoint": str(Path(result["checkpoint"]).relative_to(root)),
         "predictions": sorted(str(p.relative_to(root)) for p in pred_dir.glob("*.nii.gz")),
         "overlays": sorted(str(p.relative_to(root)) for p in (root / "evaluation" / "overlays").glob("*.png")),
