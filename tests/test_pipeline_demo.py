@@ -194,3 +194,16 @@ def test_predict_unwritable_output(demo, tmp_path, capsys):
                "--output", str(tmp_path / "mask.txt")])
     assert rc == 2
     assert "mask.txt: output must be an image file" in capsys.readouterr().err
+
+
+def test_train_config_mismatch_errors(demo, tmp_path, capsys):
+    base = ["train", "--data", str(demo / "preprocessed"), "--out", str(tmp_path / "run"), "--steps", "1",
+            "--batch-size", "1", "--device", "cpu", "--no-progress"]
+    assert main([*base, "--channels", "4", "8", "--patch-size", "8", "16", "16"]) == 0
+    capsys.readouterr()
+    assert main([*base, "--channels", "4", "8", "16", "--patch-size", "8", "16", "16"]) == 2
+    err = capsys.readouterr().err
+    assert "checkpoint_last.pt: trained with another model or patch size" in err
+    assert err.count("\n") == 1
+    assert main([*base, "--channels", "4", "8", "--patch-size", "8", "16"]) == 2
+    assert "patch_size (8, 16) must have 3 positive sizes" in capsys.readouterr().err

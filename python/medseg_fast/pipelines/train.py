@@ -186,6 +186,9 @@ def train(config: TrainConfig, *, on_log: Callable[[dict[str, Any]], None] | Non
     patch = list(config.patch_size) if config.patch_size else default_patch_size(
         plan["fingerprint"]["median_shape_after_resampling"], depth)
     nch = len(plan["channels"])
+    ndim = cases[0]["data"].ndim - 1
+    if len(patch) != ndim or min(patch) < 1:
+        raise DataError(f"patch_size {tuple(patch)} must have {ndim} positive sizes for the {ndim}-D cases in {pre}")
     model_config = dict(arch=config.arch, spatial_dims=len(patch), in_channels=nch,
                         out_channels=plan["num_classes"], channels=list(config.channels), blocks=config.blocks,
                         norm=config.norm, upsample=config.upsample, deep_supervision=config.deep_supervision)
@@ -212,6 +215,10 @@ def train(config: TrainConfig, *, on_log: Callable[[dict[str, Any]], None] | Non
     last = out / CHECKPOINT_LAST
     if config.resume and last.exists():
         ckpt = load_checkpoint(last, map_location=device)
+        if ckpt["model_config"] != model_config or list(ckpt["patch_size"]) != list(patch):
+            raise DataError(f"{last}: trained with another model or patch size "
+                            f"({ckpt['model_config'].get('channels')}, patch {ckpt['patch_size']}); "
+                            "use --no-resume or another --out folder")
         model.load_state_dict(ckpt["model"])
         opt.load_state_dict(ckpt["optimizer"])
         step = int(ckpt["step"])
