@@ -223,8 +223,9 @@ def resample(x: Any, meta: Meta, spacing: Sequence[float], order: int = 1) -> tu
         out = _ops.resample_image(a.reshape(-1, *shape).astype(np.float32), new_shape, order=0)
         out = out.astype(a.dtype).reshape(*a.shape[:-nd], *new_shape)
     else:
-        out = _ops.resample_image(a.reshape(-1, *shape).astype(np.float32), new_shape, spacing=meta.spacing,
-                                  new_spacing=target, order=order).reshape(*a.shape[:-nd], *new_shape)
+        # plain (bi/tri)linear on the new grid: no nnU-Net "separate z" here, whatever the anisotropy
+        out = _ops.resample_image(a.reshape(-1, *shape).astype(np.float32), new_shape,
+                                  order=order).reshape(*a.shape[:-nd], *new_shape)
     new_spacing = tuple(s * n / m for s, n, m in zip(meta.spacing, shape, new_shape))
     offset = np.array([0.5 * (ns / s) - 0.5 for s, ns in zip(meta.spacing, new_spacing)]) * np.asarray(meta.spacing)
     origin = tuple(np.asarray(meta.origin) + meta.direction @ offset)

@@ -1,14 +1,17 @@
 """The kernels the pipelines call, behind one small seam.
 
-Every function here has the signature of the medseg_fast kernel that will replace it (see
-/work/shared/API.md); until those families are merged they run plain torch / numpy / scipy code.
-Swapping one in is a one-line change per function, marked ``REPLACE``. Nothing else in ``pipelines/``
-or ``data/`` calls scipy, MONAI or a kernel directly.
+Every function here has the signature of the medseg_fast kernel that serves it (see API.md). When that
+kernel family is present in the package (``medseg_fast.resample``, ``components``, ``sliding_window``,
+``metrics``, ``losses``) it is used; otherwise a plain torch / numpy / scipy fallback runs (marked
+``REPLACE``: delete it once every build ships the kernel). ``MEDSEG_FAST_PIPELINE_FALLBACK=1`` forces the
+fallbacks (for A/B checks). Nothing else in ``pipelines/`` or ``data/`` calls scipy, MONAI or a kernel directly.
 """
 
 from __future__ import annotations
 
+import importlib
 import math
+import os
 from collections.abc import Sequence
 from typing import Any, Callable
 
@@ -24,10 +27,38 @@ __all__ = [
     "compute_metrics",
     "make_loss",
     "infer_volume",
+    "backends",
     "METRICS",
 ]
 
 METRICS = ("dice", "iou", "hd95", "assd", "surface_dice")
+
+
+def _kernel(module: str, name: str) -> Callable[..., Any] | None:
+    """``medseg_fast.<module>.<name>`` when that family is built into this package, else None."""
+    if os.environ.get("MEDSEG_FAST_PIPELINE_FALLBACK") == "1":
+        return None
+    try:
+        mod = importlib.import_module(f"medseg_fast.{module}")
+        fn = getattr(mod, name)
+        from .. import _ext
+
+        _ext.cpu_module()  # the compiled extension must be importable too
+    except (ImportError, AttributeError):
+        return None
+    return fn
+
+
+def backends() -> dict[str, str]:
+    """Which implementation each pipeline operation uses: ``"kernel"`` or ``"fallback"``."""
+    table = {
+        "resample_image": ("resample", "resample"),
+        "resample_seg": ("resample", "resample_labels"),
+        "postprocess_largest": ("components", "keep_largest_per_class"),
+        "compute_metrics": ("metrics", "evaluate"),
+        "infer_volume": ("sliding_window", "sliding_window_inference"),
+    }
+    return {op: ("kernel" if _kernel(m, n) else "fallback") for op, (m, n) in table.items()}
 
 
 # --------------------------------------------------------------------------------------------- resampling
@@ -43,6 +74,9 @@ def resample_image(x: np.ndarray, out_shape: Sequence[int], *, spacing: Sequence
     out_shape = tuple(int(s) for s in out_shape)
     if tuple(x.shape[1:]) == out_shape:
         return x
+    kernel = _kernel("resample", "resample")
+    if kernel is not None:
+        return kernel(x, out_shape, spacing=spacing, new_spacing=new_spacing, order=order)
     is_torch = isinstance(x, torch.Tensor)
     t = (x.float() if is_torch else torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)))[None]
     mode = "nearest" if order == 0 else ("bilinear" if len(out_shape) == 2 else "trilinear")
@@ -61,6 +95,9 @@ def resample_seg(labels: np.ndarray, out_shape: Sequence[int], *, num_classes: i
     out_shape = tuple(int(s) for s in out_shape)
     if tuple(labels.shape) == out_shape:
         return labels
+    kernel = _kernel("resample", "resample_labels")
+    if kernel is not None:
+        return kernel(labels, out_shape, num_classes=num_classes, order=order)
     k = int(num_classes if num_classes is not None else int(labels.max(initial=0)) + 1)
     src = torch.from_numpy(np.ascontiguousarray(labels))
     if order == 0:
@@ -84,6 +121,9 @@ def postprocess_largest(labelmap: np.ndarray, classes: Sequence[int] | None = No
 
     REPLACE with ``medseg_fast.keep_largest_per_class(labelmap, classes=classes, connectivity=connectivity)``.
     """
+    kernel = _kernel("components", "keep_largest_per_class")
+    if kernel is not None:
+        return kernel(labelmap, classes=None if classes is None else list(classes), connectivity=connectivity)
     from scipy import ndimage
 
     out = labelmap.copy()
@@ -131,6 +171,9 @@ def compute_metrics(pred: np.ndarray, gt: np.ndarray, classes: Sequence[int],
     used here).
     """
     spacing = tuple(float(s) for s in (spacing if spacing is not None else (1.0,) * pred.ndim))
+    kernel = _kernel("metrics", "evaluate")
+    if kernel is not None:
+        return kernel(pred, gt, list(classes), spacing, list(metrics), tolerance=tolerance, empty=1.0)
     rows = []
     for c in classes:
         p, g = pred == c, gt == c
@@ -258,6 +301,11 @@ def infer_volume(x: torch.Tensor, predictor: Callable[[torch.Tensor], torch.Tens
     REPLACE with ``medseg_fast.sliding_window_inference(x, predictor, patch_size, overlap=..., batch_size=...,
     mode=..., sigma_scale=..., positions="nnunet", mirror_axes=..., device=..., output_device=...)``.
     """
+    kernel = _kernel("sliding_window", "sliding_window_inference")
+    if kernel is not None:
+        return kernel(x, predictor, patch_size, overlap=overlap, batch_size=batch_size, mode=mode,
+                      sigma_scale=sigma_scale, positions="nnunet", mirror_axes=mirror_axes, device=device,
+                      output_device=output_device, progress=progress)
     device = torch.device(device) if device is not None else x.device
     out_dev = torch.device(output_device) if output_device is not None else x.device
     spatial = tuple(x.shape[2:])
