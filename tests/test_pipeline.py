@@ -401,7 +401,8 @@ def _both(monkeypatch, fn):
 
 def test_backends_report():
     b = _ops.backends()
-    assert set(b) == {"resample_image", "resample_seg", "postprocess_largest", "compute_metrics", "infer_volume"}
+    assert set(b) == {"resample_image", "resample_seg", "postprocess_largest", "compute_metrics", "infer_volume",
+                      "make_loss"}
     assert set(b.values()) <= {"kernel", "fallback"}
 
 
@@ -420,3 +421,13 @@ def test_kernels_agree_with_fallbacks(monkeypatch, rng):
     vol = torch.randn(1, 1, 12, 14, 10)
     k, f = _both(monkeypatch, lambda: _ops.infer_volume(vol, lambda p: torch.cat([p, -p], 1), (6, 8, 6)))
     torch.testing.assert_close(torch.as_tensor(k), f, atol=1e-5, rtol=1e-5)
+
+
+def test_loss_kernel_agrees_with_fallback(monkeypatch):
+    torch.manual_seed(3)
+    logits = torch.randn(2, 3, 8, 8, 8)
+    target = torch.randint(0, 3, (2, 8, 8, 8))
+    # full resolution only: the down-sampled deep-supervision targets may pick other voxels (nearest vs
+    # nearest-exact), which is a convention, not an error
+    k, f = _both(monkeypatch, lambda: _ops.make_loss("dice_ce")(logits, target))
+    torch.testing.assert_close(k, f, atol=1e-4, rtol=1e-4)

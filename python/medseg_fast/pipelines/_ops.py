@@ -57,6 +57,7 @@ def backends() -> dict[str, str]:
         "postprocess_largest": ("components", "keep_largest_per_class"),
         "compute_metrics": ("metrics", "evaluate"),
         "infer_volume": ("sliding_window", "sliding_window_inference"),
+        "make_loss": ("losses", "DeepSupervisionLoss"),
     }
     return {op: ("kernel" if _kernel(m, n) else "fallback") for op, (m, n) in table.items()}
 
@@ -173,7 +174,17 @@ def compute_metrics(pred: np.ndarray, gt: np.ndarray, classes: Sequence[int],
     spacing = tuple(float(s) for s in (spacing if spacing is not None else (1.0,) * pred.ndim))
     kernel = _kernel("metrics", "evaluate")
     if kernel is not None:
-        return kernel(pred, gt, list(classes), spacing, list(metrics), tolerance=tolerance, empty=1.0)
+        rows = kernel(pred, gt, list(classes), spacing, list(metrics), tolerance=tolerance, empty=1.0)
+        # the kernel follows MONAI for empty masks (NaN / inf); keep this function's documented convention
+        for row in rows:
+            in_pred, in_gt = bool((pred == row["class"]).any()), bool((gt == row["class"]).any())
+            if in_pred and in_gt:
+                continue
+            both = not in_pred and not in_gt
+            fix = {"hd95": 0.0 if both else math.nan, "assd": 0.0 if both else math.nan,
+                   "surface_dice": 1.0 if both else 0.0}
+            row.update({k: v for k, v in fix.items() if k in row})
+        return rows
     rows = []
     for c in classes:
         p, g = pred == c, gt == c
@@ -261,10 +272,30 @@ def make_loss(kind: str = "dice_ce", *, deep_supervision_levels: int = 0) -> nn.
     """
     if kind not in ("dice_ce", "dice_focal"):
         raise ValueError(f"loss must be 'dice_ce' or 'dice_focal', got {kind!r}")
-    inner = _DiceCE(kind)
     n = 1 + int(deep_supervision_levels)
     w = np.array([0.5**i for i in range(n)])
-    return _DeepSupervision(inner, (w / w.sum()).tolist())
+    weights = (w / w.sum()).tolist()
+    if _kernel("losses", "DeepSupervisionLoss") is not None:
+        from .. import losses
+
+        inner: nn.Module
+        if kind == "dice_focal":
+            inner = losses.DiceFocalLoss(include_background=False, batch=True)
+        else:
+            inner = _Sum(losses.DiceLoss(include_background=False, batch=True), losses.CrossEntropyLoss())
+        return losses.DeepSupervisionLoss(inner, weights)
+    return _DeepSupervision(_DiceCE(kind), weights)
+
+
+class _Sum(nn.Module):
+    """``a(x, y) + b(x, y)``."""
+
+    def __init__(self, a: nn.Module, b: nn.Module) -> None:
+        super().__init__()
+        self.a, self.b = a, b
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return self.a(logits, target) + self.b(logits, target)
 
 
 # --------------------------------------------------------------------------------------------- inference

@@ -106,14 +106,15 @@ def _collect(path: Path, what: str) -> dict[str, Path]:
 
 
 def _finite_stats(values: list[float]) -> dict[str, float]:
-    v = np.asarray([x for x in values if x is not None and not math.isnan(x)], dtype=np.float64)
+    v = np.asarray([x for x in values if x is not None and math.isfinite(x)], dtype=np.float64)
     if v.size == 0:
         return {"mean": math.nan, "std": math.nan, "n": 0}
     return {"mean": float(v.mean()), "std": float(v.std()), "n": int(v.size)}
 
 
 def summarize(rows: list[dict[str, Any]], metrics: Sequence[str]) -> dict[str, Any]:
-    """Mean / std per class and metric (NaN distances, from an empty mask, are left out and counted)."""
+    """Mean / std per class and metric (NaN / inf distances, from an empty mask, are left out; ``n`` counts
+    the values used)."""
     per_class: dict[str, dict[str, Any]] = {}
     names = {}
     for r in rows:
