@@ -1,0 +1,212 @@
+"""Evaluation: per-case, per-class Dice, IoU, HD95, ASSD and surface Dice to ``metrics.csv``; a JSON summary
+with mean and standard deviation per class; PNG overlays of prediction vs ground truth on the most
+informative slice (PASCAL VOC colour map; 2-D label maps are written as colour PNGs directly)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..io import DataError, atomic_path, is_image_path, read_image, strip_suffix
+from . import _ops
+
+__all__ = ["evaluate", "summarize", "voc_colormap", "overlay_png", "write_png"]
+
+
+def voc_colormap(n: int = 256) -> np.ndarray:
+    """The PASCAL VOC colour map: (n, 3) uint8, class 0 black, 1 dark red, 2 green, 3 olive, 4 navy, ..."""
+    cmap = np.zeros((n, 3), dtype=np.uint8)
+    for i in range(n):
+        c, r, g, b = i, 0, 0, 0
+        for j in range(8):
+            r |= ((c >> 0) & 1) << (7 - j)
+            g |= ((c >> 1) & 1) << (7 - j)
+            b |= ((c >> 2) & 1) << (7 - j)
+            c >>= 3
+        cmap[i] = (r, g, b)
+    return cmap
+
+
+def write_png(path: str | os.PathLike, rgb: np.ndarray) -> None:
+    """Write an (H, W, 3) or (H, W) uint8 array as PNG (Pillow), atomically."""
+    from PIL import Image
+
+    with atomic_path(path) as tmp:
+        Image.fromarray(np.ascontiguousarray(rgb)).save(tmp, format="PNG")
+
+
+def _gray(image: np.ndarray) -> np.ndarray:
+    """CT (air below -500 HU present): the abdomen window 40/400 HU; otherwise the 1-99 percentile range."""
+    if image.size and image.min() < -500:
+        lo, hi = -160.0, 240.0
+    else:
+        lo, hi = np.percentile(image, (1, 99)) if image.size else (0.0, 1.0)
+    if hi <= lo:
+        hi = lo + 1
+    return (np.clip((image.astype(np.float32) - lo) / (hi - lo), 0, 1) * 255).astype(np.uint8)
+
+
+def _blend(gray: np.ndarray, labels: np.ndarray, cmap: np.ndarray, alpha: float = 0.45) -> np.ndarray:
+    rgb = np.repeat(gray[..., None], 3, -1).astype(np.float32)
+    m = labels > 0
+    rgb[m] = (1 - alpha) * rgb[m] + alpha * cmap[labels[m] % len(cmap)]
+    # outline: class boundaries fully coloured
+    edge = np.zeros_like(m)
+    edge[:-1] |= labels[:-1] != labels[1:]
+    edge[1:] |= labels[:-1] != labels[1:]
+    edge[:, :-1] |= labels[:, :-1] != labels[:, 1:]
+    edge[:, 1:] |= labels[:, :-1] != labels[:, 1:]
+    e = edge & m
+    rgb[e] = cmap[labels[e] % len(cmap)]
+    return rgb.astype(np.uint8)
+
+
+def overlay_png(path: str | os.PathLike, pred: np.ndarray, gt: np.ndarray, image: np.ndarray | None = None, *,
+                spacing: Sequence[float] | None = None, min_size: int = 256) -> None:
+    """Side-by-side PNG: ground truth (left) and prediction (right) over the image, on the axial slice with
+    the most ground-truth foreground (for 3-D), scaled for square pixels and at least ``min_size`` wide."""
+    from PIL import Image
+
+    cmap = voc_colormap()
+    if gt.ndim == 3:
+        k = int(np.argmax((gt > 0).reshape(gt.shape[0], -1).sum(1))) if gt.any() else gt.shape[0] // 2
+        gt2, pred2 = gt[k], pred[k]
+        img2 = image[k] if image is not None else None
+        sp = (spacing or (1.0, 1.0, 1.0))[1:]
+    else:
+        gt2, pred2, img2 = gt, pred, image
+        sp = spacing or (1.0, 1.0)
+    gray = _gray(img2) if img2 is not None else np.zeros(gt2.shape, np.uint8)
+    panels = [_blend(gray, gt2.astype(np.int64), cmap), _blend(gray, pred2.astype(np.int64), cmap)]
+    sep = np.full((gt2.shape[0], 2, 3), 255, np.uint8)
+    rgb = np.concatenate([panels[0], sep, panels[1]], axis=1)
+    h = gt2.shape[0] * sp[0] / sp[1]
+    scale = max(1.0, min_size / max(gt2.shape[1], 1))
+    im = Image.fromarray(rgb).resize((int(round(rgb.shape[1] * scale)), int(round(h * scale))), Image.NEAREST)
+    with atomic_path(path) as tmp:
+        im.save(tmp, format="PNG")
+
+
+def _collect(path: Path, what: str) -> dict[str, Path]:
+    if not path.exists():
+        raise DataError(f"{path}: no such file or folder ({what})")
+    if path.is_file():
+        return {strip_suffix(path.name): path}
+    files = {strip_suffix(p.name): p for p in sorted(path.iterdir()) if is_image_path(p) and not p.name.startswith(".")}
+    if not files:
+        raise DataError(f"{path}: no label images found ({what})")
+    return files
+
+
+def _finite_stats(values: list[float]) -> dict[str, float]:
+    v = np.asarray([x for x in values if x is not None and math.isfinite(x)], dtype=np.float64)
+    if v.size == 0:
+        return {"mean": math.nan, "std": math.nan, "n": 0}
+    return {"mean": float(v.mean()), "std": float(v.std()), "n": int(v.size)}
+
+
+def summarize(rows: list[dict[str, Any]], metrics: Sequence[str]) -> dict[str, Any]:
+    """Mean / std per class and metric (NaN / inf distances, from an empty mask, are left out; ``n`` counts
+    the values used)."""
+    per_class: dict[str, dict[str, Any]] = {}
+    names = {}
+    for r in rows:
+        names.setdefault(r["class"], r.get("name", str(r["class"])))
+    for c, name in sorted(names.items()):
+        sel = [r for r in rows if r["class"] == c]
+        per_class[name] = {m: _finite_stats([r[m] for r in sel]) for m in metrics}
+        per_class[name]["class"] = c
+    mean = {m: float(np.mean([v[m]["mean"] for v in per_class.values() if not math.isnan(v[m]["mean"])]))
+            if any(not math.isnan(v[m]["mean"]) for v in per_class.values()) else math.nan for m in metrics}
+    return {"per_class": per_class, "mean": mean, "mean_dice": mean.get("dice", math.nan),
+            "num_cases": len({r["case"] for r in rows})}
+
+
+def _json_safe(obj: Any) -> Any:
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_json_safe(v) for v in obj]
+    return obj
+
+
+def evaluate(pred: str | os.PathLike, gt: str | os.PathLike, out: str | os.PathLike, *,
+             labels: dict[int, str] | None = None, images: str | os.PathLike | None = None,
+             metrics: Sequence[str] = _ops.METRICS, tolerance: float = 2.0, overlays: bool = True) -> dict[str, Any]:
+    """Compare predicted label maps with the ground truth, case by case (matched by file name).
+
+    Parameters
+    ----------
+    pred, gt : path-like
+        Files or folders of label maps.
+    out : path-like
+        Output folder: ``metrics.csv``, ``summary.json``, ``overlays/CASE.png``.
+    labels : dict, optional
+        Class value -> name (e.g. from ``dataset.json``); default: every non-zero value in the ground truth.
+    images : path-like, optional
+        Folder (or file) of the images, ``CASE_0000.nii.gz`` or ``CASE.nii.gz``, drawn under the overlays.
+
+    Returns the summary dict (also written to ``summary.json``).
+    """
+    preds, gts = _collect(Path(pred), "predictions"), _collect(Path(gt), "ground truth")
+    if Path(pred).is_file() and Path(gt).is_file():
+        preds = {next(iter(gts)): Path(pred)}
+    missing = sorted(set(gts) - set(preds))
+    if missing:
+        raise DataError(f"{Path(pred)}: no prediction for case(s) {missing[:5]}{' ...' if len(missing) > 5 else ''}")
+    outdir = Path(out)
+    try:
+        outdir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DataError(f"{outdir}: cannot create the output folder ({exc.strerror or exc})") from None
+    image_files: dict[str, Path] = {}
+    if images is not None:
+        for cid, p in _collect(Path(images), "images").items():
+            image_files[cid[:-5] if cid.endswith("_0000") else cid] = p
+    if overlays:
+        (outdir / "overlays").mkdir(exist_ok=True)
+    rows: list[dict[str, Any]] = []
+    for cid in sorted(gts):
+        g, gmeta = read_image(gts[cid])
+        p, pmeta = read_image(preds[cid])
+        if p.shape != g.shape:
+            raise DataError(f"{preds[cid]}: shape {p.shape} differs from the ground truth {gts[cid]} {g.shape}")
+        if not pmeta.same_geometry(gmeta, tol=1e-3):
+            raise DataError(f"{preds[cid]}: geometry (spacing/origin/direction) differs from {gts[cid]}")
+        classes = sorted(labels) if labels is not None else sorted(int(v) for v in np.unique(g) if v != 0)
+        classes = [c for c in classes if c != 0]
+        for r in _ops.compute_metrics(p, g, classes, gmeta.spacing, metrics, tolerance=tolerance):
+            name = labels.get(r["class"], str(r["class"])) if labels else str(r["class"])
+            rows.append({"case": cid, "name": name, **r})
+        if overlays:
+            img = read_image(image_files[cid])[0] if cid in image_files else None
+            if img is not None and img.shape != g.shape:
+                img = None
+            if g.ndim == 2 and img is None:
+                cmap = voc_colormap()
+                sep = np.full((g.shape[0], 2, 3), 255, np.uint8)
+                write_png(outdir / "overlays" / f"{cid}.png",
+                          np.concatenate([cmap[g.astype(np.int64) % 256], sep, cmap[p.astype(np.int64) % 256]], 1))
+            else:
+                overlay_png(outdir / "overlays" / f"{cid}.png", p, g, img, spacing=gmeta.spacing)
+    fields = ["case", "class", "name", *metrics]
+    with atomic_path(outdir / "metrics.csv") as tmp, open(tmp, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=fields, extrasaction="ignore")
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()})
+    summary = summarize(rows, metrics)
+    summary["tolerance_mm"] = tolerance
+    summary["cases"] = sorted(gts)
+    with atomic_path(outdir / "summary.json") as tmp:
+        tmp.write_text(json.dumps(_json_safe(summary), indent=1))
+    return summary

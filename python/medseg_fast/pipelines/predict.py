@@ -1,0 +1,201 @@
+"""Prediction: read, preprocess as in training, sliding-window inference (optional mirroring), resample the
+class probabilities back to the input grid, optional largest-component postprocessing per class, and write
+the label map with the input's geometry. Folders are processed case by case, each output written
+atomically; existing outputs are skipped, so an interrupted run resumes (Ctrl-C leaves no partial file).
+Under ``torchrun`` each rank takes every ``WORLD_SIZE``-th case."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..io import IMAGE_SUFFIXES, DataError, Meta, is_image_path, read_image, strip_suffix, write_image
+from . import _ops
+
+__all__ = ["Predictor", "predict", "group_inputs"]
+
+log = logging.getLogger(__name__)
+
+
+class Predictor:
+    """A trained model ready to segment images in their original geometry.
+
+    Parameters
+    ----------
+    checkpoint : str or path-like or dict
+        A checkpoint from :func:`medseg_fast.pipelines.train.train` (or the loaded dict).
+    device : str
+        ``"auto"`` (CUDA if available), ``"cpu"`` or ``"cuda"``.
+    mirror : bool
+        Test-time augmentation: average over mirrored inputs along every spatial axis.
+    overlap : float
+        Sliding-window overlap.
+    postprocess : bool
+        Keep only the largest connected component of each class.
+    """
+
+    def __init__(self, checkpoint: Any, *, device: str = "auto", mirror: bool = False, overlap: float = 0.5,
+                 batch_size: int = 4, postprocess: bool = True) -> None:
+        from ..models import build_model
+        from .train import load_checkpoint
+
+        ckpt = checkpoint if isinstance(checkpoint, dict) else load_checkpoint(checkpoint)
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        if device == "cuda" and not torch.cuda.is_available():
+            raise DataError("--device cuda: no CUDA GPU is available on this machine")
+        self.device = torch.device(device)
+        self.plan = ckpt["plan"]
+        self.patch = [int(p) for p in ckpt["patch_size"]]
+        self.model = build_model(ckpt["model_config"])
+        self.model.load_state_dict(ckpt["model"])
+        self.model.to(self.device).eval()
+        self.channels_last = len(self.patch) == 3
+        if self.channels_last:
+            self.model.to(memory_format=torch.channels_last_3d)
+        self.mirror, self.overlap, self.batch_size, self.postprocess = mirror, overlap, batch_size, postprocess
+        self.num_channels = len(self.plan["channels"])
+        self.classes = [int(c) for c in self.plan["classes"]]
+        self.timings: dict[str, float] = {"preprocess": 0.0, "inference": 0.0, "export": 0.0, "postprocess": 0.0}
+
+    def _net(self, x: torch.Tensor) -> torch.Tensor:
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last_3d)
+        if self.device.type == "cuda":
+            dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+            with torch.autocast("cuda", dtype=dtype):
+                return self.model(x)
+        return self.model(x)
+
+    @torch.no_grad()
+    def predict_array(self, image: np.ndarray, meta: Meta, *, postprocess: bool | None = None) -> np.ndarray:
+        """Segment ``image`` ((C, *spatial) or (*spatial) for one channel) of geometry ``meta``; returns a uint8
+        label map of the input's spatial shape."""
+        from ..data.preprocess import preprocess_image
+        from ..data.sampling import pad_to
+
+        if image.ndim == len(self.patch):
+            image = image[None]
+        if image.shape[0] != self.num_channels:
+            raise DataError(f"model expects {self.num_channels} channel(s), got {image.shape[0]}")
+        t0 = time.perf_counter()
+        data, _, props = preprocess_image(image, meta, self.plan)
+        shape = data.shape[1:]
+        data, pad = pad_to(data, self.patch)
+        x = torch.from_numpy(np.ascontiguousarray(data))[None]
+        t1 = time.perf_counter()
+        mirror_axes = tuple(self.plan.get("mirror_axes", range(len(self.patch)))) if self.mirror else None
+        logits = _ops.infer_volume(x, self._net, self.patch, overlap=self.overlap, batch_size=self.batch_size,
+                                   mirror_axes=mirror_axes, device=self.device, output_device=self.device)
+        inner = tuple(slice(p, p + n) for p, n in zip(pad, shape))
+        probs = torch.softmax(logits[0][(slice(None), *inner)].float(), 0)
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)  # honest stage timings
+        t2 = time.perf_counter()
+        # back to the input grid on the inference device (GPU when there is one): only uint8 labels come back
+        cropped = _ops.resample_image(probs, props["cropped_shape"], spacing=self.plan["target_spacing"],
+                                      new_spacing=meta.spacing, order=1)
+        labels = np.zeros(props["original_shape"], dtype=np.uint8)
+        box = tuple(slice(a, b) for a, b in props["bbox"])
+        labels[box] = cropped.argmax(0).to(torch.uint8).cpu().numpy()
+        del probs, cropped
+        t3 = time.perf_counter()
+        if self.postprocess if postprocess is None else postprocess:
+            labels = _ops.postprocess_largest(labels, self.classes)
+        t4 = time.perf_counter()
+        for k, dt in zip(("preprocess", "inference", "export", "postprocess"), (t1 - t0, t2 - t1, t3 - t2, t4 - t3)):
+            self.timings[k] += dt
+        return labels
+
+    def predict_files(self, images: Sequence[str | os.PathLike], output: str | os.PathLike, *,
+                      postprocess: bool | None = None) -> None:
+        """Read the channel files of one case, segment, and write ``output`` atomically with their geometry."""
+        chans, meta = [], None
+        for p in images:
+            a, m = read_image(p)
+            if meta is not None and (a.shape != chans[0].shape or not m.same_geometry(meta)):
+                raise DataError(f"{p}: geometry differs from {images[0]}")
+            chans.append(a)
+            meta = meta or m
+        if len(chans[0].shape) != len(self.patch):
+            raise DataError(f"{images[0]}: a {len(chans[0].shape)}-D image, but the model is {len(self.patch)}-D")
+        labels = self.predict_array(np.stack(chans), meta, postprocess=postprocess)
+        t0 = time.perf_counter()
+        write_image(output, labels, meta)
+        self.timings["export"] += time.perf_counter() - t0
+
+
+def group_inputs(folder: Path, num_channels: int) -> dict[str, list[Path]]:
+    """Map case id -> channel files: ``CASE_0000.nii.gz`` ... as nnU-Net, or any single image per case for
+    one-channel models."""
+    files = sorted(p for p in folder.iterdir() if is_image_path(p) and not p.name.startswith("."))
+    cases: dict[str, dict[int, Path]] = {}
+    for p in files:
+        stem = strip_suffix(p.name)
+        m = re.fullmatch(r"(.+)_(\d{4})", stem)
+        if m:
+            cases.setdefault(m.group(1), {})[int(m.group(2))] = p
+        elif num_channels == 1:
+            cases.setdefault(stem, {})[0] = p
+        else:
+            raise DataError(f"{p}: multi-channel input files must be named CASE_0000, CASE_0001, ...")
+    out = {}
+    for cid, ch in cases.items():
+        missing = [c for c in range(num_channels) if c not in ch]
+        if missing:
+            raise DataError(f"{folder}: case {cid} lacks channel file(s) {[f'{cid}_{c:04d}' for c in missing]}")
+        out[cid] = [ch[c] for c in range(num_channels)]
+    if not out:
+        raise DataError(f"{folder}: no images found (suffixes {', '.join(IMAGE_SUFFIXES)})")
+    return out
+
+
+def predict(model: str | os.PathLike, input: str | os.PathLike, output: str | os.PathLike, *,
+            device: str = "auto", mirror: bool = False, overlap: float = 0.5, postprocess: bool = True,
+            overwrite: bool = False, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Segment a file (to a file) or a folder of cases (to a folder, ``CASE.nii.gz`` per case).
+
+    Existing outputs are skipped unless ``overwrite``. Returns ``{"written": [...], "skipped": [...],
+    "timings": {...}}``.
+    """
+    inp, out = Path(input), Path(output)
+    if not inp.exists():
+        raise DataError(f"{inp}: no such file or folder")
+    predictor = Predictor(model, device=device, mirror=mirror, overlap=overlap, postprocess=postprocess)
+    rank, world = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+    if inp.is_file() or (inp.is_dir() and not any(is_image_path(p) for p in inp.iterdir())):
+        # one case: an image file, or a DICOM series folder
+        if out.exists() and out.is_dir():
+            out = out / (strip_suffix(inp.name).removesuffix("_0000") + ".nii.gz")
+        elif not is_image_path(out):
+            raise DataError(f"{out}: output must be an image file ({', '.join(IMAGE_SUFFIXES)}) or a folder")
+        jobs = {strip_suffix(inp.name): ([inp], out)}
+    else:
+        if out.exists() and not out.is_dir():
+            raise DataError(f"{out}: input is a folder, so the output must be a folder too")
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DataError(f"{out}: cannot create the output folder ({exc.strerror or exc})") from None
+        groups = group_inputs(inp, predictor.num_channels)
+        jobs = {cid: (files, out / f"{cid}.nii.gz") for cid, files in groups.items()}
+    written, skipped = [], []
+    for i, (cid, (files, target)) in enumerate(sorted(jobs.items())):
+        if i % world != rank:
+            continue
+        if target.exists() and not overwrite:
+            skipped.append(str(target))
+            continue
+        predictor.predict_files(files, target)
+        written.append(str(target))
+        if progress:
+            progress(cid)
+    return {"written": written, "skipped": skipped, "timings": dict(predictor.timings)}
