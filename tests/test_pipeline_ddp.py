@@ -9,9 +9,13 @@ from pathlib import Path
 
 import pytest
 import torch
+
+import medseg_fast
 from medseg_fast.data import PhantomConfig, make_dataset, preprocess_dataset
 
-ROOT = Path(__file__).resolve().parents[1]
+# The folder holding the medseg_fast that this test imported (the installed package in CI, the
+# source tree in a developer build), so the torchrun workers import the same build.
+PACKAGE_PARENT = Path(medseg_fast.__file__).resolve().parents[1]
 
 
 def test_torchrun_two_processes_gloo(tmp_path):
@@ -19,7 +23,7 @@ def test_torchrun_two_processes_gloo(tmp_path):
                       config=PhantomConfig(fov_mm=(48.0, 160.0, 200.0), spacing=(8.0, 8.0, 8.0)))
     preprocess_dataset(ds, tmp_path / "pp")
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=os.pathsep.join(
-        [str(ROOT / "python"), os.environ.get("PYTHONPATH", "")]))
+        [str(PACKAGE_PARENT), os.environ.get("PYTHONPATH", "")]))
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
            "-m", "medseg_fast.cli", "train", "--data", str(tmp_path / "pp"), "--out", str(tmp_path / "run"),
            "--steps", "3", "--batch-size", "1", "--patch-size", "4", "8", "8", "--channels", "4", "8",
