@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import medseg_fast as mf
 import numpy as np
 import pytest
 import torch
@@ -12,8 +13,6 @@ from conftest import load_volume
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
-
-import medseg_fast as mf
 from medseg_fast.reference import intensity as ref
 
 INPUT_DTYPES = [np.int16, np.uint16, np.int32, np.float32, np.float64, np.uint8, np.int8, np.int64, np.float16]

@@ -7,10 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import medseg_fast
 import pytest
 import torch
-
-import medseg_fast
 from medseg_fast.data import PhantomConfig, make_dataset, preprocess_dataset
 
 # The folder holding the medseg_fast that this test imported (the installed package in CI, the

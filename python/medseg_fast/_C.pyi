@@ -1,6 +1,6 @@
 # Typed stubs of the CPU extension. Arrays travel as (address, dtype name, element strides)
 # descriptors built by medseg_fast._backend; argument checks live in the Python API.
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

@@ -8,12 +8,12 @@ import importlib
 __all__ = ["cpu_module", "cuda_module", "cuda_built", "cuda_import_error"]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def cpu_module():
     return importlib.import_module("medseg_fast._C")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _load_cuda():
     try:
         return importlib.import_module("medseg_fast._C_cuda"), None

@@ -8,8 +8,9 @@ float64 inputs), then stored as float32, float16 or bfloat16. NaN inputs stay Na
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from numbers import Real
-from typing import Any, Mapping, Sequence, Union
+from typing import Any, Union
 
 import numpy as np
 
