@@ -281,14 +281,7 @@ void order_statistics_kernel(const Layout& layout, const ArrayArg& in, const Arr
         for (size_t r = 0; r < ranks.size(); ++r) {
             const size_t g = static_cast<size_t>(std::lower_bound(groups.begin(), groups.end(), prefix[r]) - groups.begin());
             const uint64_t* h = hist.data() + g * kBins;
-            uint64_t below = 0;
-            size_t digit = 0;
-            for (; digit < kBins; ++digit) {
-                if (below + h[digit] > static_cast<uint64_t>(remaining[r])) break;
-                below += h[digit];
-            }
-            if (digit == kBins) throw std::out_of_range("rank exceeds the number of selected values");
-            remaining[r] -= static_cast<int64_t>(below);
+            const size_t digit = select_digit(h, kBins, remaining[r]);
             prefix[r] = static_cast<Key>((pass == 0 ? Key(0) : static_cast<Key>(prefix[r] << (kDigitBits % kKeyBits))) | digit);
         }
     }

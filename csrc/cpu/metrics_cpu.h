@@ -6,6 +6,7 @@
 #include <string>
 #include <cstdint>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "medseg/array_arg.h"
@@ -70,19 +71,7 @@ template <> inline int64_t label_value<bool>(const bool& v) { return v ? 1 : 0; 
 // only those types are instantiated.
 template <typename Fn>
 decltype(auto) dispatch_labels(DType dtype, Fn&& fn) {
-    switch (dtype) {
-        case DType::Bool: return fn(TypeTag<bool>{});
-        case DType::UInt8: return fn(TypeTag<uint8_t>{});
-        case DType::Int8: return fn(TypeTag<int8_t>{});
-        case DType::UInt16: return fn(TypeTag<uint16_t>{});
-        case DType::Int16: return fn(TypeTag<int16_t>{});
-        case DType::UInt32: return fn(TypeTag<uint32_t>{});
-        case DType::Int32: return fn(TypeTag<int32_t>{});
-        case DType::UInt64: return fn(TypeTag<uint64_t>{});
-        case DType::Int64: return fn(TypeTag<int64_t>{});
-        default: break;
-    }
-    throw std::invalid_argument(std::string("label maps must have an integer or bool dtype, got ") + dtype_name(dtype));
+    return dispatch_integer("label maps", dtype, std::forward<Fn>(fn));
 }
 
 }  // namespace detail

@@ -215,15 +215,19 @@ def to_kind(like: ArrayView, arr: np.ndarray) -> Any:
         return _cupy().asarray(arr)
 
 
-def plan_layout(shape: Sequence[int], *strides: Sequence[int], order_by: int = 0) -> tuple[list[int], list[list[int]]]:
+def plan_layout(
+    shape: Sequence[int], *strides: Sequence[int], order_by: int | None = 0
+) -> tuple[list[int], list[list[int]]]:
     """Traversal plan shared by every array of an elementwise call.
 
     Axes are sorted by the |stride| of array `order_by` (so an F-ordered or transposed input is
     read in memory order), size-1 axes are dropped and axes that are contiguous in every array
-    are merged. Returns (shape, [strides per array]), with at least one axis.
+    are merged. ``order_by=None`` keeps the logical axis order (only merging). Returns
+    (shape, [strides per array]), with at least one axis.
     """
     axes = [a for a in range(len(shape)) if shape[a] != 1]
-    axes.sort(key=lambda a: -abs(strides[order_by][a]))
+    if order_by is not None:
+        axes.sort(key=lambda a: -abs(strides[order_by][a]))
     out_shape: list[int] = []
     out_strides: list[list[int]] = [[] for _ in strides]
     for a in axes:

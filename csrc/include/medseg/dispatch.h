@@ -34,6 +34,24 @@ decltype(auto) dispatch_all(DType dtype, Fn&& fn) {
     throw std::invalid_argument("unsupported dtype");
 }
 
+// Bool and integer types only (label maps, masks); `what` names the argument in the error.
+template <typename Fn>
+decltype(auto) dispatch_integer(const char* what, DType dtype, Fn&& fn) {
+    switch (dtype) {
+        case DType::Bool: return fn(TypeTag<bool>{});
+        case DType::UInt8: return fn(TypeTag<uint8_t>{});
+        case DType::Int8: return fn(TypeTag<int8_t>{});
+        case DType::UInt16: return fn(TypeTag<uint16_t>{});
+        case DType::Int16: return fn(TypeTag<int16_t>{});
+        case DType::UInt32: return fn(TypeTag<uint32_t>{});
+        case DType::Int32: return fn(TypeTag<int32_t>{});
+        case DType::UInt64: return fn(TypeTag<uint64_t>{});
+        case DType::Int64: return fn(TypeTag<int64_t>{});
+        default: break;
+    }
+    throw std::invalid_argument(std::string(what) + " must have an integer or bool dtype, got " + dtype_name(dtype));
+}
+
 // Output types of the intensity kernels (float32, float16, bfloat16, float64).
 template <typename Fn>
 decltype(auto) dispatch_float_out(DType dtype, Fn&& fn) {

@@ -1,7 +1,9 @@
 // Per-voxel math of the intensity family, shared by the CPU and CUDA drivers.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <stdexcept>
 #include <type_traits>
 
 #include "medseg/common.h"
@@ -131,6 +133,20 @@ template <> MSF_HD inline half_t value_of_key<half_t>(uint16_t k) {
 }
 template <> MSF_HD inline bfloat16_t value_of_key<bfloat16_t>(uint16_t k) {
     return bfloat16_t{static_cast<uint16_t>((k & 0x8000u) ? (k & 0x7fffu) : static_cast<uint16_t>(~k))};
+}
+
+// Host side of one radix-selection pass (CPU and CUDA drivers alike): the digit whose bin holds
+// the `remaining`-th smallest value of histogram `hist`; `remaining` becomes the rank inside it.
+inline size_t select_digit(const uint64_t* hist, size_t bins, int64_t& remaining) {
+    uint64_t below = 0;
+    for (size_t digit = 0; digit < bins; ++digit) {
+        if (below + hist[digit] > static_cast<uint64_t>(remaining)) {
+            remaining -= static_cast<int64_t>(below);
+            return digit;
+        }
+        below += hist[digit];
+    }
+    throw std::out_of_range("rank exceeds the number of selected values");
 }
 
 }  // namespace medseg

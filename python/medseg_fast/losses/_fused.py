@@ -51,18 +51,7 @@ class SegConfig:
 
 def _collapse_spatial(shape: tuple[int, ...], strides: list[tuple[int, ...]]) -> tuple[list[int], list[list[int]]] | None:
     """Spatial axes merged where every array is contiguous across them; None if more than 3 remain."""
-    axes = [a for a in range(len(shape)) if shape[a] != 1]
-    out_shape: list[int] = []
-    out_strides: list[list[int]] = [[] for _ in strides]
-    for a in axes:
-        if out_shape and all(s[-1] == st[a] * shape[a] for s, st in zip(out_strides, strides)):
-            out_shape[-1] *= shape[a]
-            for s, st in zip(out_strides, strides):
-                s[-1] = st[a]
-            continue
-        out_shape.append(int(shape[a]))
-        for s, st in zip(out_strides, strides):
-            s.append(int(st[a]))
+    out_shape, out_strides = _backend.plan_layout(shape, *strides, order_by=None)
     if len(out_shape) > 3:
         return None
     while len(out_shape) < 3:
