@@ -11,15 +11,21 @@ from medseg_fast import _backend as B
 def test_numpy_view_is_zero_copy_with_element_strides():
     a = np.zeros((4, 6, 8), np.float32)[:, ::2, ::-1]
     v = B.view(a)
-    assert v.kind == "numpy" and v.device == "cpu" and v.dtype == "float32"
+    assert v.kind == "numpy"
+    assert v.device == "cpu"
+    assert v.dtype == "float32"
     assert v.ptr == a.__array_interface__["data"][0]
-    assert v.strides == (48, 16, -1) and v.shape == (4, 3, 8)
+    assert v.strides == (48, 16, -1)
+    assert v.shape == (4, 3, 8)
 
 
 def test_torch_view_is_zero_copy():
     t = torch.zeros(3, 5, 7, dtype=torch.int16).transpose(0, 2)
     v = B.view(t)
-    assert v.kind == "torch" and v.ptr == t.data_ptr() and v.strides == tuple(t.stride()) and v.dtype == "int16"
+    assert v.kind == "torch"
+    assert v.ptr == t.data_ptr()
+    assert v.strides == tuple(t.stride())
+    assert v.dtype == "int16"
 
 
 @pytest.mark.parametrize(("shape", "strides", "expected"), [
@@ -38,11 +44,14 @@ def test_allocate_keeps_memory_order():
     f = np.asfortranarray(np.zeros((3, 4, 5), np.int16))
     v = B.view(f)
     out = B.allocate(v, v.shape, "float32", axis_order=B.memory_order(v))
-    assert out.shape == (3, 4, 5) and out.flags.f_contiguous
+    assert out.shape == (3, 4, 5)
+    assert out.flags.f_contiguous
     t = torch.zeros(3, 4, 5).permute(2, 0, 1)
     tv = B.view(t)
     tout = B.allocate(tv, tv.shape, "bfloat16", axis_order=B.memory_order(tv))
-    assert tout.shape == t.shape and tout.stride() == t.stride() and tout.dtype == torch.bfloat16
+    assert tout.shape == t.shape
+    assert tout.stride() == t.stride()
+    assert tout.dtype == torch.bfloat16
 
 
 def test_unsupported_inputs():

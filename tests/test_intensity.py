@@ -80,7 +80,8 @@ def test_hu_window_matches_reference(rng, dtype, shape):
     out_range = (-1.0, 2.0)
     y = mf.hu_window(x, lo=lo, hi=hi, out_range=out_range)
     expected = ref.hu_window(x.astype(np.float64), lo, hi, out_range)
-    assert y.dtype == np.float32 and y.shape == x.shape
+    assert y.dtype == np.float32
+    assert y.shape == x.shape
     np.testing.assert_allclose(y, expected, rtol=0, atol=3e-6 * 3)
 
 
@@ -139,7 +140,8 @@ def test_output_float16_is_correctly_rounded(rng):
 def test_output_bfloat16_matches_torch_rounding(rng):
     x = torch.from_numpy(rng.uniform(0, 1, 200_000).astype(np.float32))
     y = mf.hu_window(x, lo=0.0, hi=1.0, dtype=torch.bfloat16)
-    assert isinstance(y, torch.Tensor) and y.dtype == torch.bfloat16
+    assert isinstance(y, torch.Tensor)
+    assert y.dtype == torch.bfloat16
     assert torch.equal(y.view(torch.int16), x.to(torch.bfloat16).view(torch.int16))
 
 
@@ -154,7 +156,9 @@ def test_output_bfloat16_for_numpy_uses_ml_dtypes(rng):
 def test_torch_in_torch_out(rng):
     x = torch.from_numpy(random_ct(rng, (6, 7, 8), np.int16))
     y = mf.hu_window(x, 40, 80)
-    assert isinstance(y, torch.Tensor) and y.dtype == torch.float32 and y.device == x.device
+    assert isinstance(y, torch.Tensor)
+    assert y.dtype == torch.float32
+    assert y.device == x.device
     np.testing.assert_allclose(y.numpy(), ref.hu_window(x.numpy(), 0, 80), atol=2e-6)
     # requires_grad / non-contiguous tensors are read without copies
     xf = torch.randn(5, 9, 4, requires_grad=True)
@@ -173,7 +177,8 @@ def test_empty_and_scalar_inputs():
     assert mf.hu_window(np.zeros((0, 4), np.int16), 40, 80).shape == (0, 4)
     assert mf.multi_window(np.zeros((3, 0), np.int16), ["brain", "bone"]).shape == (2, 3, 0)
     y = mf.hu_window(np.array(40, np.int16), 40, 80)
-    assert y.shape == () and float(y) == 0.5
+    assert y.shape == ()
+    assert float(y) == 0.5
 
 
 def test_input_is_never_modified(rng):
@@ -198,7 +203,8 @@ def test_results_do_not_depend_on_thread_count(rng):
     mf.set_num_threads(2)
     for other in results[1:]:
         np.testing.assert_array_equal(results[0][0], other[0])
-        assert results[0][1]["mean"] == other[1]["mean"] and results[0][1]["std"] == other[1]["std"]
+        assert results[0][1]["mean"] == other[1]["mean"]
+        assert results[0][1]["std"] == other[1]["std"]
         np.testing.assert_array_equal(results[0][1]["percentiles"], other[1]["percentiles"])
         np.testing.assert_array_equal(results[0][2], other[2])
         np.testing.assert_array_equal(results[0][3], other[3])
@@ -209,7 +215,8 @@ def test_multi_window_equals_stacked_single_windows(rng):
     x = random_ct(rng, (6, 11, 13), np.int16)[:, ::-1]
     names = ["brain", "subdural", "stroke", "lung", "mediastinum", "abdomen", "liver", "bone"]
     stack = mf.multi_window(x, names + [(100, 700)], out_range=(-1, 1), dtype="float16")
-    assert stack.shape == (9,) + x.shape and stack.dtype == np.float16
+    assert stack.shape == (9,) + x.shape
+    assert stack.dtype == np.float16
     for i, spec in enumerate(names + [(100, 700)]):
         c, w = mf.WINDOWS[spec] if isinstance(spec, str) else spec
         np.testing.assert_array_equal(stack[i], mf.hu_window(x, c, w, out_range=(-1, 1), dtype="float16"))
@@ -241,7 +248,8 @@ def test_intensity_stats_exact_against_numpy(rng, dtype):
     np.testing.assert_allclose(stats["mean"], x.astype(np.float64).mean(), rtol=1e-12)
     np.testing.assert_allclose(stats["std"], x.astype(np.float64).std(), rtol=1e-10)
     assert stats["count"] == x.size
-    assert stats["min"] == float(x.min()) and stats["max"] == float(x.max())
+    assert stats["min"] == float(x.min())
+    assert stats["max"] == float(x.max())
 
 
 @pytest.mark.parametrize("dtype", [np.int16, np.float32, np.float64, np.uint8])
@@ -276,11 +284,15 @@ def test_percentiles_property_equal_numpy(x, q):
 def test_intensity_stats_nan_and_empty():
     x = np.array([1.0, np.nan, 3.0], np.float32)
     stats = mf.intensity_stats(x)
-    assert np.isnan(stats["mean"]) and np.isnan(stats["std"]) and np.all(np.isnan(stats["percentiles"]))
+    assert np.isnan(stats["mean"])
+    assert np.isnan(stats["std"])
+    assert np.all(np.isnan(stats["percentiles"]))
     empty = mf.intensity_stats(np.zeros((0,), np.float32))
-    assert empty["count"] == 0 and np.isnan(empty["mean"])
+    assert empty["count"] == 0
+    assert np.isnan(empty["mean"])
     none_selected = mf.intensity_stats(np.ones((3, 3), np.int16), mask=np.zeros((3, 3), bool))
-    assert none_selected["count"] == 0 and np.all(np.isnan(none_selected["percentiles"]))
+    assert none_selected["count"] == 0
+    assert np.all(np.isnan(none_selected["percentiles"]))
 
 
 # ----------------------------------------------------------------------------- CT normalization
@@ -323,7 +335,8 @@ def test_ct_normalize_matches_reference(rng, dtype):
 def test_ct_normalize_bfloat16_out_and_constant_image():
     x = torch.full((4, 4), 7, dtype=torch.int16)
     y = mf.ct_normalize(x, dtype="bfloat16")
-    assert y.dtype == torch.bfloat16 and torch.all(y == 0)
+    assert y.dtype == torch.bfloat16
+    assert torch.all(y == 0)
 
 
 # ----------------------------------------------------------------------------- MR normalization
@@ -432,7 +445,8 @@ def test_set_num_threads_validation():
 def test_show_config_runs(capsys):
     mf.show_config()
     out = capsys.readouterr().out
-    assert "cuda_built" in out and "num_threads" in out
+    assert "cuda_built" in out
+    assert "num_threads" in out
 
 
 # ----------------------------------------------------------------------------- CUDA
