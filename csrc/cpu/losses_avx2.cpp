@@ -78,11 +78,12 @@ struct Buffers {
     std::vector<float> x, e, q, g;          // K * cap
     std::vector<float> r, lse, r2, lse2, su, sh;
     std::vector<int32_t> lab;
+    std::vector<uint8_t> direct;           // per 8 voxels: softmax exps taken without the max shift
     std::vector<int64_t> off;
     std::vector<const float*> xr;
     std::vector<float*> gr;
     Buffers(int64_t k, int64_t c)
-        : K(k), cap(c), x(k * c), e(k * c), q(k * c), g(k * c), r(c), lse(c), r2(c), lse2(c), su(c), sh(c), lab(c),
+        : K(k), cap(c), x(k * c), e(k * c), q(k * c), g(k * c), r(c), lse(c), r2(c), lse2(c), su(c), sh(c), lab(c), direct(c / 8 + 1),
           off(c), xr(k), gr(k) {}
 };
 
@@ -207,11 +208,27 @@ MSF_AVX2 void store_g_t(const Job& job, int64_t b, int64_t v0, int64_t len, Buff
 
 // Softmax over classes [first, K), 8 voxels at a time: e_k = exp(x_k - max) (rows of e),
 // r = 1 / sum_k e_k, and (when lse is given) the log-normaliser max - log(r). As load_tile.
+// With `direct`, 8 voxels whose logits all lie in [-60, 60] skip the shift (e_k = exp(x_k), no
+// overflow or underflow there; p and the normaliser are the same to rounding) and are flagged,
+// so the sigmoid focal term can take exp(-|x|) from e_k instead of a second exp.
 MSF_AVX2 void softmax_pass(const float* const* xr, int64_t first, int64_t K, int64_t len8, float* e, int64_t cap,
-                           float* r, float* lse) {
+                           float* r, float* lse, uint8_t* direct) {
     for (int64_t c = 0; c < len8; c += 8) {
         vf m = _mm256_loadu_ps(xr[first] + c);
-        for (int64_t k = first + 1; k < K; ++k) m = vmax(_mm256_loadu_ps(xr[k] + c), m);
+        bool in_range = false;
+        if (direct != nullptr) {
+            vf amax = _mm256_andnot_ps(vset(-0.0f), m);
+            for (int64_t k = first + 1; k < K; ++k)
+                amax = _mm256_max_ps(_mm256_andnot_ps(vset(-0.0f), _mm256_loadu_ps(xr[k] + c)), amax);
+            // ordered compare: a NaN logit (maxps passes it through as its 2nd operand) fails it
+            in_range = _mm256_movemask_ps(_mm256_cmp_ps(amax, vset(60.0f), _CMP_LE_OQ)) == 0xff;
+            direct[c >> 3] = in_range ? 1 : 0;
+        }
+        if (in_range) {
+            m = vset(0.0f);
+        } else {
+            for (int64_t k = first + 1; k < K; ++k) m = vmax(_mm256_loadu_ps(xr[k] + c), m);
+        }
         vf s = vset(0.0f);
         for (int64_t k = first; k < K; ++k) {
             const vf ek = vexp(vsub(_mm256_loadu_ps(xr[k] + c), m));
@@ -245,6 +262,15 @@ MSF_AVX2_INLINE SigParts sig_parts(vf x) {
     return s;
 }
 MSF_AVX2_INLINE vf sig_of(const SigParts& s) { return vsel(s.nonneg, s.inv, vmul(s.e, s.inv)); }
+// The same from ex = exp(x) (|x| <= 60): exp(-|x|) = 1 / ex for x >= 0, else ex.
+MSF_AVX2_INLINE SigParts sig_parts_from_exp(vf x, vf ex) {
+    SigParts s;
+    s.nonneg = vge(x, vset(0.0f));
+    s.e = vsel(s.nonneg, vdiv(vset(1.0f), ex), ex);
+    s.u = vadd(vset(1.0f), s.e);
+    s.inv = vdiv(vset(1.0f), s.u);
+    return s;
+}
 
 // Sigmoid focal term with hard targets (medseg::sigmoid_focal with hard = true).
 struct SigFocal {
@@ -253,7 +279,7 @@ struct SigFocal {
 template <int G>
 MSF_AVX2_INLINE SigFocal sig_focal(vf x, vf t, const SigParts& sp, vf gamma) {
     SigFocal f;
-    const vf l1p = vlog1p_u(sp.e, sp.u, sp.inv);
+    const vf l1p = vlog1p01(sp.e);
     f.bce = vadd(vsub(vsel(vgt(x, vset(0.0f)), x, vset(0.0f)), vmul(x, t)), l1p);
     f.s = vsub(vmul(vset(2.0f), t), vset(1.0f));
     const vf a = vmul(vneg(x), f.s);
@@ -296,10 +322,11 @@ MSF_AVX2_INLINE void tile_softmax(const Job& job, int64_t len8, Buffers& buf) {
     const float* const* xr = buf.xr.data();
     if constexpr (ACT == kActSoftmax)
         softmax_pass(xr, 0, K, len8, buf.e.data(), cap, buf.r.data(),
-                     TERM == kTermFocalSoftmax && job.reuse_softmax ? buf.lse.data() : nullptr);
+                     TERM == kTermFocalSoftmax && job.reuse_softmax ? buf.lse.data() : nullptr,
+                     TERM == kTermFocalSigmoid ? buf.direct.data() : nullptr);
     if constexpr (TERM == kTermFocalSoftmax) {
         if (!job.reuse_softmax)
-            softmax_pass(xr, job.term_first, K, len8, buf.q.data(), cap, buf.r2.data(), buf.lse2.data());
+            softmax_pass(xr, job.term_first, K, len8, buf.q.data(), cap, buf.r2.data(), buf.lse2.data(), nullptr);
     }
 }
 
@@ -337,7 +364,11 @@ MSF_AVX2 void sums_units(const Job& job, int64_t begin, int64_t end, double* par
                     masks(buf.lab.data(), c, kv, t, valid);
                     const vf x = _mm256_loadu_ps(xk + c);
                     SigParts sp{};
-                    if constexpr (ACT == kActSigmoid || TERM == kTermFocalSigmoid) sp = sig_parts(x);
+                    if constexpr (ACT == kActSoftmax && TERM == kTermFocalSigmoid) {
+                        sp = buf.direct[c >> 3] ? sig_parts_from_exp(x, _mm256_loadu_ps(ek + c)) : sig_parts(x);
+                    } else if constexpr (ACT == kActSigmoid || TERM == kTermFocalSigmoid) {
+                        sp = sig_parts(x);
+                    }
                     vf p;
                     if constexpr (ACT == kActSoftmax) {
                         p = vmul(_mm256_loadu_ps(ek + c), _mm256_loadu_ps(buf.r.data() + c));
@@ -449,7 +480,11 @@ MSF_AVX2 void grad_units(const Job& job, int64_t begin, int64_t end) {
                     masks(buf.lab.data(), c, kv, t, valid);
                     const vf x = _mm256_loadu_ps(xk + c);
                     SigParts sp{};
-                    if constexpr (ACT == kActSigmoid || TERM == kTermFocalSigmoid) sp = sig_parts(x);
+                    if constexpr (ACT == kActSoftmax && TERM == kTermFocalSigmoid) {
+                        sp = buf.direct[c >> 3] ? sig_parts_from_exp(x, _mm256_loadu_ps(ek + c)) : sig_parts(x);
+                    } else if constexpr (ACT == kActSigmoid || TERM == kTermFocalSigmoid) {
+                        sp = sig_parts(x);
+                    }
                     vf g;
                     if constexpr (ACT == kActSoftmax) {
                         const vf p = vmul(_mm256_loadu_ps(ek + c), _mm256_loadu_ps(buf.r.data() + c));
@@ -619,10 +654,7 @@ MSF_AVX2 void math_simd(const float* x, float* y, int64_t n) {
         vf r;
         if constexpr (FN == 0) r = vexp(v);
         if constexpr (FN == 1) r = vlog(v);
-        if constexpr (FN == 2) {
-            const vf u = vadd(vset(1.0f), v);
-            r = vlog1p_u(v, u, vdiv(vset(1.0f), u));
-        }
+        if constexpr (FN == 2) r = vlog1p01(v);
         if constexpr (FN == 3) r = vsigmoid(v);
         _mm256_storeu_ps(out, r);
         for (int64_t j = 0; j < m; ++j) y[i + j] = out[j];
@@ -667,11 +699,7 @@ bool loss_math_scalar(int fn, const float* x, float* y, int64_t n) {
         switch (fn) {
             case 0: y[i] = fast_exp(v); break;
             case 1: y[i] = fast_log(v); break;
-            case 2: {
-                const float u = 1.0f + v;
-                y[i] = fast_log1p_u(v, u, 1.0f / u);
-                break;
-            }
+            case 2: y[i] = fast_log1p01(v); break;
             case 3: y[i] = sigmoid(v); break;
             default: return false;
         }

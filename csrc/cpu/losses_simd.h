@@ -1,5 +1,5 @@
 // AVX2+FMA versions of the float elementary functions of medseg/losses.h (fast_exp, fast_log,
-// fast_log1p_u, sigmoid), 8 lanes at a time: the same algorithms, range reductions, special values
+// fast_log1p01, sigmoid), 8 lanes at a time: the same algorithms, range reductions, special values
 // and selects, with the polynomials evaluated by fused multiply-adds (fewer operations, one
 // rounding per step; the scalar code keeps separate roundings, -ffp-contract=off). Lanes may differ
 // from the scalar results in the last bit; tests/test_losses_simd.py bounds both against float64
@@ -128,10 +128,18 @@ MSF_AVX2_INLINE vf vlog(vf x) {
     return out;
 }
 
-// fast_log1p_u: log(1 + e) given u = 1 + e and inv = 1 / u.
-// u is in [1, 2] (or NaN, which the correction term propagates), so the core log serves.
-MSF_AVX2_INLINE vf vlog1p_u(vf e, vf u, vf inv) {
-    return vadd(vlog_core(u, vset(0.0f)), vmul(vsub(e, vsub(u, vset(1.0f))), inv));
+// fast_log1p01 of medseg/losses.h: log(1 + e) for e in [0, 1].
+MSF_AVX2_INLINE vf vlog1p01(vf e) {
+    const vf s2 = vdiv(vadd(e, e), vadd(vset(2.0f), e));
+    const vf z = vmul(vset(0.25f), vmul(s2, s2));
+    vf y = vset(0.0769230769f);
+    y = vfma(y, z, vset(0.0909090909f));
+    y = vfma(y, z, vset(0.111111111f));
+    y = vfma(y, z, vset(0.142857143f));
+    y = vfma(y, z, vset(0.2f));
+    y = vfma(y, z, vset(0.333333333f));
+    y = vmul(y, z);
+    return vfma(s2, y, s2);
 }
 
 // sigmoid of medseg/losses.h.
