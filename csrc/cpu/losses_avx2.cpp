@@ -149,23 +149,27 @@ MSF_AVX2 void load_labels_t(const Job& job, int64_t b, int64_t v0, int64_t len, 
     int32_t* lab = buf.lab.data();
     int64_t n_ok = 0, n_bad = 0;
     const int64_t base = unit_run_base(job.shape, job.target.ss, v0, len);
-    auto one = [&](int64_t v, const L& raw) {
-        const int64_t y = label_value(raw);
-        const bool ignored = has_ignore && y == ignore;
-        const bool in_range = y >= 0 && y < kr;
-        const bool ok = !ignored && in_range;
-        lab[v] = ok ? static_cast<int32_t>(y) : -1;
-        n_ok += ok ? 1 : 0;
-        n_bad += (!ignored && !in_range) ? 1 : 0;
-    };
+    // Branch-free (no short circuits), so the contiguous loop vectorises.
+    const uint64_t ukr = static_cast<uint64_t>(kr);
+#define MSF_LABEL_STEP(RAW)                                                                   \
+    {                                                                                         \
+        const int64_t y = label_value(RAW);                                                   \
+        const bool ignored = has_ignore & (y == ignore);                                      \
+        const bool in_range = static_cast<uint64_t>(y) < ukr;                                 \
+        const bool ok = !ignored & in_range;                                                  \
+        lab[v] = ok ? static_cast<int32_t>(y) : -1;                                           \
+        n_ok += ok;                                                                           \
+        n_bad += !ignored & !in_range;                                                        \
+    }
     if (base >= 0) {
         const L* src = tb + base;
-        for (int64_t v = 0; v < len; ++v) one(v, src[v]);
+        for (int64_t v = 0; v < len; ++v) MSF_LABEL_STEP(src[v])
     } else {
         spatial_offsets(job.shape, job.target.ss, v0, len, buf.off.data());
         const int64_t* off = buf.off.data();
-        for (int64_t v = 0; v < len; ++v) one(v, tb[off[v]]);
+        for (int64_t v = 0; v < len; ++v) MSF_LABEL_STEP(tb[off[v]])
     }
+#undef MSF_LABEL_STEP
     for (int64_t v = len; v < len8; ++v) lab[v] = -1;
     count += n_ok;
     bad += n_bad;
