@@ -263,3 +263,24 @@ def test_env_var_forces_scalar_path():
     env = dict(os.environ, MEDSEG_LOSSES_SIMD="0")
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "0"
+
+
+def test_paths_large_and_nonfinite_logits(rng, path):
+    # logits beyond +-60 take the shifted softmax (and a separate exp(-|x|)) for their 8 voxels
+    x, y = _data(rng, (2, 4, 5, 6, 17))
+    x[0, 1, 2, 3, 4] = 95.0
+    x[0, 2, 2, 3, 5] = -130.0
+    x[1, 0, 4, 5, 16] = 61.0
+    x[1, 3, 0, 0, 0] = -1.0e4
+    for kw in ({}, {"focal_activation": "sigmoid"}, {"softmax": False, "focal_activation": "sigmoid"},
+               {"include_background": False, "focal_activation": "sigmoid"}):
+        v, g = _value_grad(DiceFocalLoss(**kw), x, y)
+        rv, rg = _value_grad(lambda t, yy, kw=kw: ref.dice_focal_loss(t, yy, **kw), x.double(), y)
+        assert torch.isfinite(v) and bool(torch.isfinite(g).all())
+        assert abs(float(v - rv)) <= 2e-6 * abs(float(rv)), kw
+        assert _rel(g, rg) < 2e-5, kw
+    # a NaN logit makes the loss NaN (never a silently finite value)
+    xn = x.clone()
+    xn[1, 2, 3, 3, 3] = float("nan")
+    for kw in ({}, {"focal_activation": "sigmoid"}, {"softmax": False}, {"lambda_focal": 0.0}):
+        assert torch.isnan(DiceFocalLoss(**kw)(xn, y)), kw
