@@ -418,6 +418,18 @@ MSF_AVX2 void sums_units(const Job& job, int64_t begin, int64_t end, double* par
     }
 }
 
+inline bool aligned32(const float* p) { return (reinterpret_cast<uintptr_t>(p) & 31u) == 0; }
+
+// Final gradient values go to memory with streaming stores where aligned: the gradient is not
+// read again here, and the stores skip reading the destination lines first (a third less traffic).
+MSF_AVX2_INLINE void store_row(float* p, vf v, bool stream) {
+    if (stream) {
+        _mm256_stream_ps(p, v);
+    } else {
+        _mm256_storeu_ps(p, v);
+    }
+}
+
 template <int ACT, int TERM, int G, bool SQ>
 MSF_AVX2 void grad_units(const Job& job, int64_t begin, int64_t end) {
     const int64_t K = job.shape.classes, N = job.shape.voxels(), cap = job.cap;
@@ -479,6 +491,7 @@ MSF_AVX2 void grad_units(const Job& job, int64_t begin, int64_t end) {
                 const float* qk = qrows + k * cap;
                 [[maybe_unused]] const bool term_on = TERM == kTermFocalSoftmax && k >= job.term_first;
                 float* gk = buf.gr[k];
+                const bool stream = in_place && !term_on && aligned32(gk);   // final values: no read back
                 for (int64_t c = 0; c < len8; c += 8) {
                     vf t, valid;
                     masks(buf.lab.data(), c, kv, t, valid);
@@ -519,22 +532,24 @@ MSF_AVX2 void grad_units(const Job& job, int64_t begin, int64_t end) {
                             _mm256_storeu_ps(sh + c, vadd(_mm256_loadu_ps(sh + c), h));
                         }
                     }
-                    _mm256_storeu_ps(gk + c, g);
+                    store_row(gk + c, g, stream);
                 }
             }
             if constexpr (TERM == kTermFocalSoftmax) {
                 for (int64_t k = job.term_first; k < K; ++k) {
                     const float* qk = qrows + k * cap;
                     float* gk = buf.gr[k];
+                    const bool stream = in_place && aligned32(gk);
                     for (int64_t c = 0; c < len8; c += 8) {
                         const vf q = vmul(_mm256_loadu_ps(qk + c), _mm256_loadu_ps(qr + c));
-                        _mm256_storeu_ps(gk + c, vsub(_mm256_loadu_ps(gk + c), vmul(q, _mm256_loadu_ps(sh + c))));
+                        store_row(gk + c, vsub(_mm256_loadu_ps(gk + c), vmul(q, _mm256_loadu_ps(sh + c))), stream);
                     }
                 }
             }
             if (!in_place) job.store_g(job, b, v0, len, buf);
         }
     }
+    _mm_sfence();   // order the streaming stores before the threads join
 }
 
 // Covered configurations: float compute, label maps, terms None / focal softmax / focal sigmoid.
