@@ -105,9 +105,14 @@ def test_elementary_functions_special_values(simd):
     np.testing.assert_array_equal(e[1:], [inf, 0, inf, inf, 0, 0, 1, 1])
     sub = np.float32(1e-40)
     lg = _apply("log", simd, np.array([nan, inf, 0.0, -0.0, -1.0, -inf, sub, 1.0], np.float32))
-    assert np.isnan(lg[0]) and lg[1] == inf and lg[2] == -inf and lg[3] == -inf
-    assert np.isnan(lg[4]) and np.isnan(lg[5])
-    assert lg[6] == np.float32(np.log(np.float64(sub))) and lg[7] == 0.0
+    assert np.isnan(lg[0])
+    assert lg[1] == inf
+    assert lg[2] == -inf
+    assert lg[3] == -inf
+    assert np.isnan(lg[4])
+    assert np.isnan(lg[5])
+    assert lg[6] == np.float32(np.log(np.float64(sub)))
+    assert lg[7] == 0.0
     sg = _apply("sigmoid", simd, np.array([nan, inf, -inf, 0.0, -200.0, 200.0], np.float32))
     assert np.isnan(sg[0])
     np.testing.assert_array_equal(sg[1:], [1.0, 0.0, 0.5, 0.0, 1.0])
@@ -276,7 +281,8 @@ def test_paths_large_and_nonfinite_logits(rng, path):
                {"include_background": False, "focal_activation": "sigmoid"}):
         v, g = _value_grad(DiceFocalLoss(**kw), x, y)
         rv, rg = _value_grad(lambda t, yy, kw=kw: ref.dice_focal_loss(t, yy, **kw), x.double(), y)
-        assert torch.isfinite(v) and bool(torch.isfinite(g).all())
+        assert torch.isfinite(v)
+        assert bool(torch.isfinite(g).all())
         assert abs(float(v - rv)) <= 2e-6 * abs(float(rv)), kw
         assert _rel(g, rg) < 2e-5, kw
     # a NaN logit makes the loss NaN (never a silently finite value)
