@@ -33,6 +33,18 @@ void register_losses(py::module_& m) {
         py::arg("shape"), py::arg("config"), py::arg("logits"), py::arg("target"), py::arg("grad_sums"),
         py::arg("grad"), py::call_guard<py::gil_scoped_release>(),
         "Gradient of the logits from d loss / d sums (float64, B*K*5), written into grad.");
+
+    m.def("_losses_simd_mode", &cpu::loss_simd_mode, py::arg("mode") = -1,
+          "Internal: 0 forces the scalar loss path, 1 uses AVX2 where available, -1 queries; returns 1 when AVX2 "
+          "is in use.");
+    m.def(
+        "_losses_math",
+        [](int fn, bool use_simd, uintptr_t x, uintptr_t y, int64_t n) {
+            return cpu::loss_math(fn, use_simd, reinterpret_cast<const float*>(x), reinterpret_cast<float*>(y), n);
+        },
+        py::arg("fn"), py::arg("simd"), py::arg("x"), py::arg("y"), py::arg("n"),
+        py::call_guard<py::gil_scoped_release>(),
+        "Internal test hook: float32 exp (0), log (1), log1p (2), sigmoid (3) of n values, AVX2 or scalar.");
 }
 
 }  // namespace medseg::bindings

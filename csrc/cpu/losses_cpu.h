@@ -19,4 +19,22 @@ int64_t seg_loss_sums(const SegShape& shape, const SegLossConfig& cfg, const Seg
 void seg_loss_grad(const SegShape& shape, const SegLossConfig& cfg, const SegArray& logits, const SegArray& target,
                    const double* grad_sums, const SegArray& grad);
 
+// AVX2 path (losses_avx2.cpp) of the two drivers above, used by them first: false (nothing
+// done) where the configuration (float64 logits, one-hot targets, exp-log term) or the CPU is not
+// covered, or the scalar path is forced.
+bool seg_loss_sums_simd(const SegShape& shape, const SegLossConfig& cfg, const SegArray& logits,
+                        const SegArray& target, double* sums, int64_t* counts, int64_t* bad);
+bool seg_loss_grad_simd(const SegShape& shape, const SegLossConfig& cfg, const SegArray& logits,
+                        const SegArray& target, const double* grad_sums, const SegArray& grad);
+
+// mode 0 forces the scalar path, 1 uses AVX2 where the CPU has it (the default; the environment
+// variable MEDSEG_LOSSES_SIMD=0 starts in mode 0), anything else only queries. Returns 1 when the
+// AVX2 path is in use.
+int loss_simd_mode(int mode);
+
+// Test hook: y = f(x) elementwise for f = 0 exp, 1 log, 2 log1p (fast_log1p01, x in [0, 1]), 3 sigmoid,
+// with the AVX2 or the scalar float functions. False when that path is not available.
+bool loss_math(int fn, bool use_simd, const float* x, float* y, int64_t n);
+bool loss_math_scalar(int fn, const float* x, float* y, int64_t n);
+
 }  // namespace medseg::cpu

@@ -158,6 +158,7 @@ void grad_impl(const SegShape& shape, const SegLossConfig& cfg, const SegArray& 
 void seg_loss_grad(const SegShape& shape, const SegLossConfig& cfg, const SegArray& logits, const SegArray& target,
                    const double* grad_sums, const SegArray& grad) {
     if (shape.batch == 0 || shape.classes == 0 || shape.voxels() == 0) return;
+    if (seg_loss_grad_simd(shape, cfg, logits, target, grad_sums, grad)) return;
     dispatch_logits(logits.dtype, [&](auto t_tag, auto c_tag) {
         using T = typename decltype(t_tag)::type;
         using C = typename decltype(c_tag)::type;

@@ -10,6 +10,11 @@
 
 // x86-64-v3 (AVX2, FMA, ...) is chosen by CPU features, so AMD CPUs get it too ("arch=haswell" is
 // chosen by CPU model and is not). GCC 12+; other compilers build the baseline only.
+// These loops now serve the scalar fallback (float64 logits go elsewhere; one-hot targets, the
+// exp-log term, CPUs without AVX2, MEDSEG_LOSSES_SIMD=0). The hot configurations run on the
+// explicit AVX2 path of losses_avx2.cpp, chosen by __builtin_cpu_supports after start-up: on some
+// virtual machines (the development one included) the ifunc resolver of target_clones picks the
+// default clone although the CPU has AVX2.
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12 && !defined(MEDSEG_NO_CLONES)
 #define MSF_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
 #else

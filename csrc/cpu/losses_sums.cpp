@@ -138,6 +138,8 @@ int64_t seg_loss_sums(const SegShape& shape, const SegLossConfig& cfg, const Seg
     for (int64_t i = 0; i < shape.batch * shape.classes * kNumSums; ++i) sums[i] = 0.0;
     for (int64_t b = 0; b < shape.batch; ++b) counts[b] = 0;
     if (shape.batch == 0 || shape.classes == 0 || shape.voxels() == 0) return 0;
+    int64_t bad = 0;
+    if (seg_loss_sums_simd(shape, cfg, logits, target, sums, counts, &bad)) return bad;
     return dispatch_logits(logits.dtype, [&](auto t_tag, auto c_tag) {
         using T = typename decltype(t_tag)::type;
         using C = typename decltype(c_tag)::type;

@@ -46,6 +46,8 @@ def config() -> dict:
         "num_threads": get_num_threads(),
         "cpu_count": os.cpu_count(),
         "cuda_built": _ext.cuda_built(),
+        # float loss kernels: AVX2+FMA path chosen at run time, or the portable one
+        "cpu_loss_simd": "avx2+fma" if cpu._losses_simd_mode(-1) else "scalar",
     }
     if _ext.cuda_built():
         cu = _ext.cuda_module()

@@ -69,17 +69,22 @@ MSF_HDI int64_t spatial_offset(const SegShape& shape, const int64_t* strides, in
 }
 
 // ---------------------------------------------------------------------------------------------
-// Elementary functions. Float: polynomial exp/log (Cephes coefficients, S. Moshier) that compile
-// to branch-free code, so CPU loops vectorise and the GPU runs the same arithmetic; relative
-// error about 1e-7. Double: the libm functions (the float64 path is the exact reference path).
+// Elementary functions. Float: polynomial exp/log (Cephes coefficients, S. Moshier) in branch-free
+// selects, so the GPU runs the same arithmetic and the CPU SIMD path (csrc/cpu/losses_simd.h)
+// reproduces them bit for bit (same operations in the same order, no FMA on the CPU). About 1 ulp
+// over the whole float range, subnormal results and inputs included; exp: +inf above ~88.72, 0
+// below ~-103.97; log: -inf at 0, NaN below 0; NaN propagates. Double: the libm functions (the
+// float64 path is the exact reference path).
 
 MSF_HDI float fast_exp(float x) {
-    x = x < -87.0f ? -87.0f : x;
-    x = x > 88.0f ? 88.0f : x;
+    const bool nan = !(x == x);
+    float xc = x < -104.0f ? -104.0f : x;                  // exp(-104) rounds to 0
+    xc = xc > 89.0f ? 89.0f : xc;                          // exp(89) overflows to inf
+    xc = nan ? 0.0f : xc;                                  // (keeps the int conversion defined)
     const float magic = 12582912.0f;                        // 1.5 * 2^23: round to nearest integer
-    float n = x * 1.44269504088896341f + magic;
+    float n = xc * 1.44269504088896341f + magic;
     n = n - magic;
-    float r = x - n * 0.693359375f;
+    float r = xc - n * 0.693359375f;                       // Cody-Waite: ln 2 in two parts
     r = r + n * 2.12194440e-4f;
     const float z = r * r;
     float y = 1.9875691500e-4f;
@@ -89,14 +94,20 @@ MSF_HDI float fast_exp(float x) {
     y = y * r + 1.6666665459e-1f;
     y = y * r + 5.0000001201e-1f;
     y = y * z + r + 1.0f;
-    const int32_t e = (static_cast<int32_t>(n) + 127) << 23;
-    return y * bit_cast<float>(e);
+    // 2^n in two exact steps (n in [-150, 128]), so subnormal and overflowing results round once.
+    const int32_t ni = static_cast<int32_t>(n);
+    const int32_t n1 = ni >> 1;
+    const int32_t n2 = ni - n1;
+    const float out = (y * bit_cast<float>((n1 + 127) << 23)) * bit_cast<float>((n2 + 127) << 23);
+    return nan ? x : out;
 }
 
-// Natural log of a positive normal float.
 MSF_HDI float fast_log(float x) {
-    const uint32_t bits = bit_cast<uint32_t>(x);
+    const bool sub = x < 1.17549435e-38f;                  // subnormal (or zero, negative): scale by 2^23
+    const float xs = sub ? x * 8388608.0f : x;
+    const uint32_t bits = bit_cast<uint32_t>(xs);
     float e = static_cast<float>(static_cast<int32_t>((bits >> 23) & 0xffu) - 126);
+    e = sub ? e - 23.0f : e;
     float m = bit_cast<float>((bits & 0x007fffffu) | 0x3f000000u);   // [0.5, 1)
     const bool low = m < 0.707106781186547524f;
     e = low ? e - 1.0f : e;
@@ -114,7 +125,27 @@ MSF_HDI float fast_log(float x) {
     y = y * m * z;
     y = y - 2.12194440e-4f * e;
     y = y - 0.5f * z;
-    return m + y + 0.693359375f * e;
+    float out = m + y + 0.693359375f * e;
+    out = x == INFINITY ? x : out;
+    out = x == 0.0f ? -INFINITY : out;
+    out = (x < 0.0f || !(x == x)) ? NAN : out;
+    return out;
+}
+
+// log(1 + e) for e in [0, 1] (NaN propagates): 2 atanh(s) with s = e / (2 + e) in [0, 1/3], odd
+// Taylor series to s^13 (truncation below 2e-9 relative). About 1 ulp, and tiny e (subnormal
+// included) keep full relative precision, unlike log(1 + e) of the rounded sum.
+MSF_HDI float fast_log1p01(float e) {
+    const float s2 = (e + e) / (2.0f + e);    // 2 s (not s: e / 2 would round away the smallest subnormal)
+    const float z = 0.25f * (s2 * s2);
+    float y = 0.0769230769f;                 // 1/13
+    y = y * z + 0.0909090909f;               // 1/11
+    y = y * z + 0.111111111f;                // 1/9
+    y = y * z + 0.142857143f;                // 1/7
+    y = y * z + 0.2f;                        // 1/5
+    y = y * z + 0.333333333f;                // 1/3
+    y = y * z;
+    return s2 * y + s2;
 }
 
 MSF_HDI float loss_exp(float x) { return fast_exp(x); }
@@ -122,7 +153,7 @@ MSF_HDI double loss_exp(double x) { return exp(x); }
 MSF_HDI float loss_log(float x) { return fast_log(x); }
 MSF_HDI double loss_log(double x) { return log(x); }
 // log(1 + e) for e in [0, 1]
-MSF_HDI float loss_log1p(float e) { return e < 1e-4f ? e * (1.0f - 0.5f * e) : fast_log(1.0f + e); }
+MSF_HDI float loss_log1p(float e) { return fast_log1p01(e); }
 MSF_HDI double loss_log1p(double e) { return log1p(e); }
 
 template <typename C> MSF_HDI C loss_max(C a, C b) { return a > b ? a : b; }
@@ -200,14 +231,18 @@ struct SigmoidFocal {
 template <typename C, int G = -1>
 MSF_HDI SigmoidFocal<C> sigmoid_focal(C x, C t, C gamma, bool want_grad, bool hard = false) {
     const C ax = x >= C(0) ? x : -x;
-    const C e = loss_exp(-ax);
-    const C bce = (x > C(0) ? x : C(0)) - x * t + loss_log1p(e);
+    const C e = loss_exp(-ax);                       // the one exp shared by BCE, q and sigmoid(x)
+    const C u = C(1) + e;
+    const C inv = C(1) / u;
+    const C l1p = loss_log1p(e);             // log(1 + exp(-|x|))
+    const C bce = (x > C(0) ? x : C(0)) - x * t + l1p;
     const C s = C(2) * t - C(1);
     const C a = -x * s;
     const C aa = a >= C(0) ? a : -a;
     const C ea = hard ? e : loss_exp(-aa);   // |a| == |x| when t is 0 or 1
-    const C inv = C(1) / (C(1) + ea);
-    const C q = a >= C(0) ? inv : ea * inv;          // sigmoid(a)
+    const C ua = hard ? u : C(1) + ea;
+    const C inva = hard ? inv : C(1) / ua;
+    const C q = a >= C(0) ? inva : ea * inva;        // sigmoid(a)
     C qg;
     if constexpr (G == 2) {
         qg = q * q;
@@ -218,12 +253,12 @@ MSF_HDI SigmoidFocal<C> sigmoid_focal(C x, C t, C gamma, bool want_grad, bool ha
     } else if (gamma == C(0)) {
         qg = C(1);
     } else {
-        const C log_q = (a < C(0) ? a : C(0)) - loss_log1p(ea);
+        const C log_q = (a < C(0) ? a : C(0)) - (hard ? l1p : loss_log1p(ea));
         qg = loss_exp(gamma * log_q);
     }
     SigmoidFocal<C> out{qg * bce, C(0)};
     if (want_grad) {
-        const C sx = x >= C(0) ? C(1) / (C(1) + e) : e / (C(1) + e);
+        const C sx = x >= C(0) ? inv : e * inv;
         out.dx = qg * ((sx - t) - gamma * s * (C(1) - q) * bce);
     }
     return out;

@@ -87,6 +87,10 @@ def run(device: str = "cpu", quick: bool = False):
                 if rel > 1e-5 or grel > 1e-4:
                     raise AssertionError(f"{label}: fused differs from MONAI (value rel {rel:.2e}, grad rel {grel:.2e})")
                 note = f"vs MONAI: value rel err {rel:.1e}, grad max rel err {grel:.1e}"
+                if device == "cpu":
+                    from .._config import config
+
+                    note += f"; CPU path {config()['cpu_loss_simd']}"
             else:
                 note = "16-bit logits"
             x.grad = None
