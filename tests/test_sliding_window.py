@@ -303,6 +303,44 @@ def test_weights_map_and_skipped_windows(patch_dtype, rng):
     assert np.all(out[:, :, 8:] == 0)
 
 
+@pytest.mark.parametrize(("image", "patch", "mode", "positions"), [
+    ((37, 29, 41), (16, 12, 20), "gaussian", "monai"),
+    ((9, 30, 7), (12, 8, 10), "gaussian", "monai"),     # image smaller than the patch on two axes
+    ((1, 23, 17), (1, 8, 8), "gaussian", "monai"),     # 1-voxel axis
+    ((31, 26), (13, 11), "gaussian", "monai"),
+    ((45,), (13,), "gaussian", "monai"),
+    ((19, 23, 11), (8, 8, 8), "constant", "nnunet"),
+    ((19, 23, 11), (8, 8, 8), "constant", "monai"),
+])
+def test_separable_importance_rows_equal_full_map(image, patch, mode, positions, rng):
+    """MONAI's Gaussian and the constant map run on (scale, row, floor) factors on the CPU; the
+    factors rebuild the map bit for bit and every kernel path gives the bits of the full-map path."""
+    plan = SlidingWindow(image, patch, overlap=0.5, mode=mode, positions=positions, sigma_scale=0.2)
+    assert plan._factors is not None
+    scale, row, floor = plan._factors
+    rebuilt = np.maximum((scale[..., None] * row).astype(np.float32), np.float32(floor))
+    np.testing.assert_array_equal(rebuilt.reshape(plan.importance_map.shape), plan.importance_map)
+    full = SlidingWindow(image, patch, overlap=0.5, mode=mode, positions=positions, sigma_scale=0.2)
+    full._factors = None
+    preds = rng.random((len(plan), 3) + tuple(patch)).astype(np.float32)
+    results = []
+    for p in (plan, full):
+        acc = p.new_accumulator(3)
+        weights = np.zeros(image, np.float32)
+        p.scatter_add(acc, preds, 0, weights=weights)
+        in_order = np.empty_like(acc)
+        for start in range(0, len(p), 2):   # the streaming path: first window assigns, last divides
+            p.scatter_add(in_order, preds[start:start + 2], start, _in_order=(True, True))
+        results.append((p.finalize(acc.copy()), p.finalize(acc.copy(), argmax=True), weights, in_order))
+    for a, b in zip(*results):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_allclose(results[0][3], results[0][0], rtol=0, atol=0)
+
+
+def test_nnunet_gaussian_reads_the_full_map():
+    assert SlidingWindow((20, 20, 20), (8, 8, 8), positions="nnunet")._factors is None
+
+
 def test_slab_offset_accumulation_equals_full(rng):
     plan = SlidingWindow((20, 11), (8, 6), overlap=0.5)
     preds = rng.random((len(plan), 1, 8, 6)).astype(np.float32)
@@ -316,17 +354,18 @@ def test_slab_offset_accumulation_equals_full(rng):
     np.testing.assert_array_equal(plan.finalize(slab, offset=(7, 0)), expected[:, 7:12])
 
 
-def test_thread_count_independence(rng):
+@pytest.mark.parametrize("positions", ["nnunet", "monai"])   # full importance map / separable rows
+def test_thread_count_independence(positions, rng):
     x = torch.from_numpy(rng.random((1, 1, 33, 40, 29), dtype=np.float32))
     predict = conv_predictor(1, 3, 3)
     previous = medseg_fast.get_num_threads()
     try:
         medseg_fast.set_num_threads(1)
-        a = sliding_window_inference(x, predict, (16, 16, 16))
-        la = sliding_window_inference(x, predict, (16, 16, 16), argmax=True)
+        a = sliding_window_inference(x, predict, (16, 16, 16), positions=positions)
+        la = sliding_window_inference(x, predict, (16, 16, 16), positions=positions, argmax=True)
         medseg_fast.set_num_threads(2)
-        b = sliding_window_inference(x, predict, (16, 16, 16))
-        lb = sliding_window_inference(x, predict, (16, 16, 16), argmax=True)
+        b = sliding_window_inference(x, predict, (16, 16, 16), positions=positions)
+        lb = sliding_window_inference(x, predict, (16, 16, 16), positions=positions, argmax=True)
     finally:
         medseg_fast.set_num_threads(previous)
     assert torch.equal(a, b)

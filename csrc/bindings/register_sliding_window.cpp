@@ -5,6 +5,23 @@
 namespace py = pybind11;
 
 namespace medseg::bindings {
+namespace {
+
+// (scale pointer, row pointer, floor) of a separable importance map; a null scale means "use the map".
+using FactorsDesc = std::tuple<uintptr_t, uintptr_t, float>;
+
+cpu::SwImportance make_importance(uintptr_t map, const FactorsDesc& factors) {
+    cpu::SwImportance imp;
+    imp.map = reinterpret_cast<const float*>(map);
+    if (std::get<0>(factors) != 0) {
+        imp.scale = reinterpret_cast<const float*>(std::get<0>(factors));
+        imp.row = reinterpret_cast<const float*>(std::get<1>(factors));
+        imp.floor = std::get<2>(factors);
+    }
+    return imp;
+}
+
+}  // namespace
 
 void register_sliding_window(py::module_& m) {
     m.def(
@@ -19,22 +36,24 @@ void register_sliding_window(py::module_& m) {
     m.def(
         "sw_scatter_add",
         [](const GridDesc& grid, uintptr_t imp, const ArrayDesc& patches, const ArrayDesc& acc,
-           const RegionDesc& region, const ArrayDesc& weights, int64_t first, int64_t n) {
-            cpu::sw_scatter_add(make_grid(grid), reinterpret_cast<const float*>(imp), make_strided(patches),
+           const RegionDesc& region, const ArrayDesc& weights, int64_t first, int64_t n, const FactorsDesc& factors) {
+            cpu::sw_scatter_add(make_grid(grid), make_importance(imp, factors), make_strided(patches),
                                 make_strided(acc), make_region(region), make_strided(weights), first, n);
         },
         py::arg("grid"), py::arg("importance"), py::arg("patches"), py::arg("acc"), py::arg("region"),
-        py::arg("weights"), py::arg("first"), py::arg("n"), py::call_guard<py::gil_scoped_release>());
+        py::arg("weights"), py::arg("first"), py::arg("n"), py::arg("factors") = FactorsDesc{0, 0, 0.0f},
+        py::call_guard<py::gil_scoped_release>());
 
     m.def(
         "sw_finalize",
         [](const GridDesc& grid, uintptr_t imp, const ArrayDesc& acc, const RegionDesc& region,
-           const ArrayDesc& weights, const ArrayDesc& out, bool argmax) {
-            cpu::sw_finalize(make_grid(grid), reinterpret_cast<const float*>(imp), make_strided(acc),
+           const ArrayDesc& weights, const ArrayDesc& out, bool argmax, const FactorsDesc& factors) {
+            cpu::sw_finalize(make_grid(grid), make_importance(imp, factors), make_strided(acc),
                              make_region(region), make_strided(weights), make_strided(out), argmax);
         },
         py::arg("grid"), py::arg("importance"), py::arg("acc"), py::arg("region"), py::arg("weights"),
-        py::arg("out"), py::arg("argmax"), py::call_guard<py::gil_scoped_release>());
+        py::arg("out"), py::arg("argmax"), py::arg("factors") = FactorsDesc{0, 0, 0.0f},
+        py::call_guard<py::gil_scoped_release>());
 }
 
 }  // namespace medseg::bindings

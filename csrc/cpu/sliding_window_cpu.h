@@ -11,6 +11,17 @@
 
 namespace medseg::cpu {
 
+// The importance map of a plan. When `scale` is given the map is separable up to a floor,
+// imp[z, y, x] = max(scale[z * patch_y + y] * row[x], floor) bit for bit (MONAI's Gaussian and the
+// constant map; the plan checks this), and the kernels read one row and a scalar per (z, y)
+// instead of the full 3-D map; otherwise `map` (contiguous, patch-shaped) is read.
+struct SwImportance {
+    const float* map = nullptr;
+    const float* scale = nullptr;
+    const float* row = nullptr;
+    float floor = 0.0f;
+};
+
 // out[i, c] = x[b, c] cropped at window first + i (zeros outside the image). x: (batch, channels,
 // *image); out: (n, channels, *patch) of x's dtype or float32.
 void sw_gather(const SwGrid& grid, const ArrayArg& x, int64_t batch, int64_t channels, const ArrayArg& out,
@@ -19,14 +30,14 @@ void sw_gather(const SwGrid& grid, const ArrayArg& x, int64_t batch, int64_t cha
 // acc[b, k, v] += patches[i, k, v - o] * imp[v - o] (and weights[b, v] += imp[v - o] when weights
 // is present) for window first + i, over the voxels inside `region`. Windows are added in order,
 // so each voxel receives its contributions in window order whatever the thread count.
-void sw_scatter_add(const SwGrid& grid, const float* imp, const ArrayArg& patches, const ArrayArg& acc,
+void sw_scatter_add(const SwGrid& grid, const SwImportance& imp, const ArrayArg& patches, const ArrayArg& acc,
                     const SwRegion& region, const ArrayArg& weights, int64_t first, int64_t n);
 
 // out = acc / W over `region` (W from `weights` when present, else the grid's weight sum), or with
 // argmax the index of the largest normalized channel. out: (batch, channels, *region) float or
 // (batch, 1, *region) integer labels; it may be acc itself (in place). With region.divide_last the
 // accumulator already holds probabilities (in-order scatter divided them) and W is taken as 1.
-void sw_finalize(const SwGrid& grid, const float* imp, const ArrayArg& acc, const SwRegion& region,
+void sw_finalize(const SwGrid& grid, const SwImportance& imp, const ArrayArg& acc, const SwRegion& region,
                  const ArrayArg& weights, const ArrayArg& out, bool argmax);
 
 }  // namespace medseg::cpu

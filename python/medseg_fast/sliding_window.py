@@ -79,15 +79,43 @@ def _gaussian_nnunet(patch: tuple[int, ...], sigma_scale: tuple[float, ...]) -> 
     return result
 
 
-def _gaussian_monai(patch: tuple[int, ...], sigma_scale: tuple[float, ...]) -> np.ndarray:
-    """MONAI ``compute_importance_map(mode="gaussian")`` in float32 (same operations, same order)."""
+def _gaussian_monai_factors(patch: tuple[int, ...], sigma_scale: tuple[float, ...]) -> tuple:
+    """MONAI ``compute_importance_map(mode="gaussian")`` in float32 (same operations, same order) as
+    ``(scale, row, floor)``: the product of all but the last axis's 1-D Gaussians, the last one,
+    and the lower clamp; the map is ``max(scale[..., None] * row, floor)``."""
     result = None
     for p, s in zip(patch, sigma_scale):
         sigma = p * s
         x = np.arange(-(p - 1) / 2.0, (p - 1) / 2.0 + 1, dtype=np.float64)[:p].astype(np.float32)
         g = np.exp((x * x) / np.float32(-2 * sigma**2)).astype(np.float32)
+        scale = result if result is not None else np.ones((), dtype=np.float32)
         result = g if result is None else (result[..., None] * g).astype(np.float32)
-    return np.maximum(result, max(float(result.min()), 1e-3)).astype(np.float32)
+    return scale, g, np.float32(max(float(result.min()), 1e-3))
+
+
+def _gaussian_monai(patch: tuple[int, ...], sigma_scale: tuple[float, ...]) -> np.ndarray:
+    """MONAI ``compute_importance_map(mode="gaussian")`` in float32."""
+    scale, row, floor = _gaussian_monai_factors(patch, sigma_scale)
+    return np.maximum((scale[..., None] * row).astype(np.float32), floor).astype(np.float32)
+
+
+def _separable_factors(imp: np.ndarray, candidate: tuple | None) -> tuple | None:
+    """``(scale (pz, py), row (px), floor)`` float32 with ``imp == max(scale[..., None] * row, floor)``
+    bit for bit (imp seen as 3-D), or None. The CPU kernels then read one row and a scalar per
+    (z, y) instead of the full map; the check makes that exact by construction."""
+    if candidate is None:
+        return None
+    scale, row, floor = candidate
+    imp3 = imp.reshape((1,) * (3 - imp.ndim) + imp.shape)
+    scale = np.ascontiguousarray(np.asarray(scale, dtype=np.float32).reshape(imp3.shape[:2]))
+    row = np.ascontiguousarray(np.asarray(row, dtype=np.float32).reshape(imp3.shape[2]))
+    floor = np.float32(floor)
+    rebuilt = np.maximum((scale[..., None] * row).astype(np.float32), floor)
+    if not np.array_equal(rebuilt.view(np.int32), np.ascontiguousarray(imp3).view(np.int32)):
+        return None
+    scale.setflags(write=False)
+    row.setflags(write=False)
+    return scale, row, float(floor)
 
 
 # ----------------------------------------------------------------------------- validation
@@ -217,14 +245,18 @@ class SlidingWindow:
             starts = _nnunet_steps(size, p, 1.0 - o) if self.positions == "nnunet" else _monai_starts(size, p, o)
             axis.append(np.asarray(starts, dtype=np.int64) - before)
         self.axis_origins = tuple(axis)
+        candidate = None
         if self.mode == "constant":
             imp = np.ones(patch, dtype=np.float32)
+            candidate = (np.ones(patch[:-1], np.float32), np.ones(patch[-1], np.float32), 0.0)
         elif self.positions == "nnunet":
             imp = _gaussian_nnunet(patch, sigmas)
         else:
             imp = _gaussian_monai(patch, sigmas)
+            candidate = _gaussian_monai_factors(patch, sigmas)
         self.importance_map = np.ascontiguousarray(imp, dtype=np.float32)
         self.importance_map.setflags(write=False)
+        self._factors = _separable_factors(self.importance_map, candidate)
         self._device_data: dict[Any, tuple] = {}
 
     # ------------------------------------------------------------------ basics
@@ -291,6 +323,16 @@ class SlidingWindow:
             cached = (grid, imp_ptr, axes, imp)   # keep the arrays alive with the plan
             self._device_data[key] = cached
         return cached[0], cached[1]
+
+    def _importance_args(self, v: B.ArrayView) -> tuple:
+        """Extra kernel arguments describing the importance map: on the CPU the separable factors
+        ``(scale pointer, row pointer, floor)`` (null pointers when the map is not separable)."""
+        if v.device == "cuda":
+            return ()
+        if self._factors is None:
+            return ((0, 0, 0.0),)
+        scale, row, floor = self._factors
+        return ((int(scale.__array_interface__["data"][0]), int(row.__array_interface__["data"][0]), floor),)
 
     def _strides5(self, v: B.ArrayView, lead: int) -> list[int]:
         """Element strides of v as (batch, channel, z, y, x); `lead` = number of leading axes present."""
@@ -492,7 +534,8 @@ class SlidingWindow:
         grid, imp = self._data_on(av)
         region = self._region_desc(batch, channels, off, av.shape[-self.ndim:], _ring, 0, _in_order)
         _call(av, "sw_scatter_add", grid, imp, B.describe(pv, self._strides5(pv, 2)),
-              B.describe(av, self._strides5(av, av.ndim - self.ndim)), region, self._weights_strides(wv, av), start, n)
+              B.describe(av, self._strides5(av, av.ndim - self.ndim)), region, self._weights_strides(wv, av), start, n,
+              *self._importance_args(av))
 
     def finalize(self, accumulator: Any, *, argmax: bool = False, out_dtype: Any = None, weights: Any = None,
                  offset: Sequence[int] | None = None, out: Any = None, _ring: int = 0, _rows: int = 0,
@@ -572,7 +615,7 @@ class SlidingWindow:
         else:
             out_strides = self._strides5(ov, av.ndim - self.ndim)
         _call(av, "sw_finalize", grid, imp, B.describe(av, self._strides5(av, av.ndim - self.ndim)), region,
-              self._weights_strides(wv, av), B.describe(ov, out_strides), bool(argmax))
+              self._weights_strides(wv, av), B.describe(ov, out_strides), bool(argmax), *self._importance_args(av))
         return result
 
 

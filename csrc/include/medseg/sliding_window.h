@@ -134,7 +134,11 @@ struct SwRegion {
 };
 
 MSF_HD inline float normalize_blend(float acc, float weight) {
-    return weight > 0.0f ? acc / weight : 0.0f;
+    // Select, then divide unconditionally: the same values as `weight > 0 ? acc / weight : 0`, but
+    // without control flow, so CPU row loops vectorize.
+    const bool covered = weight > 0.0f;
+    const float q = acc / (covered ? weight : 1.0f);
+    return covered ? q : 0.0f;
 }
 
 // Running argmax over channels with the first maximum winning and NaN treated as the largest
