@@ -8,12 +8,19 @@
 // Restricting to the union box is exact: every surface element of either mask lies inside it,
 // and outside it both masks are empty.
 #include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+static double prof_now(){return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count()*1e3;}
+#define PROF(name) if (std::getenv("MSF_PROF")) { double t_=prof_now(); std::fprintf(stderr, "%s %.2f ms\n", name, t_-prof_t0); prof_t0=t_; }
 #include <cmath>
+#include <limits>
 #include <stdexcept>
 
 #include "distance_cpu.h"
 #include "medseg/metrics_surfels.h"
 #include "metrics_cpu.h"
+#include "metrics_nearest.h"
 
 namespace medseg::cpu {
 
@@ -99,13 +106,28 @@ void corner_surface(const BoxGrid& g, const BoxGrid& c, int active, const std::v
     });
 }
 
-// Distances from the elements of `from` to the nearest site of `sites` (+inf without sites).
-void distances_to(const EdtShape& sh, const std::vector<uint8_t>& sites, bool any_site, SurfaceSide& from,
-                  std::vector<double>& scratch, bool parallel) {
+// Distances from the elements of `from` to the nearest element of `to` (+inf without any):
+// a nearest-neighbour search over `to`'s elements, or, when that would cost more than an EDT of
+// the box, the exact EDT of `to`'s surface (`sites`). Both give the exact minimum of the same
+// rounded squared distances, so the choice never changes a result.
+void distances_to(const EdtShape& sh, const std::vector<uint8_t>& sites, const SurfaceSide& to, SurfaceSide& from,
+                  std::vector<double>& scratch, bool parallel, int path) {
     from.distance.assign(from.index.size(), kInf);
-    if (!any_site || from.index.empty()) return;
-    scratch.resize(sh.size());
-    edt_from_sites<double>(sh, sites.data(), scratch.data(), false, parallel);
+    if (to.index.empty() || from.index.empty()) return;
+    const int64_t box = sh.size();
+    // Budget: about the cost of the EDT of the box, in distance evaluations and visited cells.
+    int64_t budget = 8 * box;
+    if (path == kPathNearest) budget = std::numeric_limits<int64_t>::max();
+    else if (path == kPathEdt) budget = -1;
+    else if (path == kPathAutoSmallBudget) budget = static_cast<int64_t>(from.index.size()) / 2;
+    double prof_t0 = prof_now();
+    if (budget >= 0 && nearest_distances(sh.shape, sh.spacing, to.index, from.index, from.distance, budget, parallel)) {
+        PROF("  nearest ok");
+        return;
+    }
+    PROF("  nearest failed");
+    scratch.resize(box);
+    edt_from_sites<double, true>(sh, sites.data(), scratch.data(), false, parallel);
     for (size_t n = 0; n < from.index.size(); ++n) from.distance[n] = std::sqrt(scratch[from.index[n]]);
 }
 
@@ -242,6 +264,7 @@ struct Context {
     Convention convention;
     const std::vector<SurfaceQuery>* queries;
     double area_table[256];
+    int path;
 };
 
 // Byte masks (class c in pred / gt) of the box, read from the label maps.
@@ -289,9 +312,11 @@ void evaluate_class(const Context& ctx, ExtractFn extract, int c, const ClassBox
     }
     BoxGrid g;
     for (int a = 0; a < 3; ++a) g.e[a] = box.hi[a] - box.lo[a] + 1;
+    double prof_t0=prof_now();
     const int64_t n = g.size();
     std::vector<uint8_t> mp(n), mg(n);
     extract(ctx, c, box, g, mp, mg, parallel);
+    PROF("extract")
     bool need_gt_side = false;
     for (const auto& q : queries) need_gt_side |= !q.directed || q.stat == SurfaceStat::SurfaceDice;
     in.have_gt_side = need_gt_side;
@@ -311,13 +336,15 @@ void evaluate_class(const Context& ctx, ExtractFn extract, int c, const ClassBox
         voxel_surface(g, ctx.active, mg, sg, in.gt, parallel);
         for (int a = 0; a < 3; ++a) sh.shape[a] = g.e[a];
     }
+    PROF("surfaces")
     row[3] = static_cast<double>(in.pred.index.size());
     row[4] = static_cast<double>(in.gt.index.size());
     if (nq == 0) return;
     std::vector<double> scratch;
-    distances_to(sh, sg, !in.gt.index.empty(), in.pred, scratch, parallel);
-    if (need_gt_side) distances_to(sh, sp, !in.pred.index.empty(), in.gt, scratch, parallel);
+    distances_to(sh, sg, in.gt, in.pred, scratch, parallel, ctx.path);
+    if (need_gt_side) distances_to(sh, sp, in.pred, in.gt, scratch, parallel, ctx.path);
     else in.gt.distance.clear();
+    PROF("edts")
     if (ctx.convention == Convention::DeepMind) {
         sort_by_distance_then_area(in.pred.distance, in.pred.weight);
         if (need_gt_side) sort_by_distance_then_area(in.gt.distance, in.gt.weight);
@@ -328,18 +355,21 @@ void evaluate_class(const Context& ctx, ExtractFn extract, int c, const ClassBox
         else if (ctx.convention == Convention::Medpy) row[5 + qi] = medpy_stat(q, in);
         else row[5 + qi] = deepmind_stat(q, in);
     }
+    PROF("stats")
 }
 
 }  // namespace
 
 std::vector<double> surface_metrics(const Layout& layout, int active, const ArrayArg& pred, const ArrayArg& gt,
                                     const ClassSpec& spec, const double spacing[3], Convention convention,
-                                    const std::vector<SurfaceQuery>& queries) {
+                                    const std::vector<SurfaceQuery>& queries, int path) {
     if (layout.ndim != 3) throw std::invalid_argument("surface_metrics expects a 3-axis layout");
     if (active < 1 || active > 3) throw std::invalid_argument("active axes must be 1, 2 or 3");
     if (convention == Convention::DeepMind && active < 2)
         throw std::invalid_argument("the deepmind convention needs 2-D or 3-D masks");
+    double prof_t0=prof_now();
     const std::vector<ClassBox> boxes = class_boxes(layout, pred, gt, spec);
+    PROF("boxes")
     const int k = spec.num_classes();
     const int width = 5 + static_cast<int>(queries.size());
     std::vector<double> out(static_cast<size_t>(k) * width, 0.0);
@@ -354,6 +384,7 @@ std::vector<double> surface_metrics(const Layout& layout, int active, const Arra
     for (int a = 0; a < 3; ++a) ctx.spacing[a] = spacing[a];
     ctx.convention = convention;
     ctx.queries = &queries;
+    ctx.path = path;
     if (active == 3) {
         surfel_area_table_3d(spacing, ctx.area_table);
     } else {

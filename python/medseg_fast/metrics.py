@@ -74,6 +74,12 @@ __all__ = [
 ]
 
 CONVENTIONS = ("monai", "medpy", "deepmind")
+# How surface distances are found: "auto" (nearest-neighbour search over the other surface, the
+# exact EDT of the union box when the search would cost more), or one of them forced. Every path
+# gives bit-identical results; tests force each one ("auto-small-budget": the search gives up
+# early and falls back to the EDT).
+_SURFACE_PATHS = ("auto", "nearest", "edt", "auto-small-budget")
+_surface_path = "auto"
 _STAT_HD, _STAT_ASD, _STAT_NSD = 0, 1, 2
 
 
@@ -182,7 +188,8 @@ def _surface_call(pred: Any, gt: Any, spacing: Any, convention: int, queries: li
         raise ValueError(f"pred and gt must not be empty arrays, got shape={pv.shape}")
     spacing3 = [1.0] * (3 - len(sp)) + list(sp)
     return _ext.cpu_module().surface_metrics(shape, len(sp), B.describe(pv, ps), B.describe(gv, gs),
-                                             classes is None, classes or [], spacing3, convention, queries)[:k]
+                                             classes is None, classes or [], spacing3, convention, queries,
+                                             _SURFACE_PATHS.index(_surface_path))[:k]
 
 
 # ----------------------------------------------------------------------------- overlap metrics
