@@ -2,10 +2,14 @@
 #include "metrics_nearest.h"
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cmath>
 #include <limits>
 #include <numeric>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -21,7 +25,6 @@ constexpr double kInfD = std::numeric_limits<double>::infinity();
 // Lower bounds are real squared distances computed in double; a candidate can only be skipped
 // when its bound exceeds the best value by far more than the rounding of either.
 constexpr double kShrink = 1.0 - 1e-9;
-constexpr int64_t kLeaf = 8;          // k-d tree leaf size
 constexpr int64_t kBlock = 512;       // queries per work item (fixed: results never depend on it)
 constexpr double kCellMm = 3.0;       // target physical cell edge before density adjustment
 
@@ -29,28 +32,63 @@ struct Point {
     int32_t c[3];
 };
 
-// fl(fl(d * s)^2) for d = 0 .. n-1: the EDT's per-axis term, bit for bit.
-std::vector<double> term_table(int64_t n, double s) {
-    std::vector<double> t(static_cast<size_t>(std::max<int64_t>(n, 1)));
-    for (int64_t d = 0; d < n; ++d) {
-        const double x = static_cast<double>(d) * s;
-        t[d] = x * x;
+// Points stored as separate coordinate arrays, for the scanning loops below.
+struct SoA {
+    std::vector<int32_t> c[3];
+    void resize(size_t n) {
+        for (auto& v : c) v.resize(n);
     }
-    return t;
-}
-
-struct Tables {
-    std::vector<double> t[3];
-    double operator()(const int32_t* q, const int32_t* p) const {
-        const double a = t[0][std::abs(q[0] - p[0])];
-        const double b = t[1][std::abs(q[1] - p[1])];
-        const double c = t[2][std::abs(q[2] - p[2])];
-        return (a + b) + c;
+    void set(size_t i, const Point& p) {
+        for (int a = 0; a < 3; ++a) c[a][i] = p.c[a];
     }
 };
 
-Point decode(int64_t lin, const int64_t ext[3]) {
+// min(best, min over i in [b, e) of ((dz*s0)^2 + (dy*s1)^2) + (dx*s2)^2), each product rounded
+// as in the EDT (SSE2 has no fused multiply-add, so the two lanes round exactly as scalar code).
+inline double scan_min(const int32_t* z, const int32_t* y, const int32_t* x, int64_t b, int64_t e, const int32_t q[3],
+                       const double s[3], double best) {
+    int64_t i = b;
+#if defined(__SSE2__)
+    const __m128i qz = _mm_set1_epi32(q[0]), qy = _mm_set1_epi32(q[1]), qx = _mm_set1_epi32(q[2]);
+    const __m128d s0 = _mm_set1_pd(s[0]), s1 = _mm_set1_pd(s[1]), s2 = _mm_set1_pd(s[2]);
+    __m128d m0 = _mm_set1_pd(best), m1 = m0;
+    auto two = [&](int64_t j) {
+        const __m128i pz = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(z + j));
+        const __m128i py = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(y + j));
+        const __m128i px = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(x + j));
+        const __m128d a = _mm_mul_pd(_mm_cvtepi32_pd(_mm_sub_epi32(qz, pz)), s0);
+        const __m128d bb = _mm_mul_pd(_mm_cvtepi32_pd(_mm_sub_epi32(qy, py)), s1);
+        const __m128d c = _mm_mul_pd(_mm_cvtepi32_pd(_mm_sub_epi32(qx, px)), s2);
+        return _mm_add_pd(_mm_add_pd(_mm_mul_pd(a, a), _mm_mul_pd(bb, bb)), _mm_mul_pd(c, c));
+    };
+    for (; i + 4 <= e; i += 4) {
+        m0 = _mm_min_pd(m0, two(i));
+        m1 = _mm_min_pd(m1, two(i + 2));
+    }
+    for (; i + 2 <= e; i += 2) m0 = _mm_min_pd(m0, two(i));
+    m0 = _mm_min_pd(m0, m1);
+    best = std::min(_mm_cvtsd_f64(m0), _mm_cvtsd_f64(_mm_unpackhi_pd(m0, m0)));
+#endif
+    for (; i < e; ++i) {
+        const double a = static_cast<double>(q[0] - z[i]) * s[0];
+        const double bb = static_cast<double>(q[1] - y[i]) * s[1];
+        const double c = static_cast<double>(q[2] - x[i]) * s[2];
+        best = std::min(best, (a * a + bb * bb) + c * c);
+    }
+    return best;
+}
+
+// Linear index -> (i, j, k); 32-bit division when the grid allows it (the common case, faster).
+inline Point decode(int64_t lin, const int64_t ext[3]) {
     Point p;
+    if (lin < (int64_t(1) << 32) && ext[1] * ext[2] < (int64_t(1) << 32)) {
+        const uint32_t l = static_cast<uint32_t>(lin), e2 = static_cast<uint32_t>(ext[2]);
+        const uint32_t row = l / e2, e1 = static_cast<uint32_t>(ext[1]);
+        p.c[2] = static_cast<int32_t>(l - row * e2);
+        p.c[0] = static_cast<int32_t>(row / e1);
+        p.c[1] = static_cast<int32_t>(row - static_cast<uint32_t>(p.c[0]) * e1);
+        return p;
+    }
     p.c[2] = static_cast<int32_t>(lin % ext[2]);
     lin /= ext[2];
     p.c[1] = static_cast<int32_t>(lin % ext[1]);
@@ -62,7 +100,7 @@ Point decode(int64_t lin, const int64_t ext[3]) {
 struct CellGrid {
     int64_t cell[3], dims[3];
     std::vector<int32_t> start;     // CSR over cells, size cells + 1
-    std::vector<Point> points;      // sites in cell order
+    SoA points;                     // sites in cell order
     struct Offset {
         int32_t d[3];
         double lb;                  // real squared lower bound between the two cells' voxels
@@ -72,7 +110,7 @@ struct CellGrid {
 
     void build(const int64_t ext[3], const double sp[3], const std::vector<Point>& sites) {
         // Cell edge about kCellMm, enlarged while the grid has many more cells than sites.
-        double len = kCellMm;
+        double len = std::getenv("MSF_CELL") ? std::atof(std::getenv("MSF_CELL")) : kCellMm;
         for (;;) {
             int64_t total = 1;
             for (int a = 0; a < 3; ++a) {
@@ -80,21 +118,25 @@ struct CellGrid {
                 dims[a] = (ext[a] + cell[a] - 1) / cell[a];
                 total *= dims[a];
             }
-            if (total <= 8 * static_cast<int64_t>(sites.size()) + 4096) break;
+            static const int64_t dens = std::getenv("MSF_DENS") ? std::atoi(std::getenv("MSF_DENS")) : 8;
+            if (total <= dens * static_cast<int64_t>(sites.size()) + 4096) break;
             len *= 1.5;
         }
         const int64_t cells = dims[0] * dims[1] * dims[2];
+        for (int a = 0; a < 3; ++a) {
+            index_of[a].resize(ext[a]);
+            for (int64_t x = 0; x < ext[a]; ++x) index_of[a][x] = static_cast<int32_t>(x / cell[a]);
+        }
         start.assign(static_cast<size_t>(cells + 1), 0);
         std::vector<int32_t> id(sites.size());
         for (size_t i = 0; i < sites.size(); ++i) {
-            const Point& p = sites[i];
-            id[i] = static_cast<int32_t>((p.c[0] / cell[0] * dims[1] + p.c[1] / cell[1]) * dims[2] + p.c[2] / cell[2]);
+            id[i] = static_cast<int32_t>(cell_of(sites[i]));
             ++start[id[i] + 1];
         }
         for (int64_t c = 0; c < cells; ++c) start[c + 1] += start[c];
         std::vector<int32_t> fill(start.begin(), start.end() - 1);
         points.resize(sites.size());
-        for (size_t i = 0; i < sites.size(); ++i) points[fill[id[i]]++] = sites[i];
+        for (size_t i = 0; i < sites.size(); ++i) points.set(fill[id[i]]++, sites[i]);
 
         // Offsets within a physical radius of a few cells, sorted by their lower bound.
         const double radius = 4.0 * len;
@@ -120,90 +162,208 @@ struct CellGrid {
         std::stable_sort(offsets.begin(), offsets.end(), [](const Offset& a, const Offset& b) { return a.lb < b.lb; });
     }
 
-    // Best squared distance; returns whether it is certified (else the k-d tree continues).
-    bool query(const Point& q, const Tables& tab, double& best, int64_t& work) const {
-        const int64_t cq[3] = {q.c[0] / cell[0], q.c[1] / cell[1], q.c[2] / cell[2]};
-        for (const Offset& o : offsets) {
-            if (o.lb * kShrink > best) return true;
-            const int64_t c0 = cq[0] + o.d[0], c1 = cq[1] + o.d[1], c2 = cq[2] + o.d[2];
-            if (c0 < 0 || c1 < 0 || c2 < 0 || c0 >= dims[0] || c1 >= dims[1] || c2 >= dims[2]) continue;
-            const int64_t c = (c0 * dims[1] + c1) * dims[2] + c2;
-            const int32_t b = start[c], e = start[c + 1];
-            ++work;
-            for (int32_t i = b; i < e; ++i) best = std::min(best, tab(q.c, points[i].c));
-            work += e - b;
+    std::vector<int32_t> index_of[3];   // voxel coordinate -> cell coordinate, per axis
+    int64_t cell_of(const Point& p) const {
+        return (static_cast<int64_t>(index_of[0][p.c[0]]) * dims[1] + index_of[1][p.c[1]]) * dims[2] +
+               index_of[2][p.c[2]];
+    }
+
+    // All queries of one cell share a buffer of the sites of the cells they visit, gathered in
+    // offset order (group lower bounds never decrease) and extended only as far as some query
+    // of the cell needs. Each query scans groups until the next group's bound exceeds its best.
+    struct Scratch {
+        SoA buf;
+        size_t used = 0;
+        struct Group {
+            int64_t end;            // end in buf
+            double lb;              // cell-to-cell lower bound (non-decreasing over groups)
+            int32_t lo[3], hi[3];   // tight box of the group's sites
+        };
+        std::vector<Group> groups;
+    };
+    // best[i] for queries qs[0..n) of cell `cq`; pending[i] = 1 when not certified.
+    void query_cell(int64_t cq, const Point* qs, int64_t n, const double sp[3], double* best, uint8_t* pending,
+                    Scratch& sc, int64_t& work) const {
+        const int64_t c0 = cq / (dims[1] * dims[2]), c1 = cq / dims[2] % dims[1], c2 = cq % dims[2];
+        sc.used = 0;
+        sc.groups.clear();
+        size_t next = 0;
+        auto extend = [&]() -> bool {
+            while (next < offsets.size()) {
+                const Offset& o = offsets[next++];
+                ++work;
+                const int64_t a = c0 + o.d[0], b = c1 + o.d[1], c = c2 + o.d[2];
+                if (a < 0 || b < 0 || c < 0 || a >= dims[0] || b >= dims[1] || c >= dims[2]) continue;
+                const int64_t id = (a * dims[1] + b) * dims[2] + c;
+                const int32_t pb = start[id], pe = start[id + 1];
+                if (pb == pe) continue;
+                const size_t need = sc.used + static_cast<size_t>(pe - pb);
+                if (sc.buf.c[0].size() < need) sc.buf.resize(std::max(need, 2 * sc.buf.c[0].size()));
+                typename Scratch::Group grp;
+                grp.end = static_cast<int64_t>(need);
+                grp.lb = o.lb;
+                for (int ax = 0; ax < 3; ++ax) {
+                    const int32_t* src = points.c[ax].data();
+                    int32_t* dst = sc.buf.c[ax].data() + sc.used;
+                    int32_t lo = INT32_MAX, hi = INT32_MIN;
+                    for (int32_t i = pb; i < pe; ++i) {
+                        const int32_t v = src[i];
+                        dst[i - pb] = v;
+                        lo = std::min(lo, v);
+                        hi = std::max(hi, v);
+                    }
+                    grp.lo[ax] = lo;
+                    grp.hi[ax] = hi;
+                }
+                sc.used = need;
+                work += pe - pb;
+                sc.groups.push_back(grp);
+                return true;
+            }
+            return false;
+        };
+        for (int64_t i = 0; i < n; ++i) {
+            double b = kInfD;
+            int64_t pos = 0;
+            size_t g = 0;
+            bool done = false;
+            for (;;) {
+                if (g == sc.groups.size() && !extend()) break;
+                const auto& grp = sc.groups[g];
+                if (grp.lb * kShrink > b) {
+                    done = true;
+                    break;
+                }
+                const int64_t end = grp.end;
+                // The query's own bound to the group's box: skip groups that cannot improve.
+                double qb = 0.0;
+                for (int ax = 0; ax < 3; ++ax) {
+                    const int32_t gap = std::max({grp.lo[ax] - qs[i].c[ax], qs[i].c[ax] - grp.hi[ax], 0});
+                    const double x = static_cast<double>(gap) * sp[ax];
+                    qb += x * x;
+                }
+                if (qb * kShrink <= b) {
+                    b = scan_min(sc.buf.c[0].data(), sc.buf.c[1].data(), sc.buf.c[2].data(), pos, end, qs[i].c, sp, b);
+                    work += end - pos;
+                }
+                ++work;
+                pos = end;
+                ++g;
+            }
+            best[i] = b;
+            pending[i] = !(done || b < certified * kShrink);
         }
-        return best < certified * kShrink;
     }
 };
 
-// Point k-d tree stored implicitly: node [lo, hi) splits at mid = (lo + hi) / 2 on axis[mid];
-// points left of mid are <= the median along that axis, points right of it are >=.
-struct KdTree {
-    std::vector<Point> pts;
-    std::vector<int8_t> axis;
+// Bounding-box tree over the grid's occupied cells (each cell with the tight box of its sites),
+// for the queries the offset list leaves open (far from every site). Building it touches cells,
+// not points, so it is cheap; a query descends nearer child first and skips every node whose box
+// is farther than its best; leaves scan their cells' sites.
+struct CellTree {
+    struct Node {
+        int32_t lo[3], hi[3];     // voxel box of the sites below
+        int32_t begin, end;       // range in `cells`
+        int32_t left = -1, right = -1;
+    };
+    std::vector<int32_t> cells;   // occupied cell ids, in tree order
+    std::vector<Node> nodes;
+    std::vector<std::array<int32_t, 6>> box;   // per occupied cell (indexed like `cells` before permutation)
+    const CellGrid* grid = nullptr;
     const double* spacing = nullptr;
+    static constexpr int kLeafCells = 2;
 
-    void build(const std::vector<Point>& sites, const double sp[3]) {
-        pts = sites;
-        axis.assign(pts.size(), 0);
+    void build(const CellGrid& g, const double sp[3]) {
+        grid = &g;
         spacing = sp;
-        split(0, static_cast<int64_t>(pts.size()));
-    }
-    void split(int64_t lo, int64_t hi) {
-        while (hi - lo > kLeaf) {
-            // Split the widest axis (physical extent; sampled on large nodes).
-            int32_t mn[3] = {INT32_MAX, INT32_MAX, INT32_MAX}, mx[3] = {INT32_MIN, INT32_MIN, INT32_MIN};
-            const int64_t step = std::max<int64_t>(1, (hi - lo) / 1024);
-            for (int64_t i = lo; i < hi; i += step)
+        const int64_t ncell = g.dims[0] * g.dims[1] * g.dims[2];
+        std::vector<int32_t> slot;
+        for (int64_t c = 0; c < ncell; ++c) {
+            const int32_t b = g.start[c], e = g.start[c + 1];
+            if (b == e) continue;
+            std::array<int32_t, 6> bb = {INT32_MAX, INT32_MAX, INT32_MAX, INT32_MIN, INT32_MIN, INT32_MIN};
+            for (int32_t i = b; i < e; ++i)
                 for (int a = 0; a < 3; ++a) {
-                    mn[a] = std::min(mn[a], pts[i].c[a]);
-                    mx[a] = std::max(mx[a], pts[i].c[a]);
+                    bb[a] = std::min(bb[a], g.points.c[a][i]);
+                    bb[3 + a] = std::max(bb[3 + a], g.points.c[a][i]);
                 }
-            int best = 0;
-            double widest = -1.0;
-            for (int a = 0; a < 3; ++a) {
-                const double w = static_cast<double>(mx[a] - mn[a]) * spacing[a];
-                if (w > widest) widest = w, best = a;
-            }
-            const int64_t mid = lo + (hi - lo) / 2;
-            std::nth_element(pts.begin() + lo, pts.begin() + mid, pts.begin() + hi,
-                             [best](const Point& a, const Point& b) { return a.c[best] < b.c[best]; });
-            axis[mid] = static_cast<int8_t>(best);
-            split(lo, mid);
-            lo = mid + 1;
+            cells.push_back(static_cast<int32_t>(c));
+            box.push_back(bb);
         }
+        std::vector<int32_t> order(cells.size());
+        std::iota(order.begin(), order.end(), 0);
+        nodes.reserve(2 * cells.size() / kLeafCells + 2);
+        split(order, 0, static_cast<int32_t>(order.size()));
+        std::vector<int32_t> permuted(cells.size());
+        std::vector<std::array<int32_t, 6>> pbox(cells.size());
+        for (size_t i = 0; i < order.size(); ++i) {
+            permuted[i] = cells[order[i]];
+            pbox[i] = box[order[i]];
+        }
+        cells.swap(permuted);
+        box.swap(pbox);
     }
-    // off[a]: squared gap along axis a between q and the node's region; rd: their sum (a lower
-    // bound of every point of the node). Incremental bounds of Arya & Mount, "Algorithms for
-    // fast vector quantization" (1993).
-    void query(int64_t lo, int64_t hi, const Point& q, const Tables& tab, double off[3], double rd, double& best,
-               int64_t& work) const {
-        while (hi - lo > kLeaf) {
-            const int64_t mid = lo + (hi - lo) / 2;
-            const Point& p = pts[mid];
-            const int a = axis[mid];
-            best = std::min(best, tab(q.c, p.c));
-            ++work;
-            const int32_t diff = q.c[a] - p.c[a];
-            const double gap = tab.t[a][std::abs(diff)];
-            const double old = off[a];
-            const double far_rd = rd - old + gap;
-            // Near side first; the far side only when its region can hold a closer point.
-            if (diff >= 0) query(mid + 1, hi, q, tab, off, rd, best, work);
-            else query(lo, mid, q, tab, off, rd, best, work);
-            if (far_rd * kShrink > best) return;
-            off[a] = gap;
-            if (diff >= 0) hi = mid;
-            else lo = mid + 1;
-            rd = far_rd;
-            // Tail-iterate into the far side; restore off[a] for the caller afterwards.
-            query(lo, hi, q, tab, off, rd, best, work);
-            off[a] = old;
+    int32_t split(std::vector<int32_t>& order, int32_t begin, int32_t end) {
+        Node n;
+        for (int a = 0; a < 3; ++a) n.lo[a] = INT32_MAX, n.hi[a] = INT32_MIN;
+        for (int32_t i = begin; i < end; ++i)
+            for (int a = 0; a < 3; ++a) {
+                n.lo[a] = std::min(n.lo[a], box[order[i]][a]);
+                n.hi[a] = std::max(n.hi[a], box[order[i]][3 + a]);
+            }
+        n.begin = begin;
+        n.end = end;
+        const int32_t id = static_cast<int32_t>(nodes.size());
+        nodes.push_back(n);
+        if (end - begin <= kLeafCells) return id;
+        int axis = 0;
+        double widest = -1.0;
+        for (int a = 0; a < 3; ++a) {
+            const double w = static_cast<double>(n.hi[a] - n.lo[a]) * spacing[a];
+            if (w > widest) widest = w, axis = a;
+        }
+        const int32_t mid = begin + (end - begin) / 2;
+        std::nth_element(order.begin() + begin, order.begin() + mid, order.begin() + end, [&](int32_t x, int32_t y) {
+            return box[x][axis] + box[x][3 + axis] < box[y][axis] + box[y][3 + axis];
+        });
+        const int32_t left = split(order, begin, mid);
+        const int32_t right = split(order, mid, end);
+        nodes[id].left = left;
+        nodes[id].right = right;
+        return id;
+    }
+    // Real squared distance from q to a box, a lower bound for every site in it.
+    double bound(const int32_t lo[3], const int32_t hi[3], const Point& q) const {
+        double sum = 0.0;
+        for (int a = 0; a < 3; ++a) {
+            const int32_t g = std::max({lo[a] - q.c[a], q.c[a] - hi[a], 0});
+            const double x = static_cast<double>(g) * spacing[a];
+            sum += x * x;
+        }
+        return sum;
+    }
+    void query(int32_t id, const Point& q, double& best, int64_t& work) const {
+        const Node& n = nodes[id];
+        ++work;
+        if (n.left < 0) {
+            for (int32_t i = n.begin; i < n.end; ++i) {
+                const int32_t c = cells[i];
+                const int32_t b = grid->start[c], e = grid->start[c + 1];
+                if (bound(&box[i][0], &box[i][3], q) * kShrink > best) continue;
+                best = scan_min(grid->points.c[0].data(), grid->points.c[1].data(), grid->points.c[2].data(), b, e,
+                                q.c, spacing, best);
+                work += e - b;
+            }
             return;
         }
-        for (int64_t i = lo; i < hi; ++i) best = std::min(best, tab(q.c, pts[i].c));
-        work += hi - lo;
+        const double bl = bound(nodes[n.left].lo, nodes[n.left].hi, q);
+        const double br = bound(nodes[n.right].lo, nodes[n.right].hi, q);
+        const int32_t first = bl <= br ? n.left : n.right, second = bl <= br ? n.right : n.left;
+        const double b1 = std::min(bl, br), b2 = std::max(bl, br);
+        if (b1 * kShrink > best) return;
+        query(first, q, best, work);
+        if (b2 * kShrink > best) return;
+        query(second, q, best, work);
     }
 };
 
@@ -215,8 +375,6 @@ bool nearest_distances(const int64_t ext[3], const double spacing[3], const std:
     const int64_t nq = static_cast<int64_t>(queries.size());
     out.assign(queries.size(), kInfD);
     if (sites.empty() || nq == 0) return true;
-    Tables tab;
-    for (int a = 0; a < 3; ++a) tab.t[a] = term_table(ext[a], spacing[a]);
     std::vector<Point> pts(sites.size());
     maybe_parallel(parallel, static_cast<int64_t>(sites.size()), 4096, [&](int64_t b, int64_t e, int) {
         for (int64_t i = b; i < e; ++i) pts[i] = decode(sites[i], ext);
@@ -228,24 +386,55 @@ bool nearest_distances(const int64_t ext[3], const double spacing[3], const std:
     if (std::getenv("MSF_PROF")) std::fprintf(stderr, "  build %.2f\n", now() - t0);
     t0 = now();
 
-    // Phase 1: the grid. Uncertified queries keep their best value and go to the k-d tree.
-    const int64_t blocks = (nq + kBlock - 1) / kBlock;
+    // Phase 1: the grid, query cell by query cell (queries counting-sorted by cell; a query's
+    // result never depends on the others, so neither the order nor the thread count matters).
+    const int64_t cells = grid.dims[0] * grid.dims[1] * grid.dims[2];
+    std::vector<Point> qpts(static_cast<size_t>(nq));
+    std::vector<int32_t> qstart(static_cast<size_t>(cells + 1), 0), qorder(static_cast<size_t>(nq));
+    std::vector<int32_t> qcell(static_cast<size_t>(nq));
+    for (int64_t i = 0; i < nq; ++i) {
+        qpts[i] = decode(queries[i], ext);
+        qcell[i] = static_cast<int32_t>(grid.cell_of(qpts[i]));
+        ++qstart[qcell[i] + 1];
+    }
+    std::vector<int32_t> occupied;
+    for (int64_t c = 0; c < cells; ++c) {
+        if (qstart[c + 1]) occupied.push_back(static_cast<int32_t>(c));
+        qstart[c + 1] += qstart[c];
+    }
+    {
+        std::vector<int32_t> fill(qstart.begin(), qstart.end() - 1);
+        for (int64_t i = 0; i < nq; ++i) qorder[fill[qcell[i]]++] = static_cast<int32_t>(i);
+    }
+    const int64_t ncells = static_cast<int64_t>(occupied.size());
+    const int64_t blocks = (ncells + 63) / 64;
     std::vector<uint8_t> pending(static_cast<size_t>(nq), 0);
     std::atomic<int64_t> spent{0};
     std::atomic<bool> over{false};
     std::atomic<int64_t> open{0};
     maybe_parallel(parallel, blocks, 1, [&](int64_t b0, int64_t b1, int) {
+        CellGrid::Scratch sc;
+        std::vector<Point> qs;
+        std::vector<double> best;
+        std::vector<uint8_t> pend;
         int64_t local_open = 0;
         for (int64_t blk = b0; blk < b1 && !over.load(std::memory_order_relaxed); ++blk) {
             int64_t work = 0;
-            const int64_t q1 = std::min(nq, (blk + 1) * kBlock);
-            for (int64_t i = blk * kBlock; i < q1; ++i) {
-                double best = kInfD;
-                if (!grid.query(decode(queries[i], ext), tab, best, work)) {
-                    pending[i] = 1;
-                    ++local_open;
+            if (std::getenv("MSF_TREEONLY")) { for (int64_t ci = blk * 64; ci < std::min(ncells, (blk + 1) * 64); ++ci) { const int64_t c = occupied[ci]; for (int32_t k = qstart[c]; k < qstart[c+1]; ++k) { pending[qorder[k]] = 1; out[qorder[k]] = kInfD; ++local_open; } } continue; }
+            for (int64_t ci = blk * 64; ci < std::min(ncells, (blk + 1) * 64); ++ci) {
+                const int64_t c = occupied[ci];
+                const int32_t qb = qstart[c], qe = qstart[c + 1];
+                const int64_t n = qe - qb;
+                qs.resize(n);
+                best.resize(n);
+                pend.resize(n);
+                for (int64_t i = 0; i < n; ++i) qs[i] = qpts[qorder[qb + i]];
+                grid.query_cell(c, qs.data(), n, spacing, best.data(), pend.data(), sc, work);
+                for (int64_t i = 0; i < n; ++i) {
+                    out[qorder[qb + i]] = best[i];
+                    pending[qorder[qb + i]] = pend[i];
+                    local_open += pend[i];
                 }
-                out[i] = best;
             }
             if (spent.fetch_add(work) + work > budget) over.store(true);
         }
@@ -256,18 +445,17 @@ bool nearest_distances(const int64_t ext[3], const double spacing[3], const std:
     if (std::getenv("MSF_PROF")) std::fprintf(stderr, "  phase1 spent %lld budget %lld open %lld offsets %zu cell %lld %lld %lld\n", (long long)spent.load(), (long long)budget, (long long)open.load(), grid.offsets.size(), (long long)grid.cell[0], (long long)grid.cell[1], (long long)grid.cell[2]);
     if (over.load()) return false;
     if (open.load() > 0) {
-        KdTree tree;
-        tree.build(pts, spacing);
-        const int64_t n = static_cast<int64_t>(tree.pts.size());
-        maybe_parallel(parallel, blocks, 1, [&](int64_t b0, int64_t b1, int) {
+        CellTree tree;
+        tree.build(grid, spacing);
+        const int64_t qblocks = (nq + kBlock - 1) / kBlock;
+        maybe_parallel(parallel, qblocks, 1, [&](int64_t b0, int64_t b1, int) {
             for (int64_t blk = b0; blk < b1 && !over.load(std::memory_order_relaxed); ++blk) {
                 int64_t work = 0;
                 const int64_t q1 = std::min(nq, (blk + 1) * kBlock);
                 for (int64_t i = blk * kBlock; i < q1; ++i) {
                     if (!pending[i]) continue;
                     double best = out[i];
-                    double off[3] = {0.0, 0.0, 0.0};
-                    tree.query(0, n, decode(queries[i], ext), tab, off, 0.0, best, work);
+                    tree.query(0, qpts[i], best, work);
                     out[i] = best;
                     if (work > budget) break;
                 }
