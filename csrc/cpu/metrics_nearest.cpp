@@ -10,7 +10,6 @@
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 
@@ -25,7 +24,6 @@ constexpr double kInfD = std::numeric_limits<double>::infinity();
 // Lower bounds are real squared distances computed in double; a candidate can only be skipped
 // when its bound exceeds the best value by far more than the rounding of either.
 constexpr double kShrink = 1.0 - 1e-9;
-constexpr int64_t kBlock = 512;       // queries per work item (fixed: results never depend on it)
 constexpr double kCellMm = 3.0;       // target physical cell edge before density adjustment
 
 struct Point {
@@ -110,7 +108,7 @@ struct CellGrid {
 
     void build(const int64_t ext[3], const double sp[3], const std::vector<Point>& sites) {
         // Cell edge about kCellMm, enlarged while the grid has many more cells than sites.
-        double len = std::getenv("MSF_CELL") ? std::atof(std::getenv("MSF_CELL")) : kCellMm;
+        double len = kCellMm;
         for (;;) {
             int64_t total = 1;
             for (int a = 0; a < 3; ++a) {
@@ -118,8 +116,7 @@ struct CellGrid {
                 dims[a] = (ext[a] + cell[a] - 1) / cell[a];
                 total *= dims[a];
             }
-            static const int64_t dens = std::getenv("MSF_DENS") ? std::atoi(std::getenv("MSF_DENS")) : 8;
-            if (total <= dens * static_cast<int64_t>(sites.size()) + 4096) break;
+            if (total <= 8 * static_cast<int64_t>(sites.size()) + 4096) break;
             len *= 1.5;
         }
         const int64_t cells = dims[0] * dims[1] * dims[2];
@@ -277,7 +274,6 @@ struct CellTree {
         grid = &g;
         spacing = sp;
         const int64_t ncell = g.dims[0] * g.dims[1] * g.dims[2];
-        std::vector<int32_t> slot;
         for (int64_t c = 0; c < ncell; ++c) {
             const int32_t b = g.start[c], e = g.start[c + 1];
             if (b == e) continue;
@@ -367,6 +363,22 @@ struct CellTree {
     }
 };
 
+
+// Calls fn(block) for blocks 0..n-1, pulled from a shared counter (dynamic balance: far queries
+// cost far more than near ones). Each block's outputs depend only on its own inputs.
+template <typename Fn>
+void for_blocks(int threads, int64_t n, Fn&& fn) {
+    if (n <= 0) return;
+    threads = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(threads, n)));
+    std::atomic<int64_t> next{0};
+    auto worker = [&](int64_t w0, int64_t w1, int) {
+        for (int64_t w = w0; w < w1; ++w)
+            for (int64_t b = next.fetch_add(1); b < n; b = next.fetch_add(1)) fn(b, static_cast<int>(w));
+    };
+    if (threads > 1) parallel_for(threads, 1, worker);
+    else worker(0, 1, 0);
+}
+
 }  // namespace
 
 bool nearest_distances(const int64_t ext[3], const double spacing[3], const std::vector<int64_t>& sites,
@@ -376,15 +388,9 @@ bool nearest_distances(const int64_t ext[3], const double spacing[3], const std:
     out.assign(queries.size(), kInfD);
     if (sites.empty() || nq == 0) return true;
     std::vector<Point> pts(sites.size());
-    maybe_parallel(parallel, static_cast<int64_t>(sites.size()), 4096, [&](int64_t b, int64_t e, int) {
-        for (int64_t i = b; i < e; ++i) pts[i] = decode(sites[i], ext);
-    });
-    auto now = [] { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count() * 1e3; };
-    double t0 = now();
+    for (size_t i = 0; i < sites.size(); ++i) pts[i] = decode(sites[i], ext);
     CellGrid grid;
     grid.build(ext, spacing, pts);
-    if (std::getenv("MSF_PROF")) std::fprintf(stderr, "  build %.2f\n", now() - t0);
-    t0 = now();
 
     // Phase 1: the grid, query cell by query cell (queries counting-sorted by cell; a query's
     // result never depends on the others, so neither the order nor the thread count matters).
@@ -406,69 +412,73 @@ bool nearest_distances(const int64_t ext[3], const double spacing[3], const std:
         std::vector<int32_t> fill(qstart.begin(), qstart.end() - 1);
         for (int64_t i = 0; i < nq; ++i) qorder[fill[qcell[i]]++] = static_cast<int32_t>(i);
     }
-    const int64_t ncells = static_cast<int64_t>(occupied.size());
-    const int64_t blocks = (ncells + 63) / 64;
-    std::vector<uint8_t> pending(static_cast<size_t>(nq), 0);
+    // Work is summed per block and the search abandoned once the total passes the budget; the
+    // total is a function of the inputs, so the decision never depends on scheduling.
     std::atomic<int64_t> spent{0};
     std::atomic<bool> over{false};
-    std::atomic<int64_t> open{0};
-    maybe_parallel(parallel, blocks, 1, [&](int64_t b0, int64_t b1, int) {
+    auto charge = [&](int64_t work) {
+        if (spent.fetch_add(work) + work > budget) over.store(true);
+    };
+    const int64_t ncells = static_cast<int64_t>(occupied.size());
+    constexpr int64_t kCellsPerBlock = 32;
+    std::vector<uint8_t> pending(static_cast<size_t>(nq), 0);
+    const int threads = parallel ? std::max(1, get_num_threads()) : 1;
+    struct WorkerBuffers {
         CellGrid::Scratch sc;
         std::vector<Point> qs;
         std::vector<double> best;
         std::vector<uint8_t> pend;
-        int64_t local_open = 0;
-        for (int64_t blk = b0; blk < b1 && !over.load(std::memory_order_relaxed); ++blk) {
-            int64_t work = 0;
-            if (std::getenv("MSF_TREEONLY")) { for (int64_t ci = blk * 64; ci < std::min(ncells, (blk + 1) * 64); ++ci) { const int64_t c = occupied[ci]; for (int32_t k = qstart[c]; k < qstart[c+1]; ++k) { pending[qorder[k]] = 1; out[qorder[k]] = kInfD; ++local_open; } } continue; }
-            for (int64_t ci = blk * 64; ci < std::min(ncells, (blk + 1) * 64); ++ci) {
-                const int64_t c = occupied[ci];
-                const int32_t qb = qstart[c], qe = qstart[c + 1];
-                const int64_t n = qe - qb;
-                qs.resize(n);
-                best.resize(n);
-                pend.resize(n);
-                for (int64_t i = 0; i < n; ++i) qs[i] = qpts[qorder[qb + i]];
-                grid.query_cell(c, qs.data(), n, spacing, best.data(), pend.data(), sc, work);
-                for (int64_t i = 0; i < n; ++i) {
-                    out[qorder[qb + i]] = best[i];
-                    pending[qorder[qb + i]] = pend[i];
-                    local_open += pend[i];
-                }
+    };
+    std::vector<WorkerBuffers> buffers(static_cast<size_t>(threads));
+    for_blocks(threads, (ncells + kCellsPerBlock - 1) / kCellsPerBlock, [&](int64_t blk, int w) {
+        if (over.load(std::memory_order_relaxed)) return;
+        WorkerBuffers& wb = buffers[w];
+        CellGrid::Scratch& sc = wb.sc;
+        std::vector<Point>& qs = wb.qs;
+        std::vector<double>& best = wb.best;
+        std::vector<uint8_t>& pend = wb.pend;
+        int64_t work = 0;
+        for (int64_t ci = blk * kCellsPerBlock; ci < std::min(ncells, (blk + 1) * kCellsPerBlock); ++ci) {
+            const int64_t c = occupied[ci];
+            const int32_t qb = qstart[c], qe = qstart[c + 1];
+            const int64_t n = qe - qb;
+            qs.resize(n);
+            best.resize(n);
+            pend.resize(n);
+            for (int64_t i = 0; i < n; ++i) qs[i] = qpts[qorder[qb + i]];
+            grid.query_cell(c, qs.data(), n, spacing, best.data(), pend.data(), sc, work);
+            for (int64_t i = 0; i < n; ++i) {
+                const int32_t q = qorder[qb + i];
+                out[q] = pend[i] ? best[i] : std::sqrt(best[i]);
+                pending[q] = pend[i];
             }
-            if (spent.fetch_add(work) + work > budget) over.store(true);
         }
-        open.fetch_add(local_open);
+        charge(work);
     });
-    if (std::getenv("MSF_PROF")) std::fprintf(stderr, "  phase1 %.2f ms ", now() - t0);
-    t0 = now();
-    if (std::getenv("MSF_PROF")) std::fprintf(stderr, "  phase1 spent %lld budget %lld open %lld offsets %zu cell %lld %lld %lld\n", (long long)spent.load(), (long long)budget, (long long)open.load(), grid.offsets.size(), (long long)grid.cell[0], (long long)grid.cell[1], (long long)grid.cell[2]);
     if (over.load()) return false;
-    if (open.load() > 0) {
-        CellTree tree;
-        tree.build(grid, spacing);
-        const int64_t qblocks = (nq + kBlock - 1) / kBlock;
-        maybe_parallel(parallel, qblocks, 1, [&](int64_t b0, int64_t b1, int) {
-            for (int64_t blk = b0; blk < b1 && !over.load(std::memory_order_relaxed); ++blk) {
-                int64_t work = 0;
-                const int64_t q1 = std::min(nq, (blk + 1) * kBlock);
-                for (int64_t i = blk * kBlock; i < q1; ++i) {
-                    if (!pending[i]) continue;
-                    double best = out[i];
-                    tree.query(0, qpts[i], best, work);
-                    out[i] = best;
-                    if (work > budget) break;
-                }
-                if (spent.fetch_add(work) + work > budget) over.store(true);
-            }
-        });
-        if (over.load()) return false;
-        if (std::getenv("MSF_PROF")) std::fprintf(stderr, "  tree %.2f ms spent %lld\n", now() - t0, (long long)spent.load());
-    }
-    maybe_parallel(parallel, nq, 4096, [&](int64_t b, int64_t e, int) {
-        for (int64_t i = b; i < e; ++i) out[i] = std::sqrt(out[i]);
+
+    // Phase 2: queries the offset list could not certify, in the cell-box tree.
+    std::vector<int32_t> open;
+    for (int64_t i = 0; i < nq; ++i)
+        if (pending[i]) open.push_back(static_cast<int32_t>(i));
+    if (open.empty()) return true;
+    CellTree tree;
+    tree.build(grid, spacing);
+    const int64_t nopen = static_cast<int64_t>(open.size());
+    constexpr int64_t kQueriesPerBlock = 64;
+    for_blocks(threads, (nopen + kQueriesPerBlock - 1) / kQueriesPerBlock, [&](int64_t blk, int) {
+        if (over.load(std::memory_order_relaxed)) return;
+        int64_t work = 0;
+        for (int64_t k = blk * kQueriesPerBlock; k < std::min(nopen, (blk + 1) * kQueriesPerBlock); ++k) {
+            const int32_t i = open[k];
+            double best = out[i];
+            tree.query(0, qpts[i], best, work);
+            out[i] = std::sqrt(best);
+            if (work > budget) break;
+        }
+        charge(work);
     });
-    return true;
+    return !over.load();
 }
 
 }  // namespace medseg::cpu

@@ -8,11 +8,6 @@
 // Restricting to the union box is exact: every surface element of either mask lies inside it,
 // and outside it both masks are empty.
 #include <atomic>
-#include <chrono>
-#include <cstdio>
-#include <cstdlib>
-static double prof_now(){return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count()*1e3;}
-#define PROF(name) if (std::getenv("MSF_PROF")) { double t_=prof_now(); std::fprintf(stderr, "%s %.2f ms\n", name, t_-prof_t0); prof_t0=t_; }
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -60,6 +55,13 @@ void per_slab(int64_t slabs, bool parallel, SurfaceSide& side, bool weighted, Fn
     }
 }
 
+// Rows of a 0/1 byte mask over the box: the extracted copy, or the caller's bool array itself.
+struct MaskRows {
+    const uint8_t* base;
+    int64_t s0, s1;
+    const uint8_t* row(int64_t a, int64_t b) const { return base + a * s0 + b * s1; }
+};
+
 // Indices of the nonzero bytes of flags[0, n) (offset by `base`), skipping zero words.
 inline void push_nonzero(const uint8_t* flags, int64_t n, int64_t base, std::vector<int64_t>& out) {
     int64_t k = 0;
@@ -76,7 +78,7 @@ inline void push_nonzero(const uint8_t* flags, int64_t n, int64_t base, std::vec
 
 // Voxel surfaces: inside voxels with at least one 6-neighbour (along active axes) outside; rows
 // outside the box read as a zero row (the box holds every mask voxel, so that is exact).
-void voxel_surface(const BoxGrid& g, int active, const std::vector<uint8_t>& m, SurfaceSide& side, bool parallel) {
+void voxel_surface(const BoxGrid& g, int active, const MaskRows& m, SurfaceSide& side, bool parallel) {
     const int64_t e0 = g.e[0], e1 = g.e[1], e2 = g.e[2];
     const bool erode0 = active == 3, erode1 = active >= 2;
     std::vector<uint8_t> zeros(e2, 0);
@@ -84,7 +86,7 @@ void voxel_surface(const BoxGrid& g, int active, const std::vector<uint8_t>& m, 
         std::vector<uint8_t> flag(e2);
         auto row = [&](int64_t a, int64_t b) -> const uint8_t* {
             if (a < 0 || b < 0 || a >= e0 || b >= e1) return zeros.data();
-            return m.data() + (a * e1 + b) * e2;
+            return m.row(a, b);
         };
         for (int64_t j = 0; j < e1; ++j) {
             const uint8_t* c = row(i, j);
@@ -99,11 +101,12 @@ void voxel_surface(const BoxGrid& g, int active, const std::vector<uint8_t>& m, 
                 any |= w;
             }
             if (!any) continue;
-            for (int64_t k = 0; k < e2; ++k) {
-                const uint8_t left = k > 0 ? c[k - 1] : 0, right = k + 1 < e2 ? c[k + 1] : 0;
-                const uint8_t inner = (u[k] & d[k] & f[k] & h[k] & left & right) != 0;
-                flag[k] = (c[k] != 0) & !inner;
-            }
+            // Bytes are 0 or 1: flag = c & ~(all six neighbours); the row ends have an outside
+            // neighbour along the last axis, so they are surface whenever inside.
+            flag[0] = c[0];
+            for (int64_t k = 1; k + 1 < e2; ++k)
+                flag[k] = c[k] & static_cast<uint8_t>(1 ^ (u[k] & d[k] & f[k] & h[k] & c[k - 1] & c[k + 1]));
+            flag[e2 - 1] = c[e2 - 1];
             push_nonzero(flag.data(), e2, (i * e1 + j) * e2, part.index);
         }
     });
@@ -111,7 +114,7 @@ void voxel_surface(const BoxGrid& g, int active, const std::vector<uint8_t>& m, 
 
 // Corner surfels: corner (i, j, k) of the (e + 1) grid sees voxels i-1..i, j-1..j, k-1..k.
 // Per corner row, the 2x2 voxel rows around it are read through zero-padded copies.
-void corner_surface(const BoxGrid& g, const BoxGrid& c, int active, const std::vector<uint8_t>& m,
+void corner_surface(const BoxGrid& g, const BoxGrid& c, int active, const MaskRows& m,
                     const double* table, SurfaceSide& side, bool parallel) {
     const int full = active == 3 ? 255 : 15;
     const int64_t e2 = g.e[2], c2 = c.e[2];
@@ -124,7 +127,7 @@ void corner_surface(const BoxGrid& g, const BoxGrid& c, int active, const std::v
                 std::fill(dst.begin(), dst.end(), 0);
                 return false;
             }
-            const uint8_t* src = m.data() + (a * g.e[1] + b) * e2;
+            const uint8_t* src = m.row(a, b);
             bool any = false;
             for (int64_t x = 0; x < e2; ++x) {
                 dst[x + 1] = src[x] != 0;
@@ -176,12 +179,8 @@ void distances_to(const EdtShape& sh, const SurfaceSide& to, SurfaceSide& from,
     if (path == kPathNearest) budget = std::numeric_limits<int64_t>::max();
     else if (path == kPathEdt) budget = -1;
     else if (path == kPathAutoSmallBudget) budget = static_cast<int64_t>(from.index.size()) / 2;
-    double prof_t0 = prof_now();
-    if (budget >= 0 && nearest_distances(sh.shape, sh.spacing, to.index, from.index, from.distance, budget, parallel)) {
-        PROF("  nearest ok");
+    if (budget >= 0 && nearest_distances(sh.shape, sh.spacing, to.index, from.index, from.distance, budget, parallel))
         return;
-    }
-    PROF("  nearest failed");
     std::vector<uint8_t> sites(box, 0);
     for (int64_t idx : to.index) sites[idx] = 1;
     scratch.resize(box);
@@ -378,11 +377,25 @@ void evaluate_class(const Context& ctx, ExtractFn extract, int c, const ClassBox
     }
     BoxGrid g;
     for (int a = 0; a < 3; ++a) g.e[a] = box.hi[a] - box.lo[a] + 1;
-    double prof_t0=prof_now();
     const int64_t n = g.size();
-    std::vector<uint8_t> mp(n), mg(n);
-    extract(ctx, c, box, g, mp, mg, parallel);
-    PROF("extract")
+    std::vector<uint8_t> mp, mg;
+    MaskRows rp{nullptr, g.e[1] * g.e[2], g.e[2]}, rg = rp;
+    if (ctx.spec->binary && ctx.pred.dtype == DType::Bool && ctx.gt.dtype == DType::Bool &&
+        ctx.pred.strides.s[2] == 1 && ctx.gt.strides.s[2] == 1) {
+        // Binary bool masks with contiguous rows: read the box in place (bool bytes are 0 or 1).
+        auto at = [&](const ArrayArg& x) {
+            return MaskRows{x.data<uint8_t>() + box.lo[0] * x.strides.s[0] + box.lo[1] * x.strides.s[1] + box.lo[2],
+                            x.strides.s[0], x.strides.s[1]};
+        };
+        rp = at(ctx.pred);
+        rg = at(ctx.gt);
+    } else {
+        mp.resize(n);
+        mg.resize(n);
+        extract(ctx, c, box, g, mp, mg, parallel);
+        rp.base = mp.data();
+        rg.base = mg.data();
+    }
     bool need_gt_side = false;
     for (const auto& q : queries) need_gt_side |= !q.directed || q.stat == SurfaceStat::SurfaceDice;
     in.have_gt_side = need_gt_side;
@@ -393,15 +406,14 @@ void evaluate_class(const Context& ctx, ExtractFn extract, int c, const ClassBox
     if (ctx.convention == Convention::DeepMind) {
         BoxGrid cg;
         for (int a = 0; a < 3; ++a) cg.e[a] = (a >= 3 - ctx.active) ? g.e[a] + 1 : g.e[a];
-        corner_surface(g, cg, ctx.active, mp, ctx.area_table, in.pred, parallel);
-        corner_surface(g, cg, ctx.active, mg, ctx.area_table, in.gt, parallel);
+        corner_surface(g, cg, ctx.active, rp, ctx.area_table, in.pred, parallel);
+        corner_surface(g, cg, ctx.active, rg, ctx.area_table, in.gt, parallel);
         for (int a = 0; a < 3; ++a) sh.shape[a] = cg.e[a];
     } else {
-        voxel_surface(g, ctx.active, mp, in.pred, parallel);
-        voxel_surface(g, ctx.active, mg, in.gt, parallel);
+        voxel_surface(g, ctx.active, rp, in.pred, parallel);
+        voxel_surface(g, ctx.active, rg, in.gt, parallel);
         for (int a = 0; a < 3; ++a) sh.shape[a] = g.e[a];
     }
-    PROF("surfaces")
     row[3] = static_cast<double>(in.pred.index.size());
     row[4] = static_cast<double>(in.gt.index.size());
     if (nq == 0) return;
@@ -409,7 +421,6 @@ void evaluate_class(const Context& ctx, ExtractFn extract, int c, const ClassBox
     distances_to(sh, in.gt, in.pred, scratch, parallel, ctx.path);
     if (need_gt_side) distances_to(sh, in.pred, in.gt, scratch, parallel, ctx.path);
     else in.gt.distance.clear();
-    PROF("edts")
     if (ctx.convention == Convention::DeepMind) {
         sort_by_distance_then_area(in.pred.distance, in.pred.weight);
         if (need_gt_side) sort_by_distance_then_area(in.gt.distance, in.gt.weight);
@@ -420,7 +431,6 @@ void evaluate_class(const Context& ctx, ExtractFn extract, int c, const ClassBox
         else if (ctx.convention == Convention::Medpy) row[5 + qi] = medpy_stat(q, in);
         else row[5 + qi] = deepmind_stat(q, in);
     }
-    PROF("stats")
 }
 
 }  // namespace
@@ -432,9 +442,7 @@ std::vector<double> surface_metrics(const Layout& layout, int active, const Arra
     if (active < 1 || active > 3) throw std::invalid_argument("active axes must be 1, 2 or 3");
     if (convention == Convention::DeepMind && active < 2)
         throw std::invalid_argument("the deepmind convention needs 2-D or 3-D masks");
-    double prof_t0=prof_now();
     const std::vector<ClassBox> boxes = class_boxes(layout, pred, gt, spec);
-    PROF("boxes")
     const int k = spec.num_classes();
     const int width = 5 + static_cast<int>(queries.size());
     std::vector<double> out(static_cast<size_t>(k) * width, 0.0);
