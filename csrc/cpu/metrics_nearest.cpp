@@ -116,7 +116,7 @@ struct CellGrid {
                 dims[a] = (ext[a] + cell[a] - 1) / cell[a];
                 total *= dims[a];
             }
-            if (total <= 8 * static_cast<int64_t>(sites.size()) + 4096) break;
+            if (total <= 2 * static_cast<int64_t>(sites.size()) + 4096) break;
             len *= 1.5;
         }
         const int64_t cells = dims[0] * dims[1] * dims[2];
@@ -268,7 +268,7 @@ struct CellTree {
     std::vector<std::array<int32_t, 6>> box;   // per occupied cell (indexed like `cells` before permutation)
     const CellGrid* grid = nullptr;
     const double* spacing = nullptr;
-    static constexpr int kLeafCells = 2;
+    static constexpr int kLeafCells = 4;
 
     void build(const CellGrid& g, const double sp[3]) {
         grid = &g;
@@ -387,8 +387,11 @@ bool nearest_distances(const int64_t ext[3], const double spacing[3], const std:
     const int64_t nq = static_cast<int64_t>(queries.size());
     out.assign(queries.size(), kInfD);
     if (sites.empty() || nq == 0) return true;
+    const int threads = parallel ? std::max(1, get_num_threads()) : 1;
     std::vector<Point> pts(sites.size());
-    for (size_t i = 0; i < sites.size(); ++i) pts[i] = decode(sites[i], ext);
+    maybe_parallel(threads > 1, static_cast<int64_t>(sites.size()), 16384, [&](int64_t b, int64_t e, int) {
+        for (int64_t i = b; i < e; ++i) pts[i] = decode(sites[i], ext);
+    });
     CellGrid grid;
     grid.build(ext, spacing, pts);
 
@@ -398,11 +401,13 @@ bool nearest_distances(const int64_t ext[3], const double spacing[3], const std:
     std::vector<Point> qpts(static_cast<size_t>(nq));
     std::vector<int32_t> qstart(static_cast<size_t>(cells + 1), 0), qorder(static_cast<size_t>(nq));
     std::vector<int32_t> qcell(static_cast<size_t>(nq));
-    for (int64_t i = 0; i < nq; ++i) {
-        qpts[i] = decode(queries[i], ext);
-        qcell[i] = static_cast<int32_t>(grid.cell_of(qpts[i]));
-        ++qstart[qcell[i] + 1];
-    }
+    maybe_parallel(threads > 1, nq, 16384, [&](int64_t b, int64_t e, int) {
+        for (int64_t i = b; i < e; ++i) {
+            qpts[i] = decode(queries[i], ext);
+            qcell[i] = static_cast<int32_t>(grid.cell_of(qpts[i]));
+        }
+    });
+    for (int64_t i = 0; i < nq; ++i) ++qstart[qcell[i] + 1];
     std::vector<int32_t> occupied;
     for (int64_t c = 0; c < cells; ++c) {
         if (qstart[c + 1]) occupied.push_back(static_cast<int32_t>(c));
@@ -422,7 +427,6 @@ bool nearest_distances(const int64_t ext[3], const double spacing[3], const std:
     const int64_t ncells = static_cast<int64_t>(occupied.size());
     constexpr int64_t kCellsPerBlock = 32;
     std::vector<uint8_t> pending(static_cast<size_t>(nq), 0);
-    const int threads = parallel ? std::max(1, get_num_threads()) : 1;
     struct WorkerBuffers {
         CellGrid::Scratch sc;
         std::vector<Point> qs;
