@@ -1,6 +1,8 @@
 // Surface metrics of every class of two label maps (or of two binary masks) in one call:
 // one pass for counts and union bounding boxes, then per class, inside its box only, the
-// surfaces of both masks, one EDT per surface and the statistics every query asks for.
+// surfaces of both masks, the distances from each surface to the other (nearest-neighbour
+// search, metrics_nearest.cpp; exact EDT of the box when the search would cost more) and the
+// statistics every query asks for.
 //
 // Surfaces: convention monai/medpy take the voxels of the mask that have a 6-neighbour outside
 // it (scipy binary_erosion with the image border as background); deepmind takes the corners of

@@ -2,8 +2,13 @@
 (Hausdorff, HD95, average surface distance, surface Dice), all classes in one compiled call.
 
 Surface metrics compute everything inside the bounding box of the union of both masks (exact:
-every surface element lies in it), extract both surfaces once, run one exact distance transform
-per surface and derive every requested statistic from the same distances.
+every surface element lies in it), extract both surfaces once, find for every surface element
+the exact distance to the other surface, and derive every requested statistic from the same
+distances. The distances come from an exact nearest-neighbour search over the other surface's
+elements (a cell grid, and a tree of cell boxes for elements far from it), or, when that search
+would cost more, from an exact distance transform of the box; both return the minimum over the
+other surface of ``((dz*s0)**2 + (dy*s1)**2) + (dx*s2)**2`` rounded in that order, so the result
+does not depend on which one ran (nor on the thread count).
 
 ``convention`` selects whose definition is reproduced, including floating-point details:
 
@@ -472,8 +477,8 @@ def evaluate(
     """Metrics of every class of two label maps in one compiled call.
 
     One pass finds each class's voxel counts and the bounding box of its union; then, per class
-    and in parallel over classes, both surfaces are extracted once inside that box and one
-    distance transform per surface serves every surface metric requested.
+    and in parallel over classes, both surfaces are extracted once inside that box and one set of
+    surface-to-surface distances per direction serves every surface metric requested.
 
     Parameters
     ----------
