@@ -348,7 +348,7 @@ def test_cuda_inputs_match_cpu(rng):
 
 
 # ----------------------------------------------------------------------------- distance paths
-# Surface distances come from a nearest-neighbour search (cell grid, then a k-d tree for
+# Surface distances come from a nearest-neighbour search (cell grid, then a tree of cell boxes for
 # queries far from the other surface) or, when that would cost more, an exact EDT of the union
 # box. Both return the exact minimum of the same rounded squared distances, so every path must
 # give bit-identical results. "auto-small-budget" aborts the search part-way and falls back.
@@ -376,7 +376,7 @@ def _assert_identical(results):
 
 
 def _far_pair(rng, shape):
-    """Two blobs in opposite corners: most queries are far and finish in the k-d tree."""
+    """Two blobs in opposite corners: most queries are far and finish in the tree of cell boxes."""
     pred, gt = np.zeros(shape, bool), np.zeros(shape, bool)
     a = tuple(slice(0, max(1, s // 4)) for s in shape)
     b = tuple(slice(s - max(1, s // 3), s) for s in shape)

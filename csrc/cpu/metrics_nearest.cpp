@@ -1,4 +1,4 @@
-// Nearest-neighbour surface distances: cell grid with a sorted offset list, k-d tree for the rest.
+// Nearest-neighbour surface distances: cell grid with a sorted offset list, a tree of cell boxes for the rest.
 #include "metrics_nearest.h"
 
 #include <algorithm>

@@ -7,12 +7,14 @@
 // query's result is a deterministic function of the two point sets. The EDT of the fallback path
 // (edt_from_sites_exact) returns the same minimum: both paths give bit-identical distances.
 //
-// Search: sites are bucketed in a uniform grid of cells (about 3 mm), and each query visits
-// cells in increasing order of their cell-to-cell lower bound (a precomputed, sorted offset
-// list), stopping once the lower bound of the next cell exceeds the best distance found. Queries
-// the list cannot certify (far from every site) finish in a k-d tree over the sites, started
-// with the best distance found so far. Lower bounds are compared with a relative margin of 1e-9,
-// far above rounding, so pruning never drops the exact minimum.
+// Search: sites are bucketed in a uniform grid of cells (about 3 mm, coarser when sites are
+// sparse). The queries of one cell share a buffer of the sites of the cells they visit, gathered
+// in increasing order of the cell-to-cell lower bound (a precomputed, sorted offset list); each
+// query scans them until the next cell's bound exceeds its best distance, skipping cells whose
+// tight site box is farther than that. Queries the list cannot certify (far from every site)
+// finish in a tree of occupied cells' boxes, started with the best distance found so far.
+// Lower bounds are compared with a relative margin of 1e-9, far above rounding, so pruning never
+// drops the exact minimum.
 #pragma once
 
 #include <cstdint>
