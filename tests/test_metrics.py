@@ -345,3 +345,98 @@ def test_cuda_inputs_match_cpu(rng):
     assert M.hausdorff(tp, tg, sp, percentile=95) == M.hausdorff(pred, gt, sp, percentile=95)
     assert M.surface_dice(tp, tg, 1.0, sp) == M.surface_dice(pred, gt, 1.0, sp)
     assert M.dice(tp, tg) == M.dice(pred, gt)
+
+
+# ----------------------------------------------------------------------------- distance paths
+# Surface distances come from a nearest-neighbour search (cell grid, then a tree of cell boxes for
+# queries far from the other surface) or, when that would cost more, an exact EDT of the union
+# box. Both return the exact minimum of the same rounded squared distances, so every path must
+# give bit-identical results. "auto-small-budget" aborts the search part-way and falls back.
+_PATHS = ("nearest", "edt", "auto", "auto-small-budget")
+_ALL_METRICS = ("hd", "hd95", "hd50", "assd", "asd", "surface_dice")
+
+
+def _by_path(monkeypatch, pred, gt, sp, convention, classes=None):
+    out = {}
+    for path in _PATHS:
+        monkeypatch.setattr(M, "_surface_path", path)
+        if classes is None:
+            rows = M.evaluate(pred.astype(np.uint8), gt.astype(np.uint8), [1], sp, metrics=_ALL_METRICS,
+                              convention=convention, tolerance=1.3)
+        else:
+            rows = M.evaluate(pred, gt, classes, sp, metrics=_ALL_METRICS, convention=convention, tolerance=1.3)
+        out[path] = [[r[k] for k in _ALL_METRICS] for r in rows]
+    return out
+
+
+def _assert_identical(results):
+    first = np.array(results["nearest"], dtype=np.float64)
+    for path, values in results.items():
+        np.testing.assert_array_equal(np.array(values, dtype=np.float64), first, err_msg=path)
+
+
+def _far_pair(rng, shape):
+    """Two blobs in opposite corners: most queries are far and finish in the tree of cell boxes."""
+    pred, gt = np.zeros(shape, bool), np.zeros(shape, bool)
+    a = tuple(slice(0, max(1, s // 4)) for s in shape)
+    b = tuple(slice(s - max(1, s // 3), s) for s in shape)
+    pred[a] = blobs(rng, shape, count=2, radius=(3.0, 6.0))[a] | (rng.random(pred[a].shape) < 0.2)
+    gt[b] = rng.random(gt[b].shape) < 0.5
+    return pred, gt
+
+
+@pytest.mark.parametrize("convention", ["monai", "medpy", "deepmind"])
+def test_surface_paths_bit_identical(rng, monkeypatch, convention):
+    spacings = [(1.5, 0.96, 0.96), (2.5, 0.8, 0.8), (1.0, 1.0, 1.0), (0.7, 1.3, 0.45)]
+    for shape in [(15, 17, 19), (2, 23, 29), (31, 7, 11), (1, 1, 37)]:
+        if convention == "deepmind" and shape[1] == 1:
+            continue
+        for k, (pred, gt) in enumerate(pairs(rng, shape) + [_far_pair(rng, shape)]):
+            sp = spacings[k % len(spacings)]
+            _assert_identical(_by_path(monkeypatch, pred, gt, sp, convention))
+    noise_p, noise_g = rng.random((12, 13, 14)) < 0.3, rng.random((12, 13, 14)) < 0.1
+    _assert_identical(_by_path(monkeypatch, noise_p, noise_g, (1.1, 0.9, 0.7), convention))
+
+
+def test_surface_paths_bit_identical_real_volumes(monkeypatch):
+    label, sp = load_volume("ct_chest_lung2_crop_tumor_label.nii.gz")
+    gt = label != 0
+    for pred in (ndi.binary_dilation(np.roll(gt, 3, axis=2), iterations=1), np.roll(gt, (1, -9, 14), axis=(0, 1, 2))):
+        for convention in ("monai", "medpy", "deepmind"):
+            _assert_identical(_by_path(monkeypatch, pred, gt, sp, convention))
+    labels, sp = load_volume("dk_atlas_mni_1mm.nii.gz")
+    gt = labels[50:90, 60:120, 50:100].astype(np.int16)
+    pred = np.roll(gt, (2, -3, 5), axis=(0, 1, 2))
+    classes = [int(c) for c in np.unique(gt) if c != 0][::4]
+    _assert_identical(_by_path(monkeypatch, pred, gt, (1.2, 0.9, 1.0), "monai", classes))
+
+
+def test_surface_distances_are_exact_minimum(rng):
+    """Every distance is sqrt(min over surface voxels of ((dz*s0)**2 + (dy*s1)**2) + (dx*s2)**2)."""
+    for shape, sp in [((12, 14, 16), (1.5, 0.96, 0.96)), ((9, 30, 8), (0.7, 1.3, 0.45)), ((16, 15, 14), (2.5, 0.8, 0.8))]:
+        for pred, gt in pairs(rng, shape) + [_far_pair(rng, shape)]:
+            ip, ig = np.argwhere(ref.voxel_surface(pred)), np.argwhere(ref.voxel_surface(gt))
+            d = np.abs(ip[:, None, :] - ig[None, :, :]).astype(np.float64)
+            sq = ((d[..., 0] * sp[0]) ** 2 + (d[..., 1] * sp[1]) ** 2) + (d[..., 2] * sp[2]) ** 2
+            pred_to_gt, gt_to_pred = np.sqrt(sq.min(1)), np.sqrt(sq.min(0))
+            assert M.hausdorff(pred, gt, sp, directed=True, convention="medpy") == pred_to_gt.max()
+            assert M.hausdorff(gt, pred, sp, directed=True, convention="medpy") == gt_to_pred.max()
+            pooled = np.concatenate([pred_to_gt, gt_to_pred])
+            for pct in (95, 50, 12.5):
+                assert M.hausdorff(pred, gt, sp, percentile=pct, convention="medpy") == np.percentile(pooled, pct)
+
+
+def test_surface_search_thread_count_independent(rng):
+    shape = (40, 48, 44)
+    gt = blobs(rng, shape, count=6, radius=(4.0, 12.0))
+    pred = np.roll(ndi.binary_dilation(gt), (3, -20, 15), axis=(0, 1, 2))   # wrapped parts lie far away
+    previous = medseg_fast.get_num_threads()
+    try:
+        results = []
+        for threads in (1, 2, 3):
+            medseg_fast.set_num_threads(threads)
+            results.append([M.hausdorff(pred, gt, (1.5, 0.96, 0.96), percentile=p, convention=c)
+                            for c in ("monai", "medpy", "deepmind") for p in (None, 95)])
+    finally:
+        medseg_fast.set_num_threads(previous)
+    assert results[0] == results[1] == results[2]

@@ -57,7 +57,7 @@ void register_distance(py::module_& m) {
         "surface_metrics",
         [](const std::vector<int64_t>& shape, int active, const ArrayDesc& pred, const ArrayDesc& gt, bool binary,
            const std::vector<int64_t>& classes, const std::vector<double>& spacing, int convention,
-           const std::vector<QueryTuple>& query_tuples) {
+           const std::vector<QueryTuple>& query_tuples, int path) {
             std::vector<double> values;
             const cpu::ClassSpec spec = make_spec(binary, classes);
             {
@@ -74,7 +74,7 @@ void register_distance(py::module_& m) {
                     queries.push_back(q);
                 }
                 values = cpu::surface_metrics(layout, active, make_array(pred, layout), make_array(gt, layout), spec,
-                                              spacing.data(), static_cast<Convention>(convention), queries);
+                                              spacing.data(), static_cast<Convention>(convention), queries, path);
             }
             const py::ssize_t k = spec.num_classes();
             const py::ssize_t width = static_cast<py::ssize_t>(5 + query_tuples.size());
@@ -83,7 +83,7 @@ void register_distance(py::module_& m) {
             return out;
         },
         py::arg("shape"), py::arg("active"), py::arg("pred"), py::arg("gt"), py::arg("binary"), py::arg("classes"),
-        py::arg("spacing"), py::arg("convention"), py::arg("queries"));
+        py::arg("spacing"), py::arg("convention"), py::arg("queries"), py::arg("path") = 0);
 
     m.def(
         "confusion_matrix",

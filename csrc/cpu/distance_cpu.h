@@ -10,7 +10,9 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <cstdint>
+#include <type_traits>
 #include <vector>
 
 #include "medseg/array_arg.h"
@@ -99,8 +101,89 @@ bool edt_first_axis(const EdtShape& sh, const Sites& sites, T* out, bool take_sq
     return any_site.load();
 }
 
+// Envelope of one contiguous line that returns, at every q, the minimum over all sites of the
+// rounded parabola values f[v] + fl(fl((q - v) * s)^2) (the surface metrics need that exact
+// minimum, so that their nearest-neighbour path and this EDT path agree bit for bit). Rounded
+// intersection abscissas can order two parabolas wrongly only when they (nearly) tie at an
+// integer; such a parabola is kept in the envelope (popped only when the new intersection lies
+// more than `tol` before the previous one) and every parabola whose interval reaches within
+// 2 * tol of q is evaluated. tol bounds the abscissa rounding with a wide margin.
+inline void edt_envelope_line_exact(const double* f, int64_t n, double s, double* d, int32_t* v, double* z) {
+    const double inf = edt_inf<double>();
+    const double s2 = s * s;
+    double fmax = 0.0;
+    for (int64_t q = 0; q < n; ++q)
+        if (!edt_is_inf(f[q])) fmax = std::max(fmax, f[q]);
+    const double nn = static_cast<double>(n);
+    const double tol = 1e-12 * (fmax / s2 + nn * nn + 1.0);
+    int64_t k = -1;
+    for (int64_t q = 0; q < n; ++q) {
+        const double fq = f[q];
+        if (edt_is_inf(fq)) continue;
+        if (fq == 0.0 && q > 0 && q + 1 < n && f[q - 1] == 0.0 && f[q + 1] == 0.0) continue;
+        if (k < 0) {
+            k = 0;
+            v[0] = static_cast<int32_t>(q);
+            z[0] = -inf;
+            z[1] = inf;
+            continue;
+        }
+        const double qq = static_cast<double>(q);
+        const double fq_q = fq + s2 * qq * qq;
+        double x;
+        for (;;) {
+            const double vv = static_cast<double>(v[k]);
+            x = (fq_q - (f[v[k]] + s2 * vv * vv)) / (2.0 * s2 * (qq - vv));
+            if (x < z[k] - tol) {
+                --k;
+                continue;
+            }
+            break;
+        }
+        ++k;
+        v[k] = static_cast<int32_t>(q);
+        z[k] = x;
+        z[k + 1] = inf;
+    }
+    if (k < 0) {
+        for (int64_t q = 0; q < n; ++q) d[q] = inf;
+        return;
+    }
+    const int64_t top = k;
+    auto value = [&](int64_t j, int64_t q) {
+        const double t = static_cast<double>(q - v[j]) * s;
+        return f[v[j]] + t * t;
+    };
+    k = 0;
+    for (int64_t q = 0; q < n; ++q) {
+        const double qq = static_cast<double>(q);
+        while (k < top && z[k + 1] < qq) ++k;
+        if (f[q] == 0.0) {
+            d[q] = 0.0;
+            continue;
+        }
+        double best = value(k, q);
+        for (int64_t j = k + 1; j <= top && z[j] <= qq + 2 * tol; ++j) best = std::min(best, value(j, q));
+        for (int64_t j = k - 1; j >= 0 && z[j + 1] >= qq - 2 * tol; --j) best = std::min(best, value(j, q));
+        d[q] = best;
+    }
+}
+
+template <typename T, bool Exact>
+inline void edt_line(const T* f, int64_t n, T s, T* d, int32_t* v, T* z, bool take_sqrt) {
+    if constexpr (Exact) {
+        static_assert(std::is_same<T, double>::value, "the exact envelope is double only");
+        edt_envelope_line_exact(f, n, s, d, v, z);
+        if (take_sqrt)
+            for (int64_t q = 0; q < n; ++q) d[q] = std::sqrt(d[q]);
+    } else {
+        edt_envelope_line<T>(f, 1, n, s, d, 1, v, z, 1, take_sqrt);
+    }
+}
+
 // Envelope passes along axes 1..ndim-1 on the squared values in `out` (C-contiguous).
-template <typename T>
+// Exact: the exact-minimum envelope above (double only; used by the surface metrics).
+template <typename T, bool Exact = false>
 void edt_other_axes(const EdtShape& sh, T* out, bool take_sqrt, bool parallel) {
     const int last = sh.ndim - 1;
     for (int a = 1; a < last; ++a) {
@@ -126,8 +209,7 @@ void edt_other_axes(const EdtShape& sh, T* out, bool take_sqrt, bool parallel) {
                 }
                 if (!any_positive) continue;   // all sites: the tile is already final (zeros)
                 for (int64_t t = 0; t < tw; ++t)
-                    edt_envelope_line<T>(buf.data() + t * n, 1, n, s, res.data() + t * n, 1, v.data(), z.data(), 1,
-                                         false);
+                    edt_line<T, Exact>(buf.data() + t * n, n, s, res.data() + t * n, v.data(), z.data(), false);
                 for (int64_t q = 0; q < n; ++q) {
                     T* dst = base + q * inner;
                     for (int64_t t = 0; t < tw; ++t) dst[t] = res[t * n + q];
@@ -150,7 +232,7 @@ void edt_other_axes(const EdtShape& sh, T* out, bool take_sqrt, bool parallel) {
                 any_positive |= line[q] != T(0);
             }
             if (!any_positive) continue;       // zeros stay zeros (also after the square root)
-            edt_envelope_line<T>(f.data(), 1, n, s, line, 1, v.data(), z.data(), 1, take_sqrt);
+            edt_line<T, Exact>(f.data(), n, s, line, v.data(), z.data(), take_sqrt);
         }
     });
 }
@@ -168,13 +250,15 @@ struct ByteSites {
 
 // Squared (or plain) distances of every element of a contiguous buffer to the nearest site.
 // Returns false (and leaves +inf everywhere) when there is no site.
-template <typename T>
+// Exact: every value is the exact minimum of the rounded squared distances (see
+// edt_envelope_line_exact; T must be double).
+template <typename T, bool Exact = false>
 bool edt_from_sites(const EdtShape& sh, const uint8_t* sites, T* out, bool take_sqrt, bool parallel) {
     const int64_t inner = sh.prod(1, sh.ndim);
     const int64_t row_len = sh.ndim > 1 ? sh.shape[sh.ndim - 1] : 1;
     const bool any = edt_first_axis<T>(sh, ByteSites{sites, inner, row_len}, out, take_sqrt && sh.ndim == 1, parallel);
     if (!any) return false;
-    edt_other_axes<T>(sh, out, take_sqrt, parallel);
+    edt_other_axes<T, Exact>(sh, out, take_sqrt, parallel);
     return true;
 }
 

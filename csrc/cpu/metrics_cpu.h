@@ -83,9 +83,13 @@ std::vector<ClassBox> class_boxes(const Layout& layout, const ArrayArg& pred, co
 // Surface statistics of every class. `active` = number of trailing axes that are real image axes
 // (1-3); padded axes are not eroded and carry no corners. Returns num_classes rows of
 // [pred voxels, gt voxels, both, pred surface elements, gt surface elements, query results...].
+// path: how surface distances are found, kPathAuto (nearest-neighbour search, EDT when that
+// would cost more), or forced kPathNearest / kPathEdt, or kPathAutoSmallBudget (the search
+// gives up early and falls back to the EDT). For tests: every path gives the same results.
+constexpr int kPathAuto = 0, kPathNearest = 1, kPathEdt = 2, kPathAutoSmallBudget = 3;
 std::vector<double> surface_metrics(const Layout& layout, int active, const ArrayArg& pred, const ArrayArg& gt,
                                     const ClassSpec& spec, const double spacing[3], Convention convention,
-                                    const std::vector<SurfaceQuery>& queries);
+                                    const std::vector<SurfaceQuery>& queries, int path = kPathAuto);
 
 // confusion[g * k + p] = voxels with gt label g and predicted label p (labels outside [0, k) skipped).
 std::vector<int64_t> confusion_matrix(const Layout& layout, const ArrayArg& pred, const ArrayArg& gt, int64_t k);

@@ -52,6 +52,8 @@ std::vector<ClassBox> class_boxes(const Layout& layout, const ArrayArg& pred, co
             // requested class (small lesions in large volumes are mostly such rows).
             const bool skip_zero_rows = lookup(0) < 0 && pred.strides.s[2] == 1 && gt.strides.s[2] == 1 &&
                                         std::is_integral<P>::value && std::is_integral<G>::value;
+            const bool binary_rows = spec.binary && pred.strides.s[2] == 1 && gt.strides.s[2] == 1 &&
+                                     std::is_integral<P>::value && std::is_integral<G>::value;
             parallel_for(rows, 16, [&](int64_t begin, int64_t end, int t) {
                 auto& acc = partial[t];
                 for (int64_t r = begin; r < end; ++r) {
@@ -60,6 +62,32 @@ std::vector<ClassBox> class_boxes(const Layout& layout, const ArrayArg& pred, co
                     const G* grow = gp + i * gt.strides.s[0] + j * gt.strides.s[1];
                     if (skip_zero_rows && all_zero_bytes(prow, d2 * sizeof(P)) && all_zero_bytes(grow, d2 * sizeof(G)))
                         continue;
+                    if (binary_rows) {
+                        // Binary masks with contiguous rows: vectorisable counts, then the union's
+                        // first and last voxel of the row.
+                        int64_t np = 0, ng = 0, nb = 0;
+                        for (int64_t x = 0; x < d2; ++x) {
+                            const int a = prow[x] != 0, b = grow[x] != 0;
+                            np += a;
+                            ng += b;
+                            nb += a & b;
+                        }
+                        if (np + ng == 0) continue;
+                        int64_t first = 0, last = d2 - 1;
+                        while (prow[first] == 0 && grow[first] == 0) ++first;
+                        while (prow[last] == 0 && grow[last] == 0) --last;
+                        ClassBox& box = acc[0];
+                        box.pred += np;
+                        box.gt += ng;
+                        box.both += nb;
+                        box.lo[0] = std::min(box.lo[0], i);
+                        box.hi[0] = std::max(box.hi[0], i);
+                        box.lo[1] = std::min(box.lo[1], j);
+                        box.hi[1] = std::max(box.hi[1], j);
+                        box.lo[2] = std::min(box.lo[2], first);
+                        box.hi[2] = std::max(box.hi[2], last);
+                        continue;
+                    }
                     for (int64_t x = 0; x < d2; ++x) {
                         const int a = lookup(label_value<P>(prow[x * pred.strides.s[2]]));
                         const int b = lookup(label_value<G>(grow[x * gt.strides.s[2]]));

@@ -1,6 +1,8 @@
 // Surface metrics of every class of two label maps (or of two binary masks) in one call:
 // one pass for counts and union bounding boxes, then per class, inside its box only, the
-// surfaces of both masks, one EDT per surface and the statistics every query asks for.
+// surfaces of both masks, the distances from each surface to the other (nearest-neighbour
+// search, metrics_nearest.cpp; exact EDT of the box when the search would cost more) and the
+// statistics every query asks for.
 //
 // Surfaces: convention monai/medpy take the voxels of the mask that have a 6-neighbour outside
 // it (scipy binary_erosion with the image border as background); deepmind takes the corners of
@@ -9,11 +11,14 @@
 // and outside it both masks are empty.
 #include <atomic>
 #include <cmath>
+#include <cstring>
+#include <limits>
 #include <stdexcept>
 
 #include "distance_cpu.h"
 #include "medseg/metrics_surfels.h"
 #include "metrics_cpu.h"
+#include "metrics_nearest.h"
 
 namespace medseg::cpu {
 
@@ -52,60 +57,136 @@ void per_slab(int64_t slabs, bool parallel, SurfaceSide& side, bool weighted, Fn
     }
 }
 
-// Voxel surfaces: inside voxels with at least one 6-neighbour (along active axes) outside.
-void voxel_surface(const BoxGrid& g, int active, const std::vector<uint8_t>& m, std::vector<uint8_t>& surface,
-                   SurfaceSide& side, bool parallel) {
-    surface.assign(g.size(), 0);
-    const int64_t st[3] = {g.e[1] * g.e[2], g.e[2], 1};
-    per_slab(g.e[0], parallel, side, false, [&](int64_t i, SurfaceSide& part) {
-        for (int64_t j = 0; j < g.e[1]; ++j)
-            for (int64_t k = 0; k < g.e[2]; ++k) {
-                const int64_t lin = i * st[0] + j * st[1] + k;
-                if (!m[lin]) continue;
-                const int64_t idx[3] = {i, j, k};
-                bool edge = false;
-                for (int a = 3 - active; a < 3 && !edge; ++a) {
-                    if (idx[a] == 0 || idx[a] == g.e[a] - 1) edge = true;
-                    else if (!m[lin - st[a]] || !m[lin + st[a]]) edge = true;
-                }
-                if (edge) {
-                    surface[lin] = 1;
-                    part.index.push_back(lin);
-                }
+// Rows of a 0/1 byte mask over the box: the extracted copy, or the caller's bool array itself.
+struct MaskRows {
+    const uint8_t* base;
+    int64_t s0, s1;
+    const uint8_t* row(int64_t a, int64_t b) const { return base + a * s0 + b * s1; }
+};
+
+// Indices of the nonzero bytes of flags[0, n) (offset by `base`), skipping zero words.
+inline void push_nonzero(const uint8_t* flags, int64_t n, int64_t base, std::vector<int64_t>& out) {
+    int64_t k = 0;
+    for (; k + 8 <= n; k += 8) {
+        uint64_t w;
+        std::memcpy(&w, flags + k, 8);
+        if (!w) continue;
+        for (int t = 0; t < 8; ++t)
+            if (flags[k + t]) out.push_back(base + k + t);
+    }
+    for (; k < n; ++k)
+        if (flags[k]) out.push_back(base + k);
+}
+
+// Voxel surfaces: inside voxels with at least one 6-neighbour (along active axes) outside; rows
+// outside the box read as a zero row (the box holds every mask voxel, so that is exact).
+void voxel_surface(const BoxGrid& g, int active, const MaskRows& m, SurfaceSide& side, bool parallel) {
+    const int64_t e0 = g.e[0], e1 = g.e[1], e2 = g.e[2];
+    const bool erode0 = active == 3, erode1 = active >= 2;
+    std::vector<uint8_t> zeros(e2, 0);
+    per_slab(e0, parallel, side, false, [&](int64_t i, SurfaceSide& part) {
+        std::vector<uint8_t> flag(e2);
+        auto row = [&](int64_t a, int64_t b) -> const uint8_t* {
+            if (a < 0 || b < 0 || a >= e0 || b >= e1) return zeros.data();
+            return m.row(a, b);
+        };
+        for (int64_t j = 0; j < e1; ++j) {
+            const uint8_t* c = row(i, j);
+            const uint8_t* u = erode0 ? row(i - 1, j) : c;
+            const uint8_t* d = erode0 ? row(i + 1, j) : c;
+            const uint8_t* f = erode1 ? row(i, j - 1) : c;
+            const uint8_t* h = erode1 ? row(i, j + 1) : c;
+            uint64_t any = 0;
+            for (int64_t k = 0; k < e2; k += 8) {
+                uint64_t w = 0;
+                std::memcpy(&w, c + k, std::min<int64_t>(8, e2 - k));
+                any |= w;
             }
+            if (!any) continue;
+            // Bytes are 0 or 1: flag = c & ~(all six neighbours); the row ends have an outside
+            // neighbour along the last axis, so they are surface whenever inside.
+            flag[0] = c[0];
+            for (int64_t k = 1; k + 1 < e2; ++k)
+                flag[k] = c[k] & static_cast<uint8_t>(1 ^ (u[k] & d[k] & f[k] & h[k] & c[k - 1] & c[k + 1]));
+            flag[e2 - 1] = c[e2 - 1];
+            push_nonzero(flag.data(), e2, (i * e1 + j) * e2, part.index);
+        }
     });
 }
 
 // Corner surfels: corner (i, j, k) of the (e + 1) grid sees voxels i-1..i, j-1..j, k-1..k.
-void corner_surface(const BoxGrid& g, const BoxGrid& c, int active, const std::vector<uint8_t>& m,
-                    const double* table, std::vector<uint8_t>& surface, SurfaceSide& side, bool parallel) {
-    surface.assign(c.size(), 0);
+// Per corner row, the 2x2 voxel rows around it are read through zero-padded copies.
+void corner_surface(const BoxGrid& g, const BoxGrid& c, int active, const MaskRows& m,
+                    const double* table, SurfaceSide& side, bool parallel) {
     const int full = active == 3 ? 255 : 15;
+    const int64_t e2 = g.e[2], c2 = c.e[2];
     per_slab(c.e[0], parallel, side, true, [&](int64_t i, SurfaceSide& part) {
-        for (int64_t j = 0; j < c.e[1]; ++j)
-            for (int64_t k = 0; k < c.e[2]; ++k) {
-                auto inside = [&](int di, int dj, int dk) -> int {
-                    const int64_t a = i + di, b = j + dj, d = k + dk;
-                    if (a < 0 || b < 0 || d < 0 || a >= g.e[0] || b >= g.e[1] || d >= g.e[2]) return 0;
-                    return m[(a * g.e[1] + b) * g.e[2] + d] ? 1 : 0;
-                };
-                const int code = active == 3 ? surfel_code_3d(inside) : surfel_code_2d(inside);
+        // rows[r][x + 1] = voxel (i - 1 + r / 2, j - 1 + r % 2, x) for x in [-1, e2], zero outside.
+        std::vector<uint8_t> rows[4];
+        for (auto& r : rows) r.assign(e2 + 2, 0);
+        auto load = [&](std::vector<uint8_t>& dst, int64_t a, int64_t b) -> bool {
+            if (a < 0 || b < 0 || a >= g.e[0] || b >= g.e[1]) {
+                std::fill(dst.begin(), dst.end(), 0);
+                return false;
+            }
+            const uint8_t* src = m.row(a, b);
+            bool any = false;
+            for (int64_t x = 0; x < e2; ++x) {
+                dst[x + 1] = src[x] != 0;
+                any |= src[x] != 0;
+            }
+            return any;
+        };
+        for (int64_t j = 0; j < c.e[1]; ++j) {
+            bool any = false;
+            if (active == 3) {
+                any |= load(rows[0], i - 1, j - 1);
+                any |= load(rows[1], i - 1, j);
+            } else {
+                std::fill(rows[0].begin(), rows[0].end(), 0);
+                std::fill(rows[1].begin(), rows[1].end(), 0);
+            }
+            any |= load(rows[2], i, j - 1);
+            any |= load(rows[3], i, j);
+            if (!any) continue;
+            const uint8_t *p = rows[0].data(), *q = rows[1].data(), *r = rows[2].data(), *t = rows[3].data();
+            const int64_t base = (i * c.e[1] + j) * c2;
+            for (int64_t k = 0; k < c2; ++k) {
+                // x = k - 1 is at index k, x = k at index k + 1.
+                int code;
+                if (active == 3)
+                    code = (p[k] << 7) | (p[k + 1] << 6) | (q[k] << 5) | (q[k + 1] << 4) | (r[k] << 3) |
+                           (r[k + 1] << 2) | (t[k] << 1) | t[k + 1];
+                else
+                    code = (r[k] << 3) | (r[k + 1] << 2) | (t[k] << 1) | t[k + 1];
                 if (code == 0 || code == full) continue;
-                const int64_t lin = (i * c.e[1] + j) * c.e[2] + k;
-                surface[lin] = 1;
-                part.index.push_back(lin);
+                part.index.push_back(base + k);
                 part.weight.push_back(table[code]);
             }
+        }
     });
 }
 
-// Distances from the elements of `from` to the nearest site of `sites` (+inf without sites).
-void distances_to(const EdtShape& sh, const std::vector<uint8_t>& sites, bool any_site, SurfaceSide& from,
-                  std::vector<double>& scratch, bool parallel) {
+// Distances from the elements of `from` to the nearest element of `to` (+inf without any):
+// a nearest-neighbour search over `to`'s elements, or, when that would cost more than an EDT of
+// the box, the exact EDT of `to`'s surface (`sites`). Both give the exact minimum of the same
+// rounded squared distances, so the choice never changes a result.
+void distances_to(const EdtShape& sh, const SurfaceSide& to, SurfaceSide& from,
+                  std::vector<double>& scratch, bool parallel, int path) {
     from.distance.assign(from.index.size(), kInf);
-    if (!any_site || from.index.empty()) return;
-    scratch.resize(sh.size());
-    edt_from_sites<double>(sh, sites.data(), scratch.data(), false, parallel);
+    if (to.index.empty() || from.index.empty()) return;
+    const int64_t box = sh.size();
+    // Budget: about the cost of the EDT of the box, in distance evaluations and visited cells.
+    int64_t budget = 8 * box;
+    if (path == kPathNearest) budget = std::numeric_limits<int64_t>::max();
+    else if (path == kPathEdt) budget = -1;
+    else if (path == kPathAutoSmallBudget) budget = static_cast<int64_t>(from.index.size()) / 2;
+    if (budget >= 0 && nearest_distances(sh.shape, sh.spacing, to.index, from.index, from.distance, budget, parallel))
+        return;
+    std::vector<uint8_t> sites(box, 0);
+    for (int64_t idx : to.index) sites[idx] = 1;
+    scratch.resize(box);
+    edt_from_sites<double, true>(sh, sites.data(), scratch.data(), false, parallel);
     for (size_t n = 0; n < from.index.size(); ++n) from.distance[n] = std::sqrt(scratch[from.index[n]]);
 }
 
@@ -242,6 +323,7 @@ struct Context {
     Convention convention;
     const std::vector<SurfaceQuery>* queries;
     double area_table[256];
+    int path;
 };
 
 // Byte masks (class c in pred / gt) of the box, read from the label maps.
@@ -258,6 +340,14 @@ void extract_masks(const Context& ctx, int c, const ClassBox& box, const BoxGrid
                 const G* grow = gp + gi * ctx.gt.strides.s[0] + gj * ctx.gt.strides.s[1];
                 uint8_t* op = mp.data() + (i * g.e[1] + j) * g.e[2];
                 uint8_t* og = mg.data() + (i * g.e[1] + j) * g.e[2];
+                if (ctx.spec->binary && ctx.pred.strides.s[2] == 1 && ctx.gt.strides.s[2] == 1) {
+                    // Binary masks, contiguous rows: a vectorisable nonzero test.
+                    const P* pr = prow + box.lo[2];
+                    const G* gr = grow + box.lo[2];
+                    for (int64_t k = 0; k < g.e[2]; ++k) op[k] = label_value<P>(pr[k]) != 0;
+                    for (int64_t k = 0; k < g.e[2]; ++k) og[k] = label_value<G>(gr[k]) != 0;
+                    continue;
+                }
                 for (int64_t k = 0; k < g.e[2]; ++k) {
                     const int64_t gk = box.lo[2] + k;
                     op[k] = (*ctx.lookup)(label_value<P>(prow[gk * ctx.pred.strides.s[2]])) == c;
@@ -290,33 +380,48 @@ void evaluate_class(const Context& ctx, ExtractFn extract, int c, const ClassBox
     BoxGrid g;
     for (int a = 0; a < 3; ++a) g.e[a] = box.hi[a] - box.lo[a] + 1;
     const int64_t n = g.size();
-    std::vector<uint8_t> mp(n), mg(n);
-    extract(ctx, c, box, g, mp, mg, parallel);
+    std::vector<uint8_t> mp, mg;
+    MaskRows rp{nullptr, g.e[1] * g.e[2], g.e[2]}, rg = rp;
+    if (ctx.spec->binary && ctx.pred.dtype == DType::Bool && ctx.gt.dtype == DType::Bool &&
+        ctx.pred.strides.s[2] == 1 && ctx.gt.strides.s[2] == 1) {
+        // Binary bool masks with contiguous rows: read the box in place (bool bytes are 0 or 1).
+        auto at = [&](const ArrayArg& x) {
+            return MaskRows{x.data<uint8_t>() + box.lo[0] * x.strides.s[0] + box.lo[1] * x.strides.s[1] + box.lo[2],
+                            x.strides.s[0], x.strides.s[1]};
+        };
+        rp = at(ctx.pred);
+        rg = at(ctx.gt);
+    } else {
+        mp.resize(n);
+        mg.resize(n);
+        extract(ctx, c, box, g, mp, mg, parallel);
+        rp.base = mp.data();
+        rg.base = mg.data();
+    }
     bool need_gt_side = false;
     for (const auto& q : queries) need_gt_side |= !q.directed || q.stat == SurfaceStat::SurfaceDice;
     in.have_gt_side = need_gt_side;
 
-    std::vector<uint8_t> sp, sg;
     EdtShape sh;
     sh.ndim = 3;
     for (int a = 0; a < 3; ++a) sh.spacing[a] = ctx.spacing[a];
     if (ctx.convention == Convention::DeepMind) {
         BoxGrid cg;
         for (int a = 0; a < 3; ++a) cg.e[a] = (a >= 3 - ctx.active) ? g.e[a] + 1 : g.e[a];
-        corner_surface(g, cg, ctx.active, mp, ctx.area_table, sp, in.pred, parallel);
-        corner_surface(g, cg, ctx.active, mg, ctx.area_table, sg, in.gt, parallel);
+        corner_surface(g, cg, ctx.active, rp, ctx.area_table, in.pred, parallel);
+        corner_surface(g, cg, ctx.active, rg, ctx.area_table, in.gt, parallel);
         for (int a = 0; a < 3; ++a) sh.shape[a] = cg.e[a];
     } else {
-        voxel_surface(g, ctx.active, mp, sp, in.pred, parallel);
-        voxel_surface(g, ctx.active, mg, sg, in.gt, parallel);
+        voxel_surface(g, ctx.active, rp, in.pred, parallel);
+        voxel_surface(g, ctx.active, rg, in.gt, parallel);
         for (int a = 0; a < 3; ++a) sh.shape[a] = g.e[a];
     }
     row[3] = static_cast<double>(in.pred.index.size());
     row[4] = static_cast<double>(in.gt.index.size());
     if (nq == 0) return;
     std::vector<double> scratch;
-    distances_to(sh, sg, !in.gt.index.empty(), in.pred, scratch, parallel);
-    if (need_gt_side) distances_to(sh, sp, !in.pred.index.empty(), in.gt, scratch, parallel);
+    distances_to(sh, in.gt, in.pred, scratch, parallel, ctx.path);
+    if (need_gt_side) distances_to(sh, in.pred, in.gt, scratch, parallel, ctx.path);
     else in.gt.distance.clear();
     if (ctx.convention == Convention::DeepMind) {
         sort_by_distance_then_area(in.pred.distance, in.pred.weight);
@@ -334,7 +439,7 @@ void evaluate_class(const Context& ctx, ExtractFn extract, int c, const ClassBox
 
 std::vector<double> surface_metrics(const Layout& layout, int active, const ArrayArg& pred, const ArrayArg& gt,
                                     const ClassSpec& spec, const double spacing[3], Convention convention,
-                                    const std::vector<SurfaceQuery>& queries) {
+                                    const std::vector<SurfaceQuery>& queries, int path) {
     if (layout.ndim != 3) throw std::invalid_argument("surface_metrics expects a 3-axis layout");
     if (active < 1 || active > 3) throw std::invalid_argument("active axes must be 1, 2 or 3");
     if (convention == Convention::DeepMind && active < 2)
@@ -354,6 +459,7 @@ std::vector<double> surface_metrics(const Layout& layout, int active, const Arra
     for (int a = 0; a < 3; ++a) ctx.spacing[a] = spacing[a];
     ctx.convention = convention;
     ctx.queries = &queries;
+    ctx.path = path;
     if (active == 3) {
         surfel_area_table_3d(spacing, ctx.area_table);
     } else {

@@ -2,8 +2,13 @@
 (Hausdorff, HD95, average surface distance, surface Dice), all classes in one compiled call.
 
 Surface metrics compute everything inside the bounding box of the union of both masks (exact:
-every surface element lies in it), extract both surfaces once, run one exact distance transform
-per surface and derive every requested statistic from the same distances.
+every surface element lies in it), extract both surfaces once, find for every surface element
+the exact distance to the other surface, and derive every requested statistic from the same
+distances. The distances come from an exact nearest-neighbour search over the other surface's
+elements (a cell grid, and a tree of cell boxes for elements far from it), or, when that search
+would cost more, from an exact distance transform of the box; both return the minimum over the
+other surface of ``((dz*s0)**2 + (dy*s1)**2) + (dx*s2)**2`` rounded in that order, so the result
+does not depend on which one ran (nor on the thread count).
 
 ``convention`` selects whose definition is reproduced, including floating-point details:
 
@@ -74,6 +79,12 @@ __all__ = [
 ]
 
 CONVENTIONS = ("monai", "medpy", "deepmind")
+# How surface distances are found: "auto" (nearest-neighbour search over the other surface, the
+# exact EDT of the union box when the search would cost more), or one of them forced. Every path
+# gives bit-identical results; tests force each one ("auto-small-budget": the search gives up
+# early and falls back to the EDT).
+_SURFACE_PATHS = ("auto", "nearest", "edt", "auto-small-budget")
+_surface_path = "auto"
 _STAT_HD, _STAT_ASD, _STAT_NSD = 0, 1, 2
 
 
@@ -182,7 +193,8 @@ def _surface_call(pred: Any, gt: Any, spacing: Any, convention: int, queries: li
         raise ValueError(f"pred and gt must not be empty arrays, got shape={pv.shape}")
     spacing3 = [1.0] * (3 - len(sp)) + list(sp)
     return _ext.cpu_module().surface_metrics(shape, len(sp), B.describe(pv, ps), B.describe(gv, gs),
-                                             classes is None, classes or [], spacing3, convention, queries)[:k]
+                                             classes is None, classes or [], spacing3, convention, queries,
+                                             _SURFACE_PATHS.index(_surface_path))[:k]
 
 
 # ----------------------------------------------------------------------------- overlap metrics
@@ -465,8 +477,8 @@ def evaluate(
     """Metrics of every class of two label maps in one compiled call.
 
     One pass finds each class's voxel counts and the bounding box of its union; then, per class
-    and in parallel over classes, both surfaces are extracted once inside that box and one
-    distance transform per surface serves every surface metric requested.
+    and in parallel over classes, both surfaces are extracted once inside that box and one set of
+    surface-to-surface distances per direction serves every surface metric requested.
 
     Parameters
     ----------

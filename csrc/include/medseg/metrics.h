@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <utility>
 #include <vector>
@@ -92,14 +93,33 @@ inline float torch_quantile_f32(std::vector<float>& v, double p) {
 
 // The surface-distance package's robust Hausdorff of one direction: distances sorted by
 // (distance, area), nearest rank on the cumulative area fraction (searchsorted, side='left').
+// Values are non-negative (or +inf), so their bit patterns order like the values: an LSD radix
+// sort by area bytes, then by distance bytes (stable passes, bytes equal everywhere skipped),
+// gives the lexicographic (distance, area) order of std::sort on the pairs, in linear time.
 inline void sort_by_distance_then_area(std::vector<double>& d, std::vector<double>& w) {
-    std::vector<std::pair<double, double>> pairs(d.size());
-    for (size_t i = 0; i < d.size(); ++i) pairs[i] = {d[i], w[i]};
-    std::sort(pairs.begin(), pairs.end());
-    for (size_t i = 0; i < d.size(); ++i) {
-        d[i] = pairs[i].first;
-        w[i] = pairs[i].second;
-    }
+    const size_t n = d.size();
+    if (n < 2) return;
+    std::vector<uint64_t> kd(n), kw(n), td(n), tw(n);
+    std::memcpy(kd.data(), d.data(), n * sizeof(double));
+    std::memcpy(kw.data(), w.data(), n * sizeof(double));
+    auto pass = [&](const std::vector<uint64_t>& key, int shift) {
+        size_t count[257] = {0};
+        for (size_t i = 0; i < n; ++i) ++count[((key[i] >> shift) & 0xFF) + 1];
+        for (int b = 0; b < 256; ++b)
+            if (count[b + 1] == n) return;   // this byte is the same everywhere
+        for (int b = 0; b < 256; ++b) count[b + 1] += count[b];
+        for (size_t i = 0; i < n; ++i) {
+            const size_t at = count[(key[i] >> shift) & 0xFF]++;
+            td[at] = kd[i];
+            tw[at] = kw[i];
+        }
+        kd.swap(td);
+        kw.swap(tw);
+    };
+    for (int shift = 0; shift < 64; shift += 8) pass(kw, shift);
+    for (int shift = 0; shift < 64; shift += 8) pass(kd, shift);
+    std::memcpy(d.data(), kd.data(), n * sizeof(double));
+    std::memcpy(w.data(), kw.data(), n * sizeof(double));
 }
 
 inline double weighted_nearest_rank(const std::vector<double>& d_sorted, const std::vector<double>& w_sorted,
