@@ -294,10 +294,18 @@ struct SlabLabeler {
             ++n;
         }
         if (n == 0) return;
-        const int64_t a0 = row_start[r - r0], a1 = row_start[r - r0 + 1];
-        // Unites ri's set with candidate c's (c = ri itself is a no-op). Trees are shallow here
-        // (every run points at its root when its row is done), so two hops usually reach the root;
-        // without data-dependent branches this stays fast on noise, where runs are 2 voxels long.
+        if (vals != nullptr) {
+            merge_runs<true>(row_start[r - r0], row_start[r - r0 + 1], runs, parent, vals, nb, base, tol, n);
+        } else {
+            merge_runs<false>(row_start[r - r0], row_start[r - r0 + 1], runs, parent, vals, nb, base, tol, n);
+        }
+    }
+
+    // Unites runs [a0, a1) of a row with the touching runs of its n neighbour rows.
+    template <bool Mixed>
+    void merge_runs(int64_t a0, int64_t a1, const Run* runs, uint32_t* parent, const Stored<T>* vals,
+                    const RowPlanes* nb, const int64_t* base, const int64_t* tol, int n) const {
+        // Unites ri's set with candidate c's (c = ri itself is a no-op).
         auto join = [&](uint32_t& ri, uint32_t c) {
             uint32_t rc = parent[c];
             if (rc == ri) return;   // the common case once a run has met its component
@@ -311,20 +319,28 @@ struct SlabLabeler {
         };
         for (int64_t i = a0; i < a1; ++i) {
             const int64_t b = runs[i].begin, e = runs[i].end;
+            // Rank positions for tolerance 0 and 1, shared by the rows.
+            int64_t wl[2], wh[2];
+            uint64_t ml[2], mh[2];
+            for (int t = 0; t < 2; ++t) {
+                const int64_t lo = std::max<int64_t>(b - t, 0), hi = std::min<int64_t>(e + t, W);
+                wl[t] = lo >> 6, wh[t] = hi >> 6;
+                ml[t] = (uint64_t(1) << (lo & 63)) - 1, mh[t] = (uint64_t(1) << (hi & 63)) - 1;
+            }
             uint32_t ri = static_cast<uint32_t>(i);
             for (int k = 0; k < n; ++k) {
                 // Runs m of the neighbour row touch [b, e) iff last_m >= b - tol and first_m < e + tol.
-                const int64_t lo = std::max<int64_t>(b - tol[k], 0), hi = std::min<int64_t>(e + tol[k], W);
-                const int64_t m0 = base[k] + rank_before(nb[k].E, nb[k].pe, lo);
-                const int64_t m1 = base[k] + rank_before(nb[k].S, nb[k].ps, hi);
+                const int64_t t = tol[k];
+                const int64_t m0 = base[k] + nb[k].pe[wl[t]] + popcount64(nb[k].E[wl[t]] & ml[t]);
+                const int64_t m1 = base[k] + nb[k].ps[wh[t]] + popcount64(nb[k].S[wh[t]] & mh[t]);
                 // The first two candidates without branches (a missing one becomes ri), the rest in a loop.
                 for (int64_t u = 0; u < 2; ++u) {
                     const int64_t m = m0 + u;
-                    const bool ok = m < m1 && (vals == nullptr || vals[m < m1 ? m : i] == vals[i]);
+                    const bool ok = m < m1 && (!Mixed || vals[m < m1 ? m : i] == vals[i]);
                     join(ri, ok ? static_cast<uint32_t>(m) : ri);
                 }
                 for (int64_t m = m0 + 2; m < m1; ++m)
-                    if (vals == nullptr || vals[m] == vals[i]) join(ri, static_cast<uint32_t>(m));
+                    if (!Mixed || vals[m] == vals[i]) join(ri, static_cast<uint32_t>(m));
             }
             parent[i] = ri;
         }

@@ -2,6 +2,7 @@
 // parallel straight from the runs (no intermediate label volume), plus per-component sizes,
 // border flags and first voxels.
 #include <algorithm>
+#include <cstring>
 #include <stdexcept>
 #include <type_traits>
 
@@ -43,8 +44,27 @@ void write_labels(const RunLabeling& rl, const ArrayArg& out) {
     int32_t* base = out.data<int32_t>();
     for_each_row(rl, [&](int64_t z, int64_t y, int64_t a0, int64_t a1) {
         int32_t* p = base + z * s[0] + y * s[1];
-        int64_t x = 0;
-        for (int64_t i = a0; i < a1; ++i) {
+        int64_t x = 0, i = a0;
+        if (s[2] == 1 && (a1 - a0) * 16 > W) {
+            // Many short runs (noise): zero the row, then per run one 4-label store at its start
+            // and one 4-zero store at its end, which the next run's store overwrites as needed.
+            std::fill(p, p + W, 0);
+            for (; i < a1 && rl.runs[i].end + 4 <= W; ++i) {
+                const Run run = rl.runs[i];
+                const int32_t v = static_cast<int32_t>(rl.label[i]);
+                if (run.end - run.begin <= 4) {
+                    const int32_t four[4] = {v, v, v, v};
+                    std::memcpy(p + run.begin, four, sizeof four);
+                } else {
+                    std::fill(p + run.begin, p + run.end, v);
+                }
+                const int32_t zero[4] = {0, 0, 0, 0};
+                std::memcpy(p + run.end, zero, sizeof zero);
+            }
+            for (; i < a1; ++i) std::fill(p + rl.runs[i].begin, p + rl.runs[i].end, static_cast<int32_t>(rl.label[i]));
+            return;
+        }
+        for (; i < a1; ++i) {
             const Run run = rl.runs[i];
             fill<int32_t>(p, s[2], x, run.begin, 0);
             fill<int32_t>(p, s[2], run.begin, run.end, static_cast<int32_t>(rl.label[i]));
