@@ -53,35 +53,50 @@ struct Scanner {
     // Bit planes of row (z, y), bit x of word x / 64: F = foreground, Q = same value as the
     // voxel to the left (bit 0 clear). F and Q have nw + 1 words (the last stays zero).
     void bits(int64_t z, int64_t y, uint64_t* F, uint64_t* Q, int64_t nw) const {
-        std::memset(F, 0, sizeof(uint64_t) * (nw + 1));
-        std::memset(Q, 0, sizeof(uint64_t) * (nw + 1));
         const T* p = row_ptr(z, y);
         int64_t x = 0;
 #if defined(__SSE2__)
         if constexpr (sizeof(T) == 1) {
             if (s2 == 1) {
-                // 16 bytes at a time: one compare with the background, one with the byte to the left.
+                // 64 bytes per word: compares with the background, and (only where a word has
+                // foreground) with the byte to the left. Q is not needed where F is clear.
                 uint8_t bgb;
                 std::memcpy(&bgb, &bg, 1);
                 const __m128i bgv = _mm_set1_epi8(static_cast<char>(bgb));
                 const uint32_t flip = invert ? 0u : 0xffffu;
                 const uint8_t* b = reinterpret_cast<const uint8_t*>(p);
                 __m128i prev = _mm_setzero_si128();
-                for (; x + 16 <= W; x += 16) {
-                    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + x));
-                    const __m128i left = _mm_or_si128(_mm_slli_si128(v, 1), _mm_srli_si128(prev, 15));
-                    const uint32_t f = static_cast<uint32_t>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, bgv))) ^ flip;
-                    const uint32_t q = static_cast<uint32_t>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, left)));
-                    F[x >> 6] |= uint64_t(f) << (x & 63);
-                    Q[x >> 6] |= uint64_t(q) << (x & 63);
-                    prev = v;
+                for (; x + 64 <= W; x += 64) {
+                    __m128i v[4];
+                    uint64_t f = 0;
+                    for (int k = 0; k < 4; ++k) {
+                        v[k] = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + x + 16 * k));
+                        f |= uint64_t(static_cast<uint32_t>(_mm_movemask_epi8(_mm_cmpeq_epi8(v[k], bgv))) ^ flip) << (16 * k);
+                    }
+                    uint64_t q = 0;
+                    if (f != 0) {
+                        for (int k = 0; k < 4; ++k) {
+                            const __m128i last = k ? v[k - 1] : prev;
+                            const __m128i left = _mm_or_si128(_mm_slli_si128(v[k], 1), _mm_srli_si128(last, 15));
+                            q |= uint64_t(static_cast<uint32_t>(_mm_movemask_epi8(_mm_cmpeq_epi8(v[k], left)))) << (16 * k);
+                        }
+                    }
+                    F[x >> 6] = f;
+                    Q[x >> 6] = q;
+                    prev = v[3];
                 }
             }
         }
 #endif
+        if (x < W) {
+            F[x >> 6] = 0;
+            Q[x >> 6] = 0;
+        }
+        F[nw] = Q[nw] = 0;
         T pv = x > 0 ? p[(x - 1) * s2] : T{};
         for (; x < W; ++x) {
             const T v = p[x * s2];
+            if ((x & 63) == 0) F[x >> 6] = Q[x >> 6] = 0;
             F[x >> 6] |= uint64_t(is_fg(v)) << (x & 63);
             Q[x >> 6] |= uint64_t(x > 0 && v == pv) << (x & 63);
             pv = v;
