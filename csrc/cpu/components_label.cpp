@@ -442,15 +442,23 @@ void label_runs_typed(RunLabeling& rl, int connectivity, int64_t max_label) {
     Merger<T> mg{sc, rl.row_start.data(), rl.runs.data(), parent, nullptr, D, H, rows, nrows, need_value, 0};
     for (int64_t t = 1; t < nslabs; ++t)
         for (int64_t r = slab[t]; r < std::min(slab[t + 1], slab[t] + H + 2); ++r) mg.merge_row(r, 0, slab[t]);
-    const int64_t n = cc::number_in_raster_order<uint32_t>(parent, total, max_label);
-    if (n > max_label)
-        throw std::overflow_error("connected components: more than " + std::to_string(max_label) +
-                                  " components do not fit the int32 label type");
+    // Numbering in one ascending sweep (parent[i] <= i, as in cc::number_in_raster_order), which
+    // also records each component's root run.
+    int64_t n = 0;
+    rl.root_run.clear();
+    for (int64_t i = 0; i < total; ++i) {
+        const uint32_t p = parent[i];
+        if (p == static_cast<uint32_t>(i)) {
+            if (++n > max_label)
+                throw std::overflow_error("connected components: more than " + std::to_string(max_label) +
+                                          " components do not fit the int32 label type");
+            parent[i] = static_cast<uint32_t>(n);
+            rl.root_run.push_back(static_cast<uint32_t>(i));
+        } else {
+            parent[i] = parent[p];
+        }
+    }
     rl.count = n;
-    rl.root_run.assign(static_cast<size_t>(n), 0);
-    uint32_t next_label = 1;
-    for (int64_t i = 0; i < total; ++i)
-        if (parent[i] == next_label) rl.root_run[next_label++ - 1] = static_cast<uint32_t>(i);
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 // parallel straight from the runs (no intermediate label volume), plus per-component sizes,
 // border flags and first voxels.
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <stdexcept>
 #include <type_traits>
@@ -22,8 +23,18 @@ void for_each_row(const RunLabeling& rl, RowFn&& row_fn) {
     const int64_t R = D * H;
     const int64_t W = rl.layout.shape[2];
     const int64_t grain = std::max<int64_t>(1, (int64_t(1) << 18) / std::max<int64_t>(W, 1));
-    parallel_for(R, grain, [&](int64_t r0, int64_t r1, int) {
-        for (int64_t r = r0; r < r1; ++r) row_fn(r / H, r % H, rl.row_start[r], rl.row_start[r + 1]);
+    const int threads = planned_threads(R, grain);
+    if (threads <= 1) {
+        for (int64_t r = 0; r < R; ++r) row_fn(r / H, r % H, rl.row_start[r], rl.row_start[r + 1]);
+        return;
+    }
+    // Chunks of rows taken from a shared counter: a thread descheduled on a busy machine does
+    // not hold the others up (each row is written by exactly one thread, in any order).
+    const int64_t chunk = std::max<int64_t>(grain / 4, (R + 16 * threads - 1) / (16 * threads));
+    std::atomic<int64_t> next{0};
+    parallel_for(threads, 1, [&](int64_t, int64_t, int) {
+        for (int64_t r0 = next.fetch_add(chunk); r0 < R; r0 = next.fetch_add(chunk))
+            for (int64_t r = r0; r < std::min(R, r0 + chunk); ++r) row_fn(r / H, r % H, rl.row_start[r], rl.row_start[r + 1]);
     });
 }
 
