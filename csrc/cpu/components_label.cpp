@@ -371,8 +371,9 @@ void label_runs_typed(RunLabeling& rl, int connectivity, int64_t max_label) {
                         static_cast<T>(rl.background), rl.invert};
 
     // Slabs of rows, at least about 2^20 voxels each (smaller inputs run on the caller's thread).
-    // Two slabs per thread (more faces cost more than the balance gains), taken from a shared counter, so a thread that is descheduled on
-    // a busy machine does not hold the others up; the result does not depend on the split.
+    // Two slabs per thread (more slab faces cost more than the balance gains), taken from a
+    // shared counter, so a thread that is descheduled on a busy machine does not hold the others
+    // up; the result does not depend on the split.
     const int64_t grain = std::max<int64_t>(1, g_min_slab_voxels / std::max<int64_t>(W, 1));
     const int threads = planned_threads(R, grain);
     const int64_t nslabs = threads == 1 ? 1 : std::min<int64_t>((R + grain - 1) / grain, 2 * int64_t(threads));
