@@ -66,11 +66,20 @@ struct Scanner {
                 const uint32_t flip = invert ? 0u : 0xffffu;
                 const uint8_t* b = reinterpret_cast<const uint8_t*>(p);
                 __m128i prev = _mm_setzero_si128();
-                for (; x + 64 <= W; x += 64) {
+                // The last partial word goes through the same code from a copy padded with a
+                // byte that is not foreground (and differs from any foreground byte).
+                alignas(16) uint8_t pad[64];
+                for (; x < W; x += 64) {
+                    const uint8_t* src = b + x;
+                    if (x + 64 > W) {
+                        std::memset(pad, invert ? static_cast<uint8_t>(bgb ^ 1) : bgb, sizeof pad);
+                        std::memcpy(pad, b + x, static_cast<size_t>(W - x));
+                        src = pad;
+                    }
                     __m128i v[4];
                     uint64_t f = 0;
                     for (int k = 0; k < 4; ++k) {
-                        v[k] = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + x + 16 * k));
+                        v[k] = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + 16 * k));
                         f |= uint64_t(static_cast<uint32_t>(_mm_movemask_epi8(_mm_cmpeq_epi8(v[k], bgv))) ^ flip) << (16 * k);
                     }
                     uint64_t q = 0;
@@ -85,6 +94,9 @@ struct Scanner {
                     Q[x >> 6] = q;
                     prev = v[3];
                 }
+                F[nw] = Q[nw] = 0;
+                Q[0] &= ~uint64_t(1);
+                return;
             }
         }
 #endif
@@ -229,8 +241,10 @@ struct SlabLabeler {
         std::vector<uint64_t> planes(static_cast<size_t>(2 * ring * stride));
         std::vector<uint32_t> prefix(static_cast<size_t>(2 * ring * stride));
         std::vector<uint64_t> fq(static_cast<size_t>(2 * stride));
-        auto row_planes = [&](int64_t r) {
-            const int64_t k = (r - r0) % ring;
+        int64_t ring_pos = 0;   // ring slot of the current row (slots advance without divisions)
+        auto row_planes = [&](int64_t r_back) {   // the row r_back rows before the current one
+            int64_t k = ring_pos - r_back;
+            k += k < 0 ? ring : 0;
             return RowPlanes{planes.data() + (2 * k) * stride, planes.data() + (2 * k + 1) * stride,
                              prefix.data() + (2 * k) * stride, prefix.data() + (2 * k + 1) * stride};
         };
@@ -246,10 +260,11 @@ struct SlabLabeler {
         Stored<T> first_value{};
         uint64_t* F = fq.data();
         uint64_t* Q = fq.data() + stride;
-        for (int64_t r = r0; r < r1; ++r) {
-            const int64_t z = r / H, y = r % H;
+        int64_t z = r0 / H, y = r0 % H;
+        for (int64_t r = r0; r < r1; ++r, ++y, ring_pos = ring_pos + 1 == ring ? 0 : ring_pos + 1) {
+            if (y == H) y = 0, ++z;
             sc.bits(z, y, F, Q, nw);
-            const RowPlanes rp = row_planes(r);
+            const RowPlanes rp = row_planes(0);
             uint32_t cs = 0, ce = 0;
             for (int64_t w = 0; w <= nw; ++w) {
                 const uint64_t s = F[w] & ~Q[w];
@@ -287,14 +302,14 @@ struct SlabLabeler {
                 }
             }
             row_start[r - r0 + 1] = static_cast<int64_t>(n0 + count);
-            if (count > 0) merge_row(r, r0, row_start.data(), runs.data(), par, mixed ? vals.data() : nullptr, row_planes);
+            if (count > 0)
+                merge_row(r, z, y, r0, row_start.data(), runs.data(), par, mixed ? vals.data() : nullptr, row_planes);
         }
     }
 
     template <typename PlanesOf>
-    void merge_row(int64_t r, int64_t r0, const int64_t* row_start, const Run* runs, uint32_t* parent,
-                   const Stored<T>* vals, const PlanesOf& planes_of) const {
-        const int64_t z = r / H, y = r % H;
+    void merge_row(int64_t r, int64_t z, int64_t y, int64_t r0, const int64_t* row_start, const Run* runs,
+                   uint32_t* parent, const Stored<T>* vals, const PlanesOf& planes_of) const {
         RowPlanes nb[4];
         int64_t base[4], tol[4];
         int n = 0;
@@ -303,7 +318,7 @@ struct SlabLabeler {
             if (nz < 0 || ny < 0 || ny >= H) continue;
             const int64_t nr = nz * H + ny;
             if (nr < r0 || row_start[nr - r0] == row_start[nr - r0 + 1]) continue;
-            nb[n] = planes_of(nr);
+            nb[n] = planes_of(r - nr);
             base[n] = row_start[nr - r0];
             tol[n] = rows[k].tolerance;
             ++n;
