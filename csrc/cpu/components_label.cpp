@@ -1,15 +1,23 @@
 // Run-based parallel connected-component labeling (CPU).
 //
-// 1. Runs: rows are split into slabs, one per thread; each thread cuts its rows into runs of equal
-//    foreground value (8 bytes at a time over empty stretches of byte inputs).
-// 2. Union: runs are union-find elements in raster order. Each thread merges runs of its slab with
-//    the touching runs of earlier rows of the same slab (no sharing, no atomics); then the rows
-//    at the slab faces are merged with the previous slab on one thread.
+// 1. Runs: rows are split into slabs (two per thread, taken from a shared counter); each row
+//    becomes two bit planes, S (first voxel of a run) and E (last voxel), from "foreground" and
+//    "same value as the left neighbour" bits (byte inputs: 16 voxels per SSE2 compare, 64 per
+//    word). Runs are read off the planes with count-trailing-zeros, so the cost follows the
+//    number of runs, not of branches per voxel.
+// 2. Union: runs are union-find elements in raster order. Each thread merges the runs of a row
+//    with the touching runs of the earlier rows of its slab at once (no sharing, no atomics).
+//    The touching runs of a neighbour row form an index range found in O(1) by counting bits of
+//    its planes before the run's ends (rank with POPCNT), so short runs (noise) cost no searches
+//    and no mispredicted branches; the first two candidates per row are joined branch-free.
+//    Then the rows at the slab faces are merged with the previous slab on one thread.
 // 3. Numbering: parent[i] <= i, so one ascending sweep numbers roots 1..N in raster order of
 //    their first voxel (scipy.ndimage.label's order), for any slab split.
 // The row/tolerance table comes from medseg/components.h, shared with the CUDA labeler.
 // Run-based labeling follows He, Chao & Suzuki, "A run-based two-scan labeling algorithm",
-// IEEE TIP 2008; the slab split and face merge follow the usual parallel union-find scheme.
+// IEEE TIP 2008; the rank lookup of overlapping runs is in the spirit of the relative-label
+// tables of Lacassagne & Zavidovique's Light Speed Labeling (J. Real-Time Image Proc. 2011);
+// the slab split and face merge follow the usual parallel union-find scheme.
 #include <algorithm>
 #include <atomic>
 #include <cstring>
