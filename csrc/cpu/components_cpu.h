@@ -89,14 +89,18 @@ std::unique_ptr<RunLabeling> label_runs(const Layout& layout, const ArrayArg& in
 // Smallest slab in voxels given its own thread (default 2^20; <= 0 restores it). For tests.
 void set_min_slab_voxels(int64_t voxels);
 
-// out (int32, same layout) = component labels, 0 outside.
-void write_labels(const RunLabeling& rl, const ArrayArg& out);
+// out (int32, same layout) = component labels, 0 outside. zeroed: out already holds zeros (a
+// fresh calloc'd array), so only the runs are written and untouched pages stay unfaulted.
+void write_labels(const RunLabeling& rl, const ArrayArg& out, bool zeroed = false);
 
 // out (bool/uint8) = keep[label] inside runs, outside_value elsewhere. keep has count + 1 entries.
-void write_mask(const RunLabeling& rl, const ArrayArg& out, const uint8_t* keep, uint8_t outside_value);
+// zeroed (out already zero; used when outside_value is 0): only kept runs are written.
+void write_mask(const RunLabeling& rl, const ArrayArg& out, const uint8_t* keep, uint8_t outside_value,
+                bool zeroed = false);
 
 // out (the input's dtype) = input inside kept components, background elsewhere.
-void write_filtered(const RunLabeling& rl, const ArrayArg& out, const uint8_t* keep);
+// zeroed (out already zero; used when the background is 0): only kept runs are written.
+void write_filtered(const RunLabeling& rl, const ArrayArg& out, const uint8_t* keep, bool zeroed = false);
 
 // sizes[0..count] (sizes[0] = 0) in voxels.
 void component_sizes(const RunLabeling& rl, int64_t* sizes);

@@ -9,7 +9,7 @@
 //    with the touching runs of the earlier rows of its slab at once (no sharing, no atomics).
 //    The touching runs of a neighbour row form an index range found in O(1) by counting bits of
 //    its planes before the run's ends (rank with POPCNT), so short runs (noise) cost no searches
-//    and no mispredicted branches; the first two candidates per row are joined branch-free.
+//    and no data-dependent loops for the first two candidates of each row.
 //    Then the rows at the slab faces are merged with the previous slab on one thread.
 // 3. Numbering: parent[i] <= i, so one ascending sweep numbers roots 1..N in raster order of
 //    their first voxel (scipy.ndimage.label's order), for any slab split.
@@ -129,12 +129,12 @@ struct Scanner {
 
 // Runs of one row as bit planes: S = first voxel of a run, E = last voxel of a run, with
 // prefix popcounts, so "how many runs of the row start (end) before x" costs O(1).
-struct RowPlanes {
-    uint64_t* S;
-    uint64_t* E;
-    uint32_t* ps;   // ps[w] = runs starting before bit 64 w
-    uint32_t* pe;
+// One word of both planes with its prefix counts, together in one cache line.
+struct PlaneWord {
+    uint64_t S, E;
+    uint32_t ps, pe;   // runs starting (ending) before bit 0 of this word
 };
+using RowPlanes = PlaneWord*;
 
 // The labeler counts bits with POPCNT on x86-64: numpy, which every caller has imported,
 // already requires x86-64-v2 (POPCNT, SSE4.2). Elsewhere the builtin is native or a fallback.
@@ -152,10 +152,6 @@ inline uint32_t popcount64(uint64_t v) {
     v = (v + (v >> 4)) & 0x0f0f0f0f0f0f0f0full;
     return static_cast<uint32_t>((v * 0x0101010101010101ull) >> 56);
 #endif
-}
-
-inline uint32_t rank_before(const uint64_t* M, const uint32_t* pre, int64_t q) {
-    return pre[q >> 6] + popcount64(M[q >> 6] & ((uint64_t(1) << (q & 63)) - 1));
 }
 
 template <typename T>
@@ -246,15 +242,13 @@ struct SlabLabeler {
         // Earlier neighbours are at most H + 1 rows back (1 row in a single plane).
         const int64_t ring = std::min<int64_t>(rows_t, D > 1 ? H + 2 : 2);
         const int64_t stride = nw + 1;
-        std::vector<uint64_t> planes(static_cast<size_t>(2 * ring * stride));
-        std::vector<uint32_t> prefix(static_cast<size_t>(2 * ring * stride));
+        std::vector<PlaneWord> planes(static_cast<size_t>(ring * stride));
         std::vector<uint64_t> fq(static_cast<size_t>(2 * stride));
         int64_t ring_pos = 0;   // ring slot of the current row (slots advance without divisions)
         auto row_planes = [&](int64_t r_back) {   // the row r_back rows before the current one
             int64_t k = ring_pos - r_back;
             k += k < 0 ? ring : 0;
-            return RowPlanes{planes.data() + (2 * k) * stride, planes.data() + (2 * k + 1) * stride,
-                             prefix.data() + (2 * k) * stride, prefix.data() + (2 * k + 1) * stride};
+            return planes.data() + k * stride;
         };
         PodArray<Run>& runs = out.runs;
         PodArray<uint32_t>& parent = out.parent;
@@ -277,8 +271,7 @@ struct SlabLabeler {
             for (int64_t w = 0; w <= nw; ++w) {
                 const uint64_t s = F[w] & ~Q[w];
                 const uint64_t e = F[w] & ~((Q[w] >> 1) | (w < nw ? Q[w + 1] << 63 : 0));
-                rp.S[w] = s, rp.E[w] = e;
-                rp.ps[w] = cs, rp.pe[w] = ce;
+                rp[w] = PlaneWord{s, e, cs, ce};
                 cs += popcount64(s);
                 ce += popcount64(e);
             }
@@ -291,11 +284,11 @@ struct SlabLabeler {
             Run* rr = runs.data() + n0;
             size_t k = 0;
             for (int64_t w = 0; w < nw; ++w)
-                for (uint64_t m = rp.S[w]; m; m &= m - 1)
+                for (uint64_t m = rp[w].S; m; m &= m - 1)
                     rr[k++].begin = static_cast<uint32_t>(64 * w + __builtin_ctzll(m));
             k = 0;
             for (int64_t w = 0; w < nw; ++w)
-                for (uint64_t m = rp.E[w]; m; m &= m - 1)
+                for (uint64_t m = rp[w].E; m; m &= m - 1)
                     rr[k++].end = static_cast<uint32_t>(64 * w + __builtin_ctzll(m) + 1);
             uint32_t* par = parent.data();
             for (size_t i = n0; i < n0 + count; ++i) par[i] = static_cast<uint32_t>(i);
@@ -367,10 +360,13 @@ struct SlabLabeler {
             }
             uint32_t ri = static_cast<uint32_t>(i);
             for (int k = 0; k < n; ++k) {
-                // Runs m of the neighbour row touch [b, e) iff last_m >= b - tol and first_m < e + tol.
+                // Runs m of the neighbour row touch [b, e) iff last_m >= b - tol and first_m < e + tol:
+                // m0 = runs ending before b - tol, m1 = runs starting before e + tol (rank queries).
                 const int64_t t = tol[k];
-                const int64_t m0 = base[k] + nb[k].pe[wl[t]] + popcount64(nb[k].E[wl[t]] & ml[t]);
-                const int64_t m1 = base[k] + nb[k].ps[wh[t]] + popcount64(nb[k].S[wh[t]] & mh[t]);
+                const PlaneWord& lw = nb[k][wl[t]];
+                const PlaneWord& hw = nb[k][wh[t]];
+                const int64_t m0 = base[k] + lw.pe + popcount64(lw.E & ml[t]);
+                const int64_t m1 = base[k] + hw.ps + popcount64(hw.S & mh[t]);
                 // The first two candidates without branches (a missing one becomes ri), the rest in a loop.
                 for (int64_t u = 0; u < 2; ++u) {
                     const int64_t m = m0 + u;
