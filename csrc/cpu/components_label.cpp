@@ -60,7 +60,8 @@ struct Scanner {
 
     // Bit planes of row (z, y), bit x of word x / 64: F = foreground, Q = same value as the
     // voxel to the left (bit 0 clear). F and Q have nw + 1 words (the last stays zero).
-    void bits(int64_t z, int64_t y, uint64_t* F, uint64_t* Q, int64_t nw) const {
+    // Returns false when the row has no foreground.
+    bool bits(int64_t z, int64_t y, uint64_t* F, uint64_t* Q, int64_t nw) const {
         const T* p = row_ptr(z, y);
         int64_t x = 0;
 #if defined(__SSE2__)
@@ -74,6 +75,7 @@ struct Scanner {
                 const uint32_t flip = invert ? 0u : 0xffffu;
                 const uint8_t* b = reinterpret_cast<const uint8_t*>(p);
                 __m128i prev = _mm_setzero_si128();
+                uint64_t any = 0;
                 // The last partial word goes through the same code from a copy padded with a
                 // byte that is not foreground (and differs from any foreground byte).
                 alignas(16) uint8_t pad[64];
@@ -100,11 +102,12 @@ struct Scanner {
                     }
                     F[x >> 6] = f;
                     Q[x >> 6] = q;
+                    any |= f;
                     prev = v[3];
                 }
                 F[nw] = Q[nw] = 0;
                 Q[0] &= ~uint64_t(1);
-                return;
+                return any != 0;
             }
         }
 #endif
@@ -122,6 +125,9 @@ struct Scanner {
             pv = v;
         }
         Q[0] &= ~uint64_t(1);
+        uint64_t any = 0;
+        for (int64_t w = 0; w < nw; ++w) any |= F[w];
+        return any != 0;
     }
 
     T value(int64_t z, int64_t y, uint32_t x) const { return row_ptr(z, y)[x * s2]; }
@@ -265,7 +271,10 @@ struct SlabLabeler {
         int64_t z = r0 / H, y = r0 % H;
         for (int64_t r = r0; r < r1; ++r, ++y, ring_pos = ring_pos + 1 == ring ? 0 : ring_pos + 1) {
             if (y == H) y = 0, ++z;
-            sc.bits(z, y, F, Q, nw);
+            if (!sc.bits(z, y, F, Q, nw)) {   // an empty row: no runs, and no neighbour reads its planes
+                row_start[r - r0 + 1] = static_cast<int64_t>(runs.size());
+                continue;
+            }
             const RowPlanes rp = row_planes(0);
             uint32_t cs = 0, ce = 0;
             for (int64_t w = 0; w <= nw; ++w) {
