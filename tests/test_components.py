@@ -94,6 +94,52 @@ def test_label_blobs_spirals_and_wide_rows(rng, threads):
             np.testing.assert_array_equal(ours, scipy_label(volume, conn)[0])
 
 
+@pytest.mark.parametrize("width", [63, 64, 65, 128, 130, 200])
+def test_label_bit_plane_rows_on_noise(rng, width, threads):
+    # Rows scanned 64 voxels per word (byte inputs) with a scalar tail, the O(1) rank lookup of
+    # touching runs and the short-run writer (rows with many runs): noise of every density,
+    # word-aligned and unaligned widths, bool/uint8 (byte path), int16 and a strided view
+    # (scalar path), against scipy; and inverted masks (fill_holes) on the same rows.
+    for p in (0.05, 0.3, 0.5, 0.7, 0.97):
+        x = rng.random((5, 7, width)) < p
+        x[1, 3, :] = True   # a full row
+        x[2, :, 60:] = False   # empty words and a run that ends at a word edge
+        for conn in (6, 18, 26):
+            ref = scipy_label(x, conn)[0]
+            for arr in (x, x.astype(np.uint8), x.astype(np.int16) * 7):
+                np.testing.assert_array_equal(mf.label(arr, conn), ref)
+            wide = np.zeros((5, 7, 2 * width), np.uint8)
+            wide[..., ::2] = x
+            np.testing.assert_array_equal(mf.label(wide[..., ::2], conn), ref)
+        np.testing.assert_array_equal(mf.fill_holes(x), ndi.binary_fill_holes(x))
+        np.testing.assert_array_equal(mf.label(x[0], 8), scipy_label(x[0], 8)[0])
+
+
+@pytest.mark.parametrize("width", [64, 97])
+def test_multilabel_short_runs_equal_reference(rng, width, threads):
+    # Multi-label noise: runs split where the value changes inside the foreground (byte and
+    # scalar paths); the value check starts only once a second value appears.
+    for dtype in (np.uint8, np.int32):
+        x = rng.integers(0, 3, (4, 6, width)).astype(dtype)
+        x[:2] = (x[:2] > 0) * 2   # the first rows hold a single value
+        for conn in (6, 26):
+            ours, n = mf.label(x, conn, return_num=True)
+            ref, m = R.label(x, conn)
+            assert n == m
+            np.testing.assert_array_equal(ours, ref)
+
+
+def test_largest_and_small_components_on_noise(rng, threads):
+    x = (rng.random((6, 9, 70)) < 0.25).astype(np.uint8)
+    for conn in (6, 26):
+        np.testing.assert_array_equal(mf.remove_small_components(x, 3, connectivity=conn),
+                                      cc3d.dust(x, 3, connectivity=conn))
+        sizes = np.bincount(scipy_label(x, conn)[0].ravel())[1:]
+        if np.sum(sizes == sizes.max()) == 1:
+            np.testing.assert_array_equal(mf.largest_component(x, connectivity=conn) > 0,
+                                          cc3d.largest_k(x, 1, connectivity=conn) > 0)
+
+
 def test_label_empty_full_and_degenerate():
     for shape in [(0, 4, 5), (3, 0, 2), (4, 5, 0), (0, 0)]:
         out, n = mf.label(np.zeros(shape, bool), return_num=True)

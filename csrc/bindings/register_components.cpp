@@ -28,27 +28,28 @@ void register_components(py::module_& m) {
         .def_property_readonly("count", [](const PyRuns& r) { return r.rl->count; })
         .def_property_readonly("num_runs", [](const PyRuns& r) { return static_cast<int64_t>(r.rl->runs.size()); })
         .def("write_labels",
-             [](const PyRuns& r, const ArrayDesc& out) {
-                 cpu::write_labels(*r.rl, make_array(out, r.rl->layout));
+             [](const PyRuns& r, const ArrayDesc& out, bool zeroed) {
+                 cpu::write_labels(*r.rl, make_array(out, r.rl->layout), zeroed);
              },
-             py::arg("out"), py::call_guard<py::gil_scoped_release>())
+             py::arg("out"), py::arg("zeroed") = false, py::call_guard<py::gil_scoped_release>())
         .def("write_mask",
              [](const PyRuns& r, const ArrayDesc& out, const py::array_t<uint8_t, py::array::c_style | py::array::forcecast>& keep,
-                uint8_t outside_value) {
+                uint8_t outside_value, bool zeroed) {
                  const uint8_t* k = table_ptr(keep, r.rl->count);
                  const ArrayArg o = make_array(out, r.rl->layout);
                  py::gil_scoped_release release;
-                 cpu::write_mask(*r.rl, o, k, outside_value);
+                 cpu::write_mask(*r.rl, o, k, outside_value, zeroed);
              },
-             py::arg("out"), py::arg("keep"), py::arg("outside_value"))
+             py::arg("out"), py::arg("keep"), py::arg("outside_value"), py::arg("zeroed") = false)
         .def("write_filtered",
-             [](const PyRuns& r, const ArrayDesc& out, const py::array_t<uint8_t, py::array::c_style | py::array::forcecast>& keep) {
+             [](const PyRuns& r, const ArrayDesc& out, const py::array_t<uint8_t, py::array::c_style | py::array::forcecast>& keep,
+                bool zeroed) {
                  const uint8_t* k = table_ptr(keep, r.rl->count);
                  const ArrayArg o = make_array(out, r.rl->layout);
                  py::gil_scoped_release release;
-                 cpu::write_filtered(*r.rl, o, k);
+                 cpu::write_filtered(*r.rl, o, k, zeroed);
              },
-             py::arg("out"), py::arg("keep"))
+             py::arg("out"), py::arg("keep"), py::arg("zeroed") = false)
         .def("sizes",
              [](const PyRuns& r) {
                  py::array_t<int64_t> sizes(static_cast<py::ssize_t>(r.rl->count + 1));

@@ -108,6 +108,17 @@ def _cuda_label(p: _Prepared) -> tuple[Any, int]:
     return out, int(n)
 
 
+def _zeros_or_empty(p: _Prepared, dtype: str) -> tuple[Any, bool]:
+    """A CPU output and whether it already holds zeros.
+
+    numpy's zeros come from calloc, whose large blocks are fresh pages the kernel zeroes on first
+    touch, so the kernels then write only the runs, not the background between them.
+    """
+    if p.view.kind == "numpy":
+        return np.zeros(tuple(p.view.shape), dtype=np.dtype(dtype)), True
+    return B.allocate(p.view, p.view.shape, dtype), False
+
+
 def _check_count(n: int) -> None:
     if n > _MAX_LABEL:
         raise OverflowError(f"{n} components do not fit the int32 label type (at most {_MAX_LABEL})")
@@ -159,11 +170,11 @@ def label(x: Any, connectivity: int | None = None, *, background: int = 0, retur
     if p.view.device == "cuda":
         out, n = _cuda_label(p)
     else:
-        out = B.allocate(p.view, p.view.shape, "int32")
+        out, zeroed = _zeros_or_empty(p, "int32")
         n = 0
         if not p.empty:
             runs = _runs(p)
-            runs.write_labels(_out_desc(out, p.ndim))
+            runs.write_labels(_out_desc(out, p.ndim), zeroed)
             n = int(runs.count)
     return (out, n) if return_num else out
 
@@ -251,8 +262,8 @@ def _spacing(spacing: Any, ndim: int) -> tuple[float, ...]:
 
 # ----------------------------------------------------------------------------- postprocessing
 def _filtered_cpu(p: _Prepared, runs, keep: np.ndarray) -> Any:
-    out = B.allocate(p.view, p.view.shape, p.view.dtype)
-    runs.write_filtered(_out_desc(out, p.ndim), np.ascontiguousarray(keep, dtype=np.uint8))
+    out, zeroed = _zeros_or_empty(p, p.view.dtype)
+    runs.write_filtered(_out_desc(out, p.ndim), np.ascontiguousarray(keep, dtype=np.uint8), zeroed)
     return out
 
 
