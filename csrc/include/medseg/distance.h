@@ -71,19 +71,25 @@ MSF_HD inline bool edt_envelope_line(const T* f, int64_t fs, int64_t n, T s, T* 
         for (int64_t q = 0; q < n; ++q) d[q * ds] = inf;
         return false;
     }
-    k = 0;
-    for (int64_t q = 0; q < n; ++q) {
-        const T qq = static_cast<T>(q);
-        while (z[(k + 1) * ws] < qq) ++k;
-        if (f[q * fs] == T(0)) {
-            d[q * ds] = T(0);
-            continue;
+    // Parabola j is the lowest for the integers q in (z[j], z[j + 1]] (the first from 0, the last
+    // up to n - 1): one branch-free, vectorisable loop per envelope segment instead of a search
+    // per q. Sites keep 0 (interior zeros of a run were left out of the envelope).
+    const int64_t top = k;
+    int64_t q = 0;
+    for (int64_t j = 0; j <= top && q < n; ++j) {
+        const T right = z[(j + 1) * ws];
+        int64_t q_end = n;
+        if (j < top && right < static_cast<T>(n - 1)) q_end = static_cast<int64_t>(floor(right)) + 1;
+        const int32_t vj = v[j * ws];
+        const T fv = f[vj * fs];
+        for (; q < q_end; ++q) {
+            const T t = static_cast<T>(q - vj) * s;
+            const T value = fv + t * t;
+            d[q * ds] = f[q * fs] == T(0) ? T(0) : value;
         }
-        const int32_t vk = v[k * ws];
-        const T t = static_cast<T>(q - vk) * s;
-        const T value = f[vk * fs] + t * t;
-        d[q * ds] = take_sqrt ? sqrt(value) : value;
     }
+    if (take_sqrt)
+        for (int64_t i = 0; i < n; ++i) d[i * ds] = sqrt(d[i * ds]);
     return true;
 }
 
