@@ -13,6 +13,8 @@ monai = pytest.importorskip("monai")
 
 import medseg_fast  # noqa: E402
 from conftest import load_volume  # noqa: E402
+from loss_helpers import assert_close as _close  # noqa: E402
+from loss_helpers import grad_of as _grad  # noqa: E402
 from medseg_fast.losses import DiceFocalLoss, DiceLoss, FocalLoss  # noqa: E402
 from medseg_fast.reference import losses as ref  # noqa: E402
 
@@ -22,17 +24,6 @@ def _data(rng, shape=(2, 4, 5, 6, 7), dtype=torch.float64, labels_1=True, scale=
     x = torch.from_numpy(rng.normal(0.0, scale, size=shape)).to(dtype).requires_grad_(True)
     y = torch.from_numpy(rng.integers(0, K, size=(B, 1, *sp) if labels_1 else (B, *sp)))
     return x, y
-
-
-def _grad(loss, x):
-    (g,) = torch.autograd.grad(loss, x)
-    return g
-
-
-def _close(a, b, rtol):
-    a, b = a.detach().double(), b.detach().double()
-    scale = float(b.abs().max()) if b.numel() else 1.0
-    assert torch.allclose(a, b, rtol=rtol, atol=rtol * max(scale, 1e-30)), float((a - b).abs().max())
 
 
 # MONAI computes its focal term in float32 (FocalLoss casts with .float()), hence 1e-6, not 1e-12.

@@ -10,6 +10,8 @@ torch = pytest.importorskip("torch")
 monai = pytest.importorskip("monai")
 
 from conftest import load_volume  # noqa: E402
+from loss_helpers import assert_close as _close  # noqa: E402
+from loss_helpers import grad_of as _grad  # noqa: E402
 from medseg_fast.losses import (  # noqa: E402
     BoundaryLoss,
     CrossEntropyLoss,
@@ -27,17 +29,6 @@ def _data(rng, shape=(2, 4, 5, 6, 7)):
     x = torch.from_numpy(rng.normal(0.0, 2.0, size=shape)).requires_grad_(True)
     y = torch.from_numpy(rng.integers(0, K, size=(B, *sp)))
     return x, y
-
-
-def _grad(loss, x):
-    (g,) = torch.autograd.grad(loss, x)
-    return g
-
-
-def _close(a, b, rtol):
-    a, b = a.detach().double(), b.detach().double()
-    scale = float(b.abs().max()) if b.numel() else 1.0
-    assert torch.allclose(a, b, rtol=rtol, atol=rtol * max(scale, 1e-30)), float((a - b).abs().max())
 
 
 @pytest.mark.parametrize("weight", [None, [0.2, 1.0, 2.0, 0.7]])

@@ -276,6 +276,19 @@ MSF_AVX2_INLINE SigParts sig_parts_from_exp(vf x, vf ex) {
     return s;
 }
 
+// The sigmoid parts a configuration needs at columns c..c+7 (none for softmax without the
+// sigmoid focal term), reusing the softmax exps where they were taken without the max shift.
+template <int ACT, int TERM>
+MSF_AVX2_INLINE SigParts tile_sig_parts(const Buffers& buf, const float* ek, int64_t c, vf x) {
+    SigParts sp{};
+    if constexpr (ACT == kActSoftmax && TERM == kTermFocalSigmoid) {
+        sp = buf.direct[c >> 3] ? sig_parts_from_exp(x, _mm256_loadu_ps(ek + c)) : sig_parts(x);
+    } else if constexpr (ACT == kActSigmoid || TERM == kTermFocalSigmoid) {
+        sp = sig_parts(x);
+    }
+    return sp;
+}
+
 // Sigmoid focal term with hard targets (medseg::sigmoid_focal with hard = true).
 struct SigFocal {
     vf qg, q, bce, s;
@@ -367,12 +380,7 @@ MSF_AVX2 void sums_units(const Job& job, int64_t begin, int64_t end, double* par
                     vf t, valid;
                     masks(buf.lab.data(), c, kv, t, valid);
                     const vf x = _mm256_loadu_ps(xk + c);
-                    SigParts sp{};
-                    if constexpr (ACT == kActSoftmax && TERM == kTermFocalSigmoid) {
-                        sp = buf.direct[c >> 3] ? sig_parts_from_exp(x, _mm256_loadu_ps(ek + c)) : sig_parts(x);
-                    } else if constexpr (ACT == kActSigmoid || TERM == kTermFocalSigmoid) {
-                        sp = sig_parts(x);
-                    }
+                    [[maybe_unused]] const SigParts sp = tile_sig_parts<ACT, TERM>(buf, ek, c, x);
                     vf p;
                     if constexpr (ACT == kActSoftmax) {
                         p = vmul(_mm256_loadu_ps(ek + c), _mm256_loadu_ps(buf.r.data() + c));
@@ -496,12 +504,7 @@ MSF_AVX2 void grad_units(const Job& job, int64_t begin, int64_t end) {
                     vf t, valid;
                     masks(buf.lab.data(), c, kv, t, valid);
                     const vf x = _mm256_loadu_ps(xk + c);
-                    SigParts sp{};
-                    if constexpr (ACT == kActSoftmax && TERM == kTermFocalSigmoid) {
-                        sp = buf.direct[c >> 3] ? sig_parts_from_exp(x, _mm256_loadu_ps(ek + c)) : sig_parts(x);
-                    } else if constexpr (ACT == kActSigmoid || TERM == kTermFocalSigmoid) {
-                        sp = sig_parts(x);
-                    }
+                    [[maybe_unused]] const SigParts sp = tile_sig_parts<ACT, TERM>(buf, ek, c, x);
                     vf g;
                     if constexpr (ACT == kActSoftmax) {
                         const vf p = vmul(_mm256_loadu_ps(ek + c), _mm256_loadu_ps(buf.r.data() + c));
@@ -628,19 +631,7 @@ bool seg_loss_sums_simd(const SegShape& shape, const SegLossConfig& cfg, const S
             sums_units<A, TM, G, SQ>(job, begin, end, partial.data(), stride);
         });
     });
-    int64_t bad_total = 0;
-    for (int64_t b = 0; b < B; ++b) {
-        double* out = sums + b * K * kNumSums;
-        double count = 0.0;
-        for (int64_t j = 0; j < units_per_item; ++j) {
-            const double* acc = partial.data() + (b * units_per_item + j) * stride;
-            for (int64_t i = 0; i < K * kNumSums; ++i) out[i] += acc[i];
-            count += acc[K * kNumSums];
-            bad_total += static_cast<int64_t>(acc[K * kNumSums + 1]);
-        }
-        counts[b] = static_cast<int64_t>(count);
-    }
-    *bad_out = bad_total;
+    *bad_out = reduce_unit_partials(partial, B, K, units_per_item, sums, counts);
     return true;
 }
 

@@ -115,20 +115,7 @@ int64_t sums_impl(const SegShape& shape, const SegLossConfig& cfg, const SegArra
         }
     });
 
-    int64_t bad_total = 0;
-    for (int64_t b = 0; b < B; ++b) {
-        double* out = sums + b * K * kNumSums;
-        for (int64_t i = 0; i < K * kNumSums; ++i) out[i] = 0.0;
-        double count = 0.0;
-        for (int64_t j = 0; j < units_per_item; ++j) {
-            const double* acc = partial.data() + (b * units_per_item + j) * stride;
-            for (int64_t i = 0; i < K * kNumSums; ++i) out[i] += acc[i];
-            count += acc[K * kNumSums];
-            bad_total += static_cast<int64_t>(acc[K * kNumSums + 1]);
-        }
-        counts[b] = static_cast<int64_t>(count);
-    }
-    return bad_total;
+    return reduce_unit_partials(partial, B, K, units_per_item, sums, counts);
 }
 
 }  // namespace

@@ -25,6 +25,28 @@ inline int64_t unit_grain(int64_t classes, int64_t voxels) {
     return std::max<int64_t>(1, (int64_t(1) << 16) / per_unit);
 }
 
+// Per-unit partials are rows of K * kNumSums sums, then the valid-voxel count and the bad-label
+// count. Adds them into sums (B x K x kNumSums) and counts (B) in unit order, the same for every
+// thread count and for the scalar and the AVX2 drivers; returns the number of bad labels.
+inline int64_t reduce_unit_partials(const std::vector<double>& partial, int64_t B, int64_t K, int64_t units_per_item,
+                                    double* sums, int64_t* counts) {
+    const int64_t stride = K * kNumSums + 2;
+    int64_t bad_total = 0;
+    for (int64_t b = 0; b < B; ++b) {
+        double* out = sums + b * K * kNumSums;
+        for (int64_t i = 0; i < K * kNumSums; ++i) out[i] = 0.0;
+        double count = 0.0;
+        for (int64_t j = 0; j < units_per_item; ++j) {
+            const double* acc = partial.data() + (b * units_per_item + j) * stride;
+            for (int64_t i = 0; i < K * kNumSums; ++i) out[i] += acc[i];
+            count += acc[K * kNumSums];
+            bad_total += static_cast<int64_t>(acc[K * kNumSums + 1]);
+        }
+        counts[b] = static_cast<int64_t>(count);
+    }
+    return bad_total;
+}
+
 inline int64_t tile_size(int64_t classes) { return classes <= 16 ? 256 : 64; }
 
 template <typename C>
@@ -232,36 +254,5 @@ decltype(auto) with_gamma_kind(double gamma, Fn&& fn) {
     return fn(std::integral_constant<int, -1>{});
 }
 
-// Logits dtypes (float16, bfloat16, float32, float64) -> (storage type, compute type).
-template <typename Fn>
-decltype(auto) dispatch_logits(DType dtype, Fn&& fn) {
-    switch (dtype) {
-        case DType::Float32: return fn(TypeTag<float>{}, TypeTag<float>{});
-        case DType::Float16: return fn(TypeTag<half_t>{}, TypeTag<float>{});
-        case DType::BFloat16: return fn(TypeTag<bfloat16_t>{}, TypeTag<float>{});
-        case DType::Float64: return fn(TypeTag<double>{}, TypeTag<double>{});
-        default: break;
-    }
-    throw std::invalid_argument(std::string("unsupported logits dtype ") + dtype_name(dtype));
-}
-
-// Target dtypes: integer labels or one-hot channels.
-template <typename Fn>
-decltype(auto) dispatch_target(DType dtype, Fn&& fn) {
-    switch (dtype) {
-        case DType::Bool: return fn(TypeTag<uint8_t>{});
-        case DType::UInt8: return fn(TypeTag<uint8_t>{});
-        case DType::Int8: return fn(TypeTag<int8_t>{});
-        case DType::Int16: return fn(TypeTag<int16_t>{});
-        case DType::Int32: return fn(TypeTag<int32_t>{});
-        case DType::Int64: return fn(TypeTag<int64_t>{});
-        case DType::Float16: return fn(TypeTag<half_t>{});
-        case DType::BFloat16: return fn(TypeTag<bfloat16_t>{});
-        case DType::Float32: return fn(TypeTag<float>{});
-        case DType::Float64: return fn(TypeTag<double>{});
-        default: break;
-    }
-    throw std::invalid_argument(std::string("unsupported target dtype ") + dtype_name(dtype));
-}
 
 }  // namespace medseg::cpu::losses_detail

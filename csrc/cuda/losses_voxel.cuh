@@ -78,34 +78,5 @@ __device__ inline C voxel_prob(const SegLossConfig& cfg, C x, const VoxelNorm<C>
     return cfg.act == DiceAct::Softmax ? loss_exp(x - n.lse) : sigmoid(x);
 }
 
-template <typename Fn>
-void dispatch_logits(DType dtype, Fn&& fn) {
-    switch (dtype) {
-        case DType::Float32: return fn(TypeTag<float>{}, TypeTag<float>{});
-        case DType::Float16: return fn(TypeTag<half_t>{}, TypeTag<float>{});
-        case DType::BFloat16: return fn(TypeTag<bfloat16_t>{}, TypeTag<float>{});
-        case DType::Float64: return fn(TypeTag<double>{}, TypeTag<double>{});
-        default: break;
-    }
-    throw std::invalid_argument(std::string("unsupported logits dtype ") + dtype_name(dtype));
-}
-
-template <typename Fn>
-void dispatch_target(DType dtype, Fn&& fn) {
-    switch (dtype) {
-        case DType::Bool: return fn(TypeTag<uint8_t>{});
-        case DType::UInt8: return fn(TypeTag<uint8_t>{});
-        case DType::Int8: return fn(TypeTag<int8_t>{});
-        case DType::Int16: return fn(TypeTag<int16_t>{});
-        case DType::Int32: return fn(TypeTag<int32_t>{});
-        case DType::Int64: return fn(TypeTag<int64_t>{});
-        case DType::Float16: return fn(TypeTag<half_t>{});
-        case DType::BFloat16: return fn(TypeTag<bfloat16_t>{});
-        case DType::Float32: return fn(TypeTag<float>{});
-        case DType::Float64: return fn(TypeTag<double>{});
-        default: break;
-    }
-    throw std::invalid_argument(std::string("unsupported target dtype ") + dtype_name(dtype));
-}
 
 }  // namespace medseg::cuda::losses_detail

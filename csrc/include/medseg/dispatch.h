@@ -65,4 +65,36 @@ decltype(auto) dispatch_float_out(DType dtype, Fn&& fn) {
     throw std::invalid_argument(std::string("unsupported output dtype ") + dtype_name(dtype));
 }
 
+// Loss logits dtypes (float16, bfloat16, float32, float64) -> (storage type, compute type).
+template <typename Fn>
+decltype(auto) dispatch_logits(DType dtype, Fn&& fn) {
+    switch (dtype) {
+        case DType::Float32: return fn(TypeTag<float>{}, TypeTag<float>{});
+        case DType::Float16: return fn(TypeTag<half_t>{}, TypeTag<float>{});
+        case DType::BFloat16: return fn(TypeTag<bfloat16_t>{}, TypeTag<float>{});
+        case DType::Float64: return fn(TypeTag<double>{}, TypeTag<double>{});
+        default: break;
+    }
+    throw std::invalid_argument(std::string("unsupported logits dtype ") + dtype_name(dtype));
+}
+
+// Loss target dtypes: integer labels or one-hot channels.
+template <typename Fn>
+decltype(auto) dispatch_target(DType dtype, Fn&& fn) {
+    switch (dtype) {
+        case DType::Bool: return fn(TypeTag<uint8_t>{});
+        case DType::UInt8: return fn(TypeTag<uint8_t>{});
+        case DType::Int8: return fn(TypeTag<int8_t>{});
+        case DType::Int16: return fn(TypeTag<int16_t>{});
+        case DType::Int32: return fn(TypeTag<int32_t>{});
+        case DType::Int64: return fn(TypeTag<int64_t>{});
+        case DType::Float16: return fn(TypeTag<half_t>{});
+        case DType::BFloat16: return fn(TypeTag<bfloat16_t>{});
+        case DType::Float32: return fn(TypeTag<float>{});
+        case DType::Float64: return fn(TypeTag<double>{});
+        default: break;
+    }
+    throw std::invalid_argument(std::string("unsupported target dtype ") + dtype_name(dtype));
+}
+
 }  // namespace medseg
