@@ -12,6 +12,7 @@
 #include <atomic>
 #include <cmath>
 #include <cstdint>
+#include <memory>
 #include <type_traits>
 #include <vector>
 
@@ -24,11 +25,12 @@ namespace medseg::cpu {
 constexpr int64_t kLineTile = 16;     // lines per tile on strided axes
 constexpr int64_t kPlaneRows = 16;    // rows per work item in the axis-0 sweeps
 
-// parallel_for, or a plain call on this thread when `parallel` is false (nested use).
+// parallel_for_dynamic, or a plain call on this thread when `parallel` is false (nested use).
+// Line costs vary a lot (lines of sites are skipped), hence chunks pulled from a shared counter.
 template <typename Fn>
-inline void maybe_parallel(bool parallel, int64_t n, int64_t grain, Fn&& fn) {
+inline void maybe_parallel(bool parallel, int64_t n, int64_t chunk, Fn&& fn) {
     if (n <= 0) return;
-    if (parallel) parallel_for(n, grain, fn);
+    if (parallel) parallel_for_dynamic(n, chunk, fn);
     else fn(int64_t(0), n, 0);
 }
 
@@ -49,9 +51,62 @@ struct EdtShape {
     }
 };
 
-// Axis-0 sweeps. `sites(i, r)` returns a callable x -> bool for row r (of the sub-array
-// shape[1:], rows of length shape[last]) of plane i. Writes squared distances along axis 0
-// (or distances if ndim == 1 and take_sqrt). Returns whether any site exists.
+// AVX2 path of the float envelope passes (distance_avx2.cpp): 8 lines in lockstep, bit-identical
+// to the scalar envelope. The functions return false when this build has no AVX2 path; callers
+// check edt_simd_active() (CPU support, not disabled by MEDSEG_EDT_SIMD=0 / edt_simd_mode(0)).
+struct EdtLaneScratch {
+    std::vector<float> f, d, g, z;
+    std::vector<int32_t> v;
+    explicit EdtLaneScratch(int64_t n) : f(8 * n), d(8 * n), g(8 * n), z(8 * (n + 1)), v(8 * n) {}
+};
+bool edt_simd_active();
+int edt_simd_mode(int mode);   // 0 scalar, 1 AVX2 where available, else unchanged; returns the state
+// Envelope in place of the 8 lines base[q * stride + l] (l < 8, q < n) of a strided axis.
+bool edt_lines8_avx2(float* base, int64_t n, int64_t stride, float s, EdtLaneScratch& scratch);
+// Envelope in place of 8 consecutive contiguous rows of n elements, then the square root if asked.
+bool edt_rows8_avx2(float* rows, int64_t n, float s, bool take_sqrt, EdtLaneScratch& scratch);
+
+// SIMD lanes only where a lane index (k * 8 + l) fits an int32 gather index.
+constexpr int64_t kMaxLaneLine = int64_t(1) << 27;
+
+// One row of the forward sweep along axis 0: p holds the counts of the previous plane and gets
+// those of this one, o too. m: the row's bytes, a site where m == 0 (ZeroIsSite) or m != 0.
+// Returns whether the row has a site. Branch-free and restrict-qualified, so it vectorises.
+template <bool ZeroIsSite, typename T>
+inline bool edt_forward_row(const uint8_t* __restrict m, T* __restrict p, T* __restrict o, int64_t n) {
+    uint8_t any = 0;
+    for (int64_t x = 0; x < n; ++x) {
+        const bool site = ZeroIsSite ? m[x] == 0 : m[x] != 0;
+        const T c = edt_sweep_step<T>(site, p[x]);
+        p[x] = c;
+        o[x] = c;
+        any |= static_cast<uint8_t>(site);
+    }
+    return any != 0;
+}
+
+// Backward sweep over one plane: counts of plane i + 1 in `prev`, final values into `plane`.
+template <typename T>
+inline void edt_backward_row(T* __restrict plane, T* __restrict prev, int64_t n, T s, bool take_sqrt) {
+    if (take_sqrt) {
+        for (int64_t w = 0; w < n; ++w) {
+            const T c = std::min(plane[w], prev[w] + T(1));
+            prev[w] = c;
+            plane[w] = edt_first_axis_value<T>(c, s, true);
+        }
+    } else {
+        for (int64_t w = 0; w < n; ++w) {
+            const T c = std::min(plane[w], prev[w] + T(1));
+            prev[w] = c;
+            plane[w] = edt_first_axis_value<T>(c, s, false);
+        }
+    }
+}
+
+// Axis-0 sweeps. `sites.row_bytes(i, r, scratch, zero_is_site)` returns the bytes of row r (of
+// the sub-array shape[1:], rows of length shape[last]) of plane i: the data itself where it is
+// contiguous bytes, else 0/1 written into scratch. Writes squared distances along axis 0 (or
+// distances if ndim == 1 and take_sqrt). Returns whether any site exists.
 template <typename T, typename Sites>
 bool edt_first_axis(const EdtShape& sh, const Sites& sites, T* out, bool take_sqrt, bool parallel) {
     const int64_t n0 = sh.shape[0];
@@ -64,6 +119,7 @@ bool edt_first_axis(const EdtShape& sh, const Sites& sites, T* out, bool take_sq
     std::atomic<bool> any_site{false};
     maybe_parallel(parallel, items, 1, [&](int64_t begin, int64_t end, int) {
         std::vector<T> prev;
+        std::vector<uint8_t> scratch(static_cast<size_t>(row_len));
         bool found = false;
         for (int64_t item = begin; item < end; ++item) {
             const int64_t r0 = item * kPlaneRows, r1 = std::min(rows, r0 + kPlaneRows);
@@ -73,28 +129,17 @@ bool edt_first_axis(const EdtShape& sh, const Sites& sites, T* out, bool take_sq
             for (int64_t i = 0; i < n0; ++i) {
                 T* plane = out + i * inner + base;
                 for (int64_t r = r0; r < r1; ++r) {
-                    const auto row = sites(i, r);
+                    bool zero_is_site = false;
+                    const uint8_t* m = sites.row_bytes(i, r, scratch.data(), zero_is_site);
                     T* o = plane + (r - r0) * row_len;
                     T* p = prev.data() + (r - r0) * row_len;
-                    for (int64_t x = 0; x < row_len; ++x) {
-                        const bool site = row(x);
-                        found |= site;
-                        const T c = edt_sweep_step<T>(site, p[x]);
-                        p[x] = c;
-                        o[x] = c;
-                    }
+                    found |= zero_is_site ? edt_forward_row<true>(m, p, o, row_len)
+                                          : edt_forward_row<false>(m, p, o, row_len);
                 }
             }
             // Backward sweep: prev holds the counts of plane i + 1.
-            for (int64_t w = 0; w < width; ++w) prev[w] = inf;
-            for (int64_t i = n0 - 1; i >= 0; --i) {
-                T* plane = out + i * inner + base;
-                for (int64_t w = 0; w < width; ++w) {
-                    const T c = std::min(plane[w], prev[w] + T(1));
-                    prev[w] = c;
-                    plane[w] = edt_first_axis_value<T>(c, s, take_sqrt);
-                }
-            }
+            std::fill(prev.begin(), prev.end(), inf);
+            for (int64_t i = n0 - 1; i >= 0; --i) edt_backward_row<T>(out + i * inner + base, prev.data(), width, s, take_sqrt);
         }
         if (found) any_site.store(true, std::memory_order_relaxed);
     });
@@ -183,8 +228,12 @@ inline void edt_line(const T* f, int64_t n, T s, T* d, int32_t* v, T* z, bool ta
 
 // Envelope passes along axes 1..ndim-1 on the squared values in `out` (C-contiguous).
 // Exact: the exact-minimum envelope above (double only; used by the surface metrics).
+// float (not Exact) takes the AVX2 path for groups of 8 lines where available; the remaining
+// lines, and the other types, go through the scalar envelope (same results).
 template <typename T, bool Exact = false>
 void edt_other_axes(const EdtShape& sh, T* out, bool take_sqrt, bool parallel) {
+    constexpr bool kLanes = std::is_same<T, float>::value && !Exact;
+    const bool lanes = kLanes && edt_simd_active();
     const int last = sh.ndim - 1;
     for (int a = 1; a < last; ++a) {
         const int64_t n = sh.shape[a];
@@ -192,27 +241,39 @@ void edt_other_axes(const EdtShape& sh, T* out, bool take_sqrt, bool parallel) {
         const int64_t outer = sh.prod(0, a), inner = sh.prod(a + 1, sh.ndim);
         const int64_t tiles = (inner + kLineTile - 1) / kLineTile;
         const T s = static_cast<T>(sh.spacing[a]);
-        maybe_parallel(parallel, outer * tiles, 1, [&](int64_t begin, int64_t end, int) {
+        const bool simd = lanes && n < kMaxLaneLine;
+        maybe_parallel(parallel, outer * tiles, 16, [&](int64_t begin, int64_t end, int) {
             std::vector<T> buf(kLineTile * n), res(kLineTile * n), z(n + 1);
             std::vector<int32_t> v(n);
+            std::unique_ptr<EdtLaneScratch> lane_scratch;
+            if (simd) lane_scratch.reset(new EdtLaneScratch(n));
             for (int64_t item = begin; item < end; ++item) {
                 const int64_t o = item / tiles, j0 = (item % tiles) * kLineTile;
                 const int64_t tw = std::min(kLineTile, inner - j0);
                 T* base = out + o * n * inner + j0;
+                int64_t t0 = 0;
+                if constexpr (kLanes) {
+                    if (simd)
+                        for (; t0 + 8 <= tw; t0 += 8) edt_lines8_avx2(base + t0, n, inner, s, *lane_scratch);
+                }
+                if (t0 == tw) continue;
+                // Scalar: the remaining lines gathered into a contiguous block.
+                T* rest = base + t0;
+                const int64_t rw = tw - t0;
                 bool any_positive = false;
                 for (int64_t q = 0; q < n; ++q) {
-                    const T* src = base + q * inner;
-                    for (int64_t t = 0; t < tw; ++t) {
+                    const T* src = rest + q * inner;
+                    for (int64_t t = 0; t < rw; ++t) {
                         buf[t * n + q] = src[t];
                         any_positive |= src[t] != T(0);
                     }
                 }
-                if (!any_positive) continue;   // all sites: the tile is already final (zeros)
-                for (int64_t t = 0; t < tw; ++t)
+                if (!any_positive) continue;   // all sites: the lines are already final (zeros)
+                for (int64_t t = 0; t < rw; ++t)
                     edt_line<T, Exact>(buf.data() + t * n, n, s, res.data() + t * n, v.data(), z.data(), false);
                 for (int64_t q = 0; q < n; ++q) {
-                    T* dst = base + q * inner;
-                    for (int64_t t = 0; t < tw; ++t) dst[t] = res[t * n + q];
+                    T* dst = rest + q * inner;
+                    for (int64_t t = 0; t < rw; ++t) dst[t] = res[t * n + q];
                 }
             }
         });
@@ -221,18 +282,32 @@ void edt_other_axes(const EdtShape& sh, T* out, bool take_sqrt, bool parallel) {
     const int64_t n = sh.shape[last];
     const int64_t rows = sh.prod(0, last);
     const T s = static_cast<T>(sh.spacing[last]);
-    maybe_parallel(parallel, rows, 8, [&](int64_t begin, int64_t end, int) {
+    const bool simd = lanes && n < kMaxLaneLine;
+    const int64_t groups = (rows + 7) / 8;   // 8 rows per item, the SIMD width
+    maybe_parallel(parallel, groups, 8, [&](int64_t begin, int64_t end, int) {
         std::vector<T> f(n), z(n + 1);
         std::vector<int32_t> v(n);
-        for (int64_t r = begin; r < end; ++r) {
-            T* line = out + r * n;
-            bool any_positive = false;
-            for (int64_t q = 0; q < n; ++q) {
-                f[q] = line[q];
-                any_positive |= line[q] != T(0);
+        std::unique_ptr<EdtLaneScratch> lane_scratch;
+        if (simd) lane_scratch.reset(new EdtLaneScratch(n));
+        for (int64_t g = begin; g < end; ++g) {
+            int64_t r = g * 8;
+            const int64_t r_end = std::min(rows, r + 8);
+            if constexpr (kLanes) {
+                if (simd && r_end - r == 8) {
+                    edt_rows8_avx2(out + r * n, n, s, take_sqrt, *lane_scratch);
+                    continue;
+                }
             }
-            if (!any_positive) continue;       // zeros stay zeros (also after the square root)
-            edt_line<T, Exact>(f.data(), n, s, line, v.data(), z.data(), take_sqrt);
+            for (; r < r_end; ++r) {
+                T* line = out + r * n;
+                bool any_positive = false;
+                for (int64_t q = 0; q < n; ++q) {
+                    f[q] = line[q];
+                    any_positive |= line[q] != T(0);
+                }
+                if (!any_positive) continue;   // zeros stay zeros (also after the square root)
+                edt_line<T, Exact>(f.data(), n, s, line, v.data(), z.data(), take_sqrt);
+            }
         }
     });
 }
@@ -241,11 +316,10 @@ void edt_other_axes(const EdtShape& sh, T* out, bool take_sqrt, bool parallel) {
 struct ByteSites {
     const uint8_t* data;
     int64_t inner, row_len;
-    struct Row {
-        const uint8_t* p;
-        bool operator()(int64_t x) const { return p[x] != 0; }
-    };
-    Row operator()(int64_t i, int64_t r) const { return Row{data + i * inner + r * row_len}; }
+    const uint8_t* row_bytes(int64_t i, int64_t r, uint8_t*, bool& zero_is_site) const {
+        zero_is_site = false;
+        return data + i * inner + r * row_len;
+    }
 };
 
 // Squared (or plain) distances of every element of a contiguous buffer to the nearest site.

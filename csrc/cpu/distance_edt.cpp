@@ -1,6 +1,7 @@
 // CPU driver of distance_transform: zero elements of a strided mask of any dtype are the sites.
 #include <cmath>
 #include <stdexcept>
+#include <type_traits>
 
 #include "distance_cpu.h"
 #include "medseg/dispatch.h"
@@ -14,20 +15,30 @@ struct ZeroSites {
     const S* data;
     Strides strides;
     Layout sub;          // shape[1:] as a layout, for row offsets
-    int64_t s0, s_last;
-    struct Row {
-        const S* p;
-        int64_t stride;
-        bool operator()(int64_t x) const { return load_as<double>(p[x * stride]) == 0.0; }
-    };
-    Row operator()(int64_t i, int64_t r) const {
+    int64_t s0, s_last, row_len;
+
+    const S* row_start(int64_t i, int64_t r) const {
         int64_t offset = i * s0;
         if (sub.ndim > 0) {
             Strides sub_strides;
             for (int a = 0; a < sub.ndim; ++a) sub_strides.s[a] = strides.s[a + 1];
             offset += sub_strides.row_offset(sub, r);
         }
-        return Row{data + offset, s_last};
+        return data + offset;
+    }
+    // Contiguous one-byte rows (bool, uint8, int8 masks) are read in place, zero = site; any
+    // other row becomes 0/1 bytes (1 = site) in scratch.
+    const uint8_t* row_bytes(int64_t i, int64_t r, uint8_t* scratch, bool& zero_is_site) const {
+        const S* p = row_start(i, r);
+        if constexpr (sizeof(S) == 1 && std::is_integral<S>::value) {
+            if (s_last == 1 || row_len == 1) {
+                zero_is_site = true;
+                return reinterpret_cast<const uint8_t*>(p);
+            }
+        }
+        zero_is_site = false;
+        for (int64_t x = 0; x < row_len; ++x) scratch[x] = load_as<double>(p[x * s_last]) == 0.0;
+        return scratch;
     }
 };
 
@@ -84,6 +95,7 @@ void distance_transform(const Layout& layout, const ArrayArg& mask, const ArrayA
             if (sh.ndim >= 2) sites.sub.shape[sh.ndim - 2] = sh.shape[sh.ndim - 1];
             sites.s0 = mask.strides.s[0];
             sites.s_last = sh.ndim > 1 ? mask.strides.s[sh.ndim - 1] : 0;
+            sites.row_len = sh.ndim > 1 ? sh.shape[sh.ndim - 1] : 1;
             return edt_first_axis<T>(sh, sites, result, !squared && sh.ndim == 1, true);
         });
         if (!any) {

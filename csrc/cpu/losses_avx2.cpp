@@ -19,48 +19,28 @@
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC optimize("no-trapping-math")
 #endif
-#include <atomic>
-#include <cstdlib>
-#include <cstring>
 #include <vector>
 
 #include "losses_cpu.h"
 #include "losses_simd.h"
 #include "losses_tile.h"
+#include "simd_switch.h"
 #include "medseg/parallel.h"
 
 namespace medseg::cpu {
 
 namespace {
 
-std::atomic<int> g_mode{-1};   // -1: not read yet; 0: scalar; 1: SIMD where available
-
-bool cpu_has_avx2() {
-#if defined(MEDSEG_HAVE_AVX2_LOSSES)
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-#else
-    return false;
-#endif
+SimdSwitch& losses_switch() {
+    static SimdSwitch sw("MEDSEG_LOSSES_SIMD");
+    return sw;
 }
 
-bool simd_active() {
-    int mode = g_mode.load(std::memory_order_relaxed);
-    if (mode < 0) {
-        const char* env = std::getenv("MEDSEG_LOSSES_SIMD");
-        mode = (env != nullptr && std::strcmp(env, "0") == 0) ? 0 : 1;
-        g_mode.store(mode, std::memory_order_relaxed);
-    }
-    static const bool has = cpu_has_avx2();
-    return mode == 1 && has;
-}
+bool simd_active() { return losses_switch().active(); }
 
 }  // namespace
 
-int loss_simd_mode(int mode) {
-    if (mode == 0 || mode == 1) g_mode.store(mode, std::memory_order_relaxed);
-    return simd_active() ? 1 : 0;
-}
+int loss_simd_mode(int mode) { return losses_switch().set_mode(mode); }
 
 #if defined(MEDSEG_HAVE_AVX2_LOSSES)
 
@@ -674,7 +654,7 @@ MSF_AVX2 void math_simd(const float* x, float* y, int64_t n) {
 
 bool loss_math(int fn, bool use_simd, const float* x, float* y, int64_t n) {
     if (use_simd) {
-        if (!cpu_has_avx2()) return false;
+        if (!cpu_has_avx2_fma()) return false;
         switch (fn) {
             case 0: math_simd<0>(x, y, n); return true;
             case 1: math_simd<1>(x, y, n); return true;

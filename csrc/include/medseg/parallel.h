@@ -4,6 +4,7 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <thread>
 #include <vector>
@@ -41,6 +42,28 @@ void parallel_for(int64_t n, int64_t grain, Fn&& fn) {
     const auto first = bounds(0);
     fn(first.first, first.second, 0);
     for (auto& worker : workers) worker.join();
+}
+
+// Calls fn(begin, end, thread_index) on chunks [c * chunk, (c + 1) * chunk) of [0, n), pulled
+// from a shared counter, for work whose cost varies along the range (a thread that finishes
+// early, or one descheduled on a busy machine, does not hold the others up). Which thread runs
+// an item, and how items are grouped into calls, varies: each item's result must depend only on
+// the item.
+template <typename Fn>
+void parallel_for_dynamic(int64_t n, int64_t chunk, Fn&& fn) {
+    if (n <= 0) return;
+    chunk = std::max<int64_t>(chunk, 1);
+    const int64_t chunks = (n + chunk - 1) / chunk;
+    const int threads = static_cast<int>(std::min<int64_t>(get_num_threads(), chunks));
+    if (threads <= 1) {
+        fn(int64_t(0), n, 0);
+        return;
+    }
+    std::atomic<int64_t> next{0};
+    parallel_for(threads, 1, [&](int64_t t, int64_t, int) {
+        for (int64_t b = next.fetch_add(chunk); b < n; b = next.fetch_add(chunk))
+            fn(b, std::min(n, b + chunk), static_cast<int>(t));
+    });
 }
 
 // Number of threads parallel_for would use for n items at this grain (for per-thread buffers).
