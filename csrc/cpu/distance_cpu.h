@@ -55,9 +55,9 @@ struct EdtShape {
 // to the scalar envelope. The functions return false when this build has no AVX2 path; callers
 // check edt_simd_active() (CPU support, not disabled by MEDSEG_EDT_SIMD=0 / edt_simd_mode(0)).
 struct EdtLaneScratch {
-    std::vector<float> f, d, g, z;
+    std::vector<float> f, d, z;
     std::vector<int32_t> v;
-    explicit EdtLaneScratch(int64_t n) : f(8 * n), d(8 * n), g(8 * n), z(8 * (n + 1)), v(8 * n) {}
+    explicit EdtLaneScratch(int64_t n) : f(8 * n), d(8 * n), z(8 * n), v(8 * n) {}
 };
 bool edt_simd_active();
 int edt_simd_mode(int mode);   // 0 scalar, 1 AVX2 where available, else unchanged; returns the state
