@@ -226,16 +226,16 @@ inline void edt_line(const T* f, int64_t n, T s, T* d, int32_t* v, T* z, bool ta
     }
 }
 
-// Envelope passes along axes 1..ndim-1 on the squared values in `out` (C-contiguous).
+// Envelope passes along axes first_axis..ndim-1 on the squared values in `out` (C-contiguous).
 // Exact: the exact-minimum envelope above (double only; used by the surface metrics).
 // float (not Exact) takes the AVX2 path for groups of 8 lines where available; the remaining
 // lines, and the other types, go through the scalar envelope (same results).
 template <typename T, bool Exact = false>
-void edt_other_axes(const EdtShape& sh, T* out, bool take_sqrt, bool parallel) {
+void edt_envelope_axes(const EdtShape& sh, int first_axis, T* out, bool take_sqrt, bool parallel) {
     constexpr bool kLanes = std::is_same<T, float>::value && !Exact;
     const bool lanes = kLanes && edt_simd_active();
     const int last = sh.ndim - 1;
-    for (int a = 1; a < last; ++a) {
+    for (int a = first_axis; a < last; ++a) {
         const int64_t n = sh.shape[a];
         if (n <= 1) continue;
         const int64_t outer = sh.prod(0, a), inner = sh.prod(a + 1, sh.ndim);
@@ -278,7 +278,7 @@ void edt_other_axes(const EdtShape& sh, T* out, bool take_sqrt, bool parallel) {
             }
         });
     }
-    if (last < 1) return;
+    if (last < first_axis) return;
     const int64_t n = sh.shape[last];
     const int64_t rows = sh.prod(0, last);
     const T s = static_cast<T>(sh.spacing[last]);
@@ -309,6 +309,30 @@ void edt_other_axes(const EdtShape& sh, T* out, bool take_sqrt, bool parallel) {
                 edt_line<T, Exact>(f.data(), n, s, line, v.data(), z.data(), take_sqrt);
             }
         }
+    });
+}
+
+// Envelope passes along axes 1..ndim-1 of `out` (C-contiguous), after edt_first_axis. With
+// enough planes along axis 0 for the threads, each thread takes whole planes and runs all their
+// passes while the plane is in cache; otherwise every axis is split across the threads.
+template <typename T, bool Exact = false>
+void edt_other_axes(const EdtShape& sh, T* out, bool take_sqrt, bool parallel) {
+    if (sh.ndim < 2) return;
+    const int64_t planes = sh.shape[0], plane_size = sh.prod(1, sh.ndim);
+    const int threads = parallel ? get_num_threads() : 1;
+    if (sh.ndim < 3 || planes < 8 * int64_t(threads) || plane_size > (int64_t(1) << 22)) {
+        edt_envelope_axes<T, Exact>(sh, 1, out, take_sqrt, parallel);
+        return;
+    }
+    EdtShape plane;
+    plane.ndim = sh.ndim - 1;
+    for (int a = 1; a < sh.ndim; ++a) {
+        plane.shape[a - 1] = sh.shape[a];
+        plane.spacing[a - 1] = sh.spacing[a];
+    }
+    maybe_parallel(parallel, planes, 1, [&](int64_t begin, int64_t end, int) {
+        for (int64_t i = begin; i < end; ++i)
+            edt_envelope_axes<T, Exact>(plane, 0, out + i * plane_size, take_sqrt, false);
     });
 }
 
