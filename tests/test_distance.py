@@ -130,8 +130,10 @@ def test_empty_array():
     assert out.dtype == np.float32
 
 
-def test_thread_count_independent(rng):
-    mask = random_mask(rng, (37, 41, 43), 0.97)
+# (12, 41, 43): whole planes per thread at 1 thread, every axis split across threads at 2 and 3.
+@pytest.mark.parametrize("shape", [(37, 41, 43), (12, 41, 43)])
+def test_thread_count_independent(rng, shape):
+    mask = random_mask(rng, shape, 0.97)
     spacing = (2.5, 0.8, 0.8)
     previous = medseg_fast.get_num_threads()
     try:
