@@ -174,7 +174,7 @@ MSF_EDT_AVX2_INLINE void transpose_block(const float* src, int64_t src_row, floa
 
 }  // namespace
 
-MSF_EDT_AVX2 bool edt_lines8_avx2(float* base, int64_t n, int64_t stride, float s, EdtLaneScratch& w) {
+MSF_EDT_AVX2 void edt_lines8_avx2(float* base, int64_t n, int64_t stride, float s, EdtLaneScratch& w) {
     float* f = w.f.data();
     __m256 nonzero = _mm256_setzero_ps();
     for (int64_t q = 0; q < n; ++q) {
@@ -183,10 +183,9 @@ MSF_EDT_AVX2 bool edt_lines8_avx2(float* base, int64_t n, int64_t stride, float 
         nonzero = _mm256_or_ps(nonzero, _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_NEQ_UQ));
     }
     if (_mm256_movemask_ps(nonzero)) envelope8(f, n, s, base, stride, w, false);   // all sites: already final
-    return true;
 }
 
-MSF_EDT_AVX2 bool edt_rows8_avx2(float* rows, int64_t n, float s, bool take_sqrt, EdtLaneScratch& w) {
+MSF_EDT_AVX2 void edt_rows8_avx2(float* rows, int64_t n, float s, bool take_sqrt, EdtLaneScratch& w) {
     float* f = w.f.data();
     float* d = w.d.data();
     const int64_t blocks = n / 8 * 8;
@@ -196,18 +195,17 @@ MSF_EDT_AVX2 bool edt_rows8_avx2(float* rows, int64_t n, float s, bool take_sqrt
     __m256 nonzero = _mm256_setzero_ps();
     for (int64_t q = 0; q < n; ++q)
         nonzero = _mm256_or_ps(nonzero, _mm256_cmp_ps(_mm256_loadu_ps(f + q * 8), _mm256_setzero_ps(), _CMP_NEQ_UQ));
-    if (!_mm256_movemask_ps(nonzero)) return true;   // zeros stay zeros, also after the square root
+    if (!_mm256_movemask_ps(nonzero)) return;   // zeros stay zeros, also after the square root
     envelope8(f, n, s, d, 8, w, take_sqrt);
     for (int64_t q = 0; q < blocks; q += 8) transpose_block(d + q * 8, 8, rows + q, n);
     for (int64_t q = blocks; q < n; ++q)
         for (int l = 0; l < 8; ++l) rows[l * n + q] = d[q * 8 + l];
-    return true;
 }
 
 #else  // no AVX2 path in this build
 
-bool edt_lines8_avx2(float*, int64_t, int64_t, float, EdtLaneScratch&) { return false; }
-bool edt_rows8_avx2(float*, int64_t, float, bool, EdtLaneScratch&) { return false; }
+void edt_lines8_avx2(float*, int64_t, int64_t, float, EdtLaneScratch&) {}
+void edt_rows8_avx2(float*, int64_t, float, bool, EdtLaneScratch&) {}
 
 #endif
 

@@ -52,8 +52,8 @@ struct EdtShape {
 };
 
 // AVX2 path of the float envelope passes (distance_avx2.cpp): 8 lines in lockstep, bit-identical
-// to the scalar envelope. The functions return false when this build has no AVX2 path; callers
-// check edt_simd_active() (CPU support, not disabled by MEDSEG_EDT_SIMD=0 / edt_simd_mode(0)).
+// to the scalar envelope. Call only when edt_simd_active() (a build with the AVX2 path, a CPU
+// with AVX2, not disabled by MEDSEG_EDT_SIMD=0 / edt_simd_mode(0)).
 struct EdtLaneScratch {
     std::vector<float> f, d, z;
     std::vector<int32_t> v;
@@ -62,11 +62,11 @@ struct EdtLaneScratch {
 bool edt_simd_active();
 int edt_simd_mode(int mode);   // 0 scalar, 1 AVX2 where available, else unchanged; returns the state
 // Envelope in place of the 8 lines base[q * stride + l] (l < 8, q < n) of a strided axis.
-bool edt_lines8_avx2(float* base, int64_t n, int64_t stride, float s, EdtLaneScratch& scratch);
+void edt_lines8_avx2(float* base, int64_t n, int64_t stride, float s, EdtLaneScratch& scratch);
 // Envelope in place of 8 consecutive contiguous rows of n elements, then the square root if asked.
-bool edt_rows8_avx2(float* rows, int64_t n, float s, bool take_sqrt, EdtLaneScratch& scratch);
+void edt_rows8_avx2(float* rows, int64_t n, float s, bool take_sqrt, EdtLaneScratch& scratch);
 
-// SIMD lanes only where a lane index (k * 8 + l) fits an int32 gather index.
+// SIMD lanes only where a lane index (q * 8 + l) fits an int32 gather index.
 constexpr int64_t kMaxLaneLine = int64_t(1) << 27;
 
 // One row of the forward sweep along axis 0: p holds the counts of the previous plane and gets
@@ -86,20 +86,12 @@ inline bool edt_forward_row(const uint8_t* __restrict m, T* __restrict p, T* __r
 }
 
 // Backward sweep over one plane: counts of plane i + 1 in `prev`, final values into `plane`.
-template <typename T>
-inline void edt_backward_row(T* __restrict plane, T* __restrict prev, int64_t n, T s, bool take_sqrt) {
-    if (take_sqrt) {
-        for (int64_t w = 0; w < n; ++w) {
-            const T c = std::min(plane[w], prev[w] + T(1));
-            prev[w] = c;
-            plane[w] = edt_first_axis_value<T>(c, s, true);
-        }
-    } else {
-        for (int64_t w = 0; w < n; ++w) {
-            const T c = std::min(plane[w], prev[w] + T(1));
-            prev[w] = c;
-            plane[w] = edt_first_axis_value<T>(c, s, false);
-        }
+template <bool TakeSqrt, typename T>
+inline void edt_backward_row(T* __restrict plane, T* __restrict prev, int64_t n, T s) {
+    for (int64_t w = 0; w < n; ++w) {
+        const T c = std::min(plane[w], prev[w] + T(1));
+        prev[w] = c;
+        plane[w] = edt_first_axis_value<T>(c, s, TakeSqrt);
     }
 }
 
@@ -139,7 +131,11 @@ bool edt_first_axis(const EdtShape& sh, const Sites& sites, T* out, bool take_sq
             }
             // Backward sweep: prev holds the counts of plane i + 1.
             std::fill(prev.begin(), prev.end(), inf);
-            for (int64_t i = n0 - 1; i >= 0; --i) edt_backward_row<T>(out + i * inner + base, prev.data(), width, s, take_sqrt);
+            for (int64_t i = n0 - 1; i >= 0; --i) {
+                T* plane = out + i * inner + base;
+                if (take_sqrt) edt_backward_row<true>(plane, prev.data(), width, s);
+                else edt_backward_row<false>(plane, prev.data(), width, s);
+            }
         }
         if (found) any_site.store(true, std::memory_order_relaxed);
     });
