@@ -41,6 +41,10 @@ MSF_EDT_AVX2_INLINE __m256i lane_index(__m256i k) {
     return _mm256_add_epi32(_mm256_slli_epi32(k, 3), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
 
+MSF_EDT_AVX2_INLINE __m256i blend_i(__m256i a, __m256i b, __m256 mask) {   // mask ? b : a
+    return _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(a), _mm256_castsi256_ps(b), mask));
+}
+
 // edt_intersection, lane by lane.
 MSF_EDT_AVX2_INLINE __m256 intersection(__m256 f_q, __m256 f_v, __m256 q, __m256 v, __m256 two_s2, __m256 half) {
     return _mm256_add_ps(_mm256_div_ps(_mm256_sub_ps(f_q, f_v), _mm256_mul_ps(two_s2, _mm256_sub_ps(q, v))),
@@ -65,8 +69,11 @@ MSF_EDT_AVX2_INLINE void envelope8(const float* f, int64_t n, float s, float* d,
     const __m256 two_s2 = _mm256_set1_ps(2.0f * (s * s)), half = _mm256_set1_ps(0.5f), vs = _mm256_set1_ps(s);
     const __m256i zero_i = _mm256_setzero_si256(), all_ones = _mm256_set1_epi32(-1);
 
-    __m256i top = all_ones;                                    // element index of the top, -1: empty
-    __m256 top_q = zero, top_f = zero, top_start = minus_inf;  // its position, value, start
+    // The two upper entries of each stack live in registers: a pop promotes the second at once
+    // and refills it from memory (gathers) off the critical path of the next comparison.
+    __m256i top = all_ones, second = all_ones;                 // element indices, -1: none
+    __m256 top_q = zero, top_f = zero, top_start = minus_inf;  // position, value, start
+    __m256 second_q = zero, second_f = zero, second_start = minus_inf;
     for (int64_t q = 0; q < n; ++q) {
         const __m256 fq = _mm256_loadu_ps(f + q * 8);
         // Left out, as in the scalar code: +inf, and the interior of a run of zeros.
@@ -84,16 +91,19 @@ MSF_EDT_AVX2_INLINE void envelope8(const float* f, int64_t n, float s, float* d,
         const __m256 grow = _mm256_andnot_ps(empty, take);
         const __m256 qq = _mm256_set1_ps(static_cast<float>(q));
         // Intersection with the top parabola (edt_intersection); pop while it lies at or left of
-        // the top's start (never the first entry: its start is -inf).
+        // the top's start (never the first entry: its start is -inf, so popped lanes have a second).
         __m256 x = intersection(fq, top_f, qq, top_q, two_s2, half);
         __m256 pop = _mm256_and_ps(grow, _mm256_cmp_ps(x, top_start, _CMP_LE_OQ));
         while (_mm256_movemask_ps(pop)) {
-            const __m256i under = _mm256_mask_i32gather_epi32(top, below, lane_index(top), _mm256_castps_si256(pop), 4);
-            top = under;
-            const __m256i at = lane_index(_mm256_max_epi32(top, zero_i));
-            top_q = _mm256_blendv_ps(top_q, _mm256_cvtepi32_ps(top), pop);
-            top_f = _mm256_blendv_ps(top_f, _mm256_i32gather_ps(f, at, 4), pop);
-            top_start = _mm256_blendv_ps(top_start, _mm256_i32gather_ps(start, at, 4), pop);
+            top = blend_i(top, second, pop);
+            top_q = _mm256_blendv_ps(top_q, second_q, pop);
+            top_f = _mm256_blendv_ps(top_f, second_f, pop);
+            top_start = _mm256_blendv_ps(top_start, second_start, pop);
+            second = _mm256_mask_i32gather_epi32(second, below, lane_index(top), _mm256_castps_si256(pop), 4);
+            const __m256i at = lane_index(_mm256_max_epi32(second, zero_i));   // -1: below the bottom, never read
+            second_q = _mm256_blendv_ps(second_q, _mm256_cvtepi32_ps(second), pop);
+            second_f = _mm256_mask_i32gather_ps(second_f, f, at, pop, 4);
+            second_start = _mm256_mask_i32gather_ps(second_start, start, at, pop, 4);
             x = intersection(fq, top_f, qq, top_q, two_s2, half);
             pop = _mm256_and_ps(grow, _mm256_cmp_ps(x, top_start, _CMP_LE_OQ));
         }
@@ -101,8 +111,11 @@ MSF_EDT_AVX2_INLINE void envelope8(const float* f, int64_t n, float s, float* d,
         const __m256 begins = _mm256_blendv_ps(x, minus_inf, empty);
         _mm256_storeu_si256(reinterpret_cast<__m256i*>(below + q * 8), top);
         _mm256_storeu_ps(start + q * 8, begins);
-        const __m256i qi = _mm256_set1_epi32(static_cast<int32_t>(q));
-        top = _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(top), _mm256_castsi256_ps(qi), take));
+        second = blend_i(second, top, take);
+        second_q = _mm256_blendv_ps(second_q, top_q, take);
+        second_f = _mm256_blendv_ps(second_f, top_f, take);
+        second_start = _mm256_blendv_ps(second_start, top_start, take);
+        top = blend_i(top, _mm256_set1_epi32(static_cast<int32_t>(q)), take);
         top_q = _mm256_blendv_ps(top_q, qq, take);
         top_f = _mm256_blendv_ps(top_f, fq, take);
         top_start = _mm256_blendv_ps(top_start, begins, take);
