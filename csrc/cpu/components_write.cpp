@@ -2,7 +2,6 @@
 // parallel straight from the runs (no intermediate label volume), plus per-component sizes,
 // border flags and first voxels.
 #include <algorithm>
-#include <atomic>
 #include <cstring>
 #include <stdexcept>
 #include <type_traits>
@@ -31,10 +30,8 @@ void for_each_row(const RunLabeling& rl, RowFn&& row_fn) {
     // Chunks of rows taken from a shared counter: a thread descheduled on a busy machine does
     // not hold the others up (each row is written by exactly one thread, in any order).
     const int64_t chunk = std::max<int64_t>(grain / 4, (R + 16 * threads - 1) / (16 * threads));
-    std::atomic<int64_t> next{0};
-    parallel_for(threads, 1, [&](int64_t, int64_t, int) {
-        for (int64_t r0 = next.fetch_add(chunk); r0 < R; r0 = next.fetch_add(chunk))
-            for (int64_t r = r0; r < std::min(R, r0 + chunk); ++r) row_fn(r / H, r % H, rl.row_start[r], rl.row_start[r + 1]);
+    parallel_for_dynamic(R, chunk, [&](int64_t r0, int64_t r1, int) {
+        for (int64_t r = r0; r < r1; ++r) row_fn(r / H, r % H, rl.row_start[r], rl.row_start[r + 1]);
     });
 }
 

@@ -368,15 +368,11 @@ struct CellTree {
 // cost far more than near ones). Each block's outputs depend only on its own inputs.
 template <typename Fn>
 void for_blocks(int threads, int64_t n, Fn&& fn) {
-    if (n <= 0) return;
-    threads = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(threads, n)));
-    std::atomic<int64_t> next{0};
-    auto worker = [&](int64_t w0, int64_t w1, int) {
-        for (int64_t w = w0; w < w1; ++w)
-            for (int64_t b = next.fetch_add(1); b < n; b = next.fetch_add(1)) fn(b, static_cast<int>(w));
+    auto blocks = [&](int64_t begin, int64_t end, int worker) {
+        for (int64_t b = begin; b < end; ++b) fn(b, worker);
     };
-    if (threads > 1) parallel_for(threads, 1, worker);
-    else worker(0, 1, 0);
+    if (threads > 1) parallel_for_dynamic(n, 1, blocks);
+    else blocks(0, n, 0);
 }
 
 }  // namespace
