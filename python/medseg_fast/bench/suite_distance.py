@@ -23,6 +23,7 @@ import warnings
 import numpy as np
 
 import medseg_fast as mf
+from medseg_fast import _C
 from medseg_fast import metrics as M
 
 from .data import load_benchmark_volume
@@ -140,8 +141,17 @@ def _edt_case(quick: bool) -> list:
     def scipy_edt():
         ref["d"] = ndi.distance_transform_edt(mask, sampling=spacing)
 
+    def portable():   # the scalar envelope every CPU runs (no AVX2)
+        before = _C._edt_simd_mode(-1)
+        _C._edt_simd_mode(0)
+        try:
+            return mf.distance_transform(mask, spacing)
+        finally:
+            _C._edt_simd_mode(before)
+
     impls = {
         "medseg_fast": lambda: mf.distance_transform(mask, spacing),
+        "medseg_fast portable": portable,
         "medseg_fast float64": lambda: mf.distance_transform(mask, spacing, dtype="float64"),
         "edt": lambda: edt_pkg.edt(mask, anisotropy=spacing, parallel=threads),
     }
@@ -150,6 +160,8 @@ def _edt_case(quick: bool) -> list:
     d64 = mf.distance_transform(mask, spacing, dtype="float64")
     notes["scipy"] = f"1 run; float64 max abs diff {np.abs(d64 - ref['d']).max():.1e} mm"
     notes["medseg_fast float64"] = "float64 output"
+    notes["medseg_fast portable"] = ("scalar envelope (MEDSEG_EDT_SIMD=0); default path here: "
+                                     f"{mf.config()['cpu_edt_simd']}")
     del ref["d"]
     memory = {
         "medseg_fast": peak_extra_memory(lambda: mf.distance_transform(mask, spacing)),
