@@ -36,13 +36,15 @@ void register_sliding_window(py::module_& m) {
     m.def(
         "sw_scatter_add",
         [](const GridDesc& grid, uintptr_t imp, const ArrayDesc& patches, const ArrayDesc& acc,
-           const RegionDesc& region, const ArrayDesc& weights, int64_t first, int64_t n, const FactorsDesc& factors) {
+           const RegionDesc& region, const ArrayDesc& weights, int64_t first, int64_t n, const FactorsDesc& factors,
+           const ArrayDesc& labels) {
             cpu::sw_scatter_add(make_grid(grid), make_importance(imp, factors), make_strided(patches),
-                                make_strided(acc), make_region(region), make_strided(weights), first, n);
+                                make_strided(acc), make_region(region), make_strided(weights), first, n,
+                                make_strided(labels));
         },
         py::arg("grid"), py::arg("importance"), py::arg("patches"), py::arg("acc"), py::arg("region"),
         py::arg("weights"), py::arg("first"), py::arg("n"), py::arg("factors") = FactorsDesc{0, 0, 0.0f},
-        py::call_guard<py::gil_scoped_release>());
+        py::arg("labels") = ArrayDesc{0, "uint8", {}}, py::call_guard<py::gil_scoped_release>());
 
     m.def(
         "sw_finalize",

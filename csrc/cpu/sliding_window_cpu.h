@@ -30,8 +30,12 @@ void sw_gather(const SwGrid& grid, const ArrayArg& x, int64_t batch, int64_t cha
 // acc[b, k, v] += patches[i, k, v - o] * imp[v - o] (and weights[b, v] += imp[v - o] when weights
 // is present) for window first + i, over the voxels inside `region`. Windows are added in order,
 // so each voxel receives its contributions in window order whatever the thread count.
+// `labels` (optional; needs region.divide_last): integer (batch, 1, *image) labels in image
+// coordinates; the argmax over channels of each voxel is written there by its last window, right
+// after its probabilities, so streaming argmax needs no finalize pass.
 void sw_scatter_add(const SwGrid& grid, const SwImportance& imp, const ArrayArg& patches, const ArrayArg& acc,
-                    const SwRegion& region, const ArrayArg& weights, int64_t first, int64_t n);
+                    const SwRegion& region, const ArrayArg& weights, int64_t first, int64_t n,
+                    const ArrayArg& labels = ArrayArg{});
 
 // out = acc / W over `region` (W from `weights` when present, else the grid's weight sum), or with
 // argmax the index of the largest normalized channel. out: (batch, channels, *region) float or

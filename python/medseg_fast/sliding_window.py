@@ -487,7 +487,8 @@ class SlidingWindow:
         return B.describe(wv, lead + [0] * (3 - self.ndim) + s[-self.ndim:])
 
     def scatter_add(self, accumulator: Any, patches: Any, start: int = 0, *, weights: Any = None,
-                    offset: Sequence[int] | None = None, _ring: int = 0, _in_order: tuple = (False, False)) -> None:
+                    offset: Sequence[int] | None = None, _ring: int = 0, _in_order: tuple = (False, False),
+                    _labels: Any = None) -> None:
         """``accumulator += patches * importance_map`` at windows ``start .. start + len(patches)``.
 
         Parameters
@@ -533,9 +534,15 @@ class SlidingWindow:
             return
         grid, imp = self._data_on(av)
         region = self._region_desc(batch, channels, off, av.shape[-self.ndim:], _ring, 0, _in_order)
+        extra = {}
+        if _labels is not None:
+            # Internal (CPU, in-order streaming): (B, *image_size) labels written by each voxel's last window.
+            lv = B.view(_labels, "labels")
+            s = list(lv.strides)
+            extra["labels"] = B.describe(lv, s[:1] + [0] + [0] * (3 - self.ndim) + s[1:])
         _call(av, "sw_scatter_add", grid, imp, B.describe(pv, self._strides5(pv, 2)),
               B.describe(av, self._strides5(av, av.ndim - self.ndim)), region, self._weights_strides(wv, av), start, n,
-              *self._importance_args(av))
+              *self._importance_args(av), **extra)
 
     def finalize(self, accumulator: Any, *, argmax: bool = False, out_dtype: Any = None, weights: Any = None,
                  offset: Sequence[int] | None = None, out: Any = None, _ring: int = 0, _rows: int = 0,
@@ -627,13 +634,13 @@ def _label_dtype(channels: int) -> str:
     return "int32"
 
 
-def _call(v: B.ArrayView, name: str, *args):
+def _call(v: B.ArrayView, name: str, *args, **kwargs):
     module = B.kernels(v)
     fn = getattr(module, name)
     if v.device == "cuda":
         with B.device_guard(v):
-            return fn(*args, B.stream_of(v))
-    return fn(*args)
+            return fn(*args, B.stream_of(v), **kwargs)
+    return fn(*args, **kwargs)
 
 
 def _zeros(like: B.ArrayView | None, shape: tuple[int, ...], dtype: str = "float32") -> Any:
@@ -862,6 +869,8 @@ def _run(plan: SlidingWindow, xv: B.ArrayView, predictor, *, batch_size, combos,
 
         bar = tqdm(total=batch * math.ceil(windows / batch_size), desc="sliding window", unit="batch")
     stream = argmax and plan.ndim >= 2   # labels from a ring one patch deep instead of a full accumulator
+    # On the CPU each voxel's last window writes its label right away (no finalize pass).
+    fused_labels = stream and res_like.device == "cpu"
     depth = min(plan.patch_size[0], plan.image_size[0])
     first_axis = plan.origins[:, 0].tolist()
     rest = (0,) * (plan.ndim - 1)
@@ -900,14 +909,19 @@ def _run(plan: SlidingWindow, xv: B.ArrayView, predictor, *, batch_size, combos,
                         j = i
                         while j < n and first_axis[w0 + j] == z:
                             j += 1
-                        ring_origin = _advance(plan, ring, labels, b, ring_origin, max(z, 0), depth)
-                        plan.scatter_add(ring, pred[i:j], w0 + i, offset=(ring_origin,) + rest, _ring=depth,
-                                         _in_order=(True, True))
+                        if fused_labels:
+                            ring_origin = max(ring_origin, z)
+                            plan.scatter_add(ring, pred[i:j], w0 + i, offset=(ring_origin,) + rest, _ring=depth,
+                                             _in_order=(True, True), _labels=labels[b:b + 1])
+                        else:
+                            ring_origin = _advance(plan, ring, labels, b, ring_origin, max(z, 0), depth)
+                            plan.scatter_add(ring, pred[i:j], w0 + i, offset=(ring_origin,) + rest, _ring=depth,
+                                             _in_order=(True, True))
                         i = j
                 del pred
                 if bar is not None:
                     bar.update(1)
-            if stream:
+            if stream and not fused_labels:
                 _advance(plan, ring, labels, b, ring_origin, plan.image_size[0], depth)
     finally:
         if bar is not None:
@@ -923,10 +937,9 @@ def _check_channels(acc: Any, k: int) -> None:
 
 
 def _empty(like: B.ArrayView, shape: tuple[int, ...], dtype: str) -> Any:
-    """An uninitialized array of like's kind and device. CPU memory comes from numpy, which asks
-    the kernel for transparent huge pages on large arrays (far fewer page faults than torch.empty)."""
-    if like.kind == "torch" and like.device == "cpu" and dtype != "bfloat16":
-        return sys.modules["torch"].from_numpy(np.empty(shape, dtype=dtype))
+    """An uninitialized array of like's kind and device. Large CPU buffers are backed by
+    transparent huge pages where the kernel allows (B.allocate asks for them, numpy does so
+    itself): far fewer page faults on their first write."""
     return B.allocate(like, shape, dtype)
 
 
