@@ -1,0 +1,114 @@
+"""Sliding window, CPU fast paths: labels written by each voxel's last window (streaming argmax
+without a finalize pass), dynamic row scheduling, and huge-page backed buffers."""
+
+from __future__ import annotations
+
+import resource
+import sys
+from pathlib import Path
+
+import medseg_fast
+import numpy as np
+import pytest
+import torch
+from medseg_fast import SlidingWindow, sliding_window_inference
+from medseg_fast import _backend as B
+
+THP = Path("/sys/kernel/mm/transparent_hugepage/enabled")
+
+
+def quantized_predictions(rng, plan, channels, nan_fraction=0.0):
+    """Predictions with few distinct values (so channels tie) and optionally some NaNs."""
+    preds = (rng.integers(0, 3, (len(plan), channels) + plan.patch_size) / 2).astype(np.float32)
+    if nan_fraction:
+        preds[rng.random(preds.shape) < nan_fraction] = np.nan
+    return preds
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "int16", "int32", "int64"])
+@pytest.mark.parametrize(("image", "patch", "mode", "positions"), [
+    ((17, 23, 12), (8, 8, 8), "constant", "monai"),
+    ((13, 7, 29), (6, 7, 11), "gaussian", "monai"),      # separable importance rows
+    ((11, 19, 5), (8, 8, 8), "gaussian", "nnunet"),      # full importance map, padded x axis
+])
+def test_fused_labels_equal_argmax_of_probabilities(dtype, image, patch, mode, positions, rng):
+    plan = SlidingWindow(image, patch, overlap=0.5, mode=mode, positions=positions)
+    preds = quantized_predictions(rng, plan, 4, nan_fraction=0.002)
+    acc = np.empty((1, 4) + image, np.float32)   # never zeroed: first windows assign
+    holder = np.full((1,) + image[:-1] + (2 * image[-1],), 99, dtype)
+    labels = holder[..., ::2]                      # a strided destination
+    for start in range(0, len(plan), 3):           # several calls, windows in order
+        plan.scatter_add(acc, preds[start:start + 3], start, _in_order=(True, True), _labels=labels)
+    expected = np.zeros((1, 4) + image, np.float32)
+    plan.scatter_add(expected, preds, 0)
+    expected = plan.finalize(expected)
+    np.testing.assert_array_equal(acc, expected)
+    np.testing.assert_array_equal(labels, np.argmax(expected, axis=1).astype(dtype))
+    assert (holder[..., 1::2] == 99).all()
+
+
+def test_fused_labels_reject_non_label_dtypes(rng):
+    plan = SlidingWindow((9, 9), (4, 4), mode="constant")
+    preds = quantized_predictions(rng, plan, 2)
+    acc = np.empty((1, 2, 9, 9), np.float32)
+    with pytest.raises(ValueError, match="label dtype float32"):
+        plan.scatter_add(acc, preds, 0, _in_order=(True, True), _labels=np.zeros((1, 9, 9), np.float32))
+
+
+@pytest.mark.parametrize("threads", [2, 3, 5])
+def test_streaming_labels_and_probabilities_independent_of_threads(threads, rng):
+    x = torch.from_numpy(rng.random((2, 1, 41, 30, 23), dtype=np.float32))
+    weight = torch.from_numpy(rng.standard_normal((4, 1, 3, 3, 3)).astype(np.float32))
+
+    def predict(p):
+        return torch.nn.functional.conv3d(p, weight, padding=1).softmax(1)
+
+    previous = medseg_fast.get_num_threads()
+    results = []
+    try:
+        for n in (1, threads):
+            medseg_fast.set_num_threads(n)
+            results.append([sliding_window_inference(x, predict, (16, 12, 8), batch_size=bs, argmax=argmax)
+                            for bs in (1, 3) for argmax in (False, True)])
+    finally:
+        medseg_fast.set_num_threads(previous)
+    for a, b in zip(*results):
+        assert torch.equal(a, b)
+    probs, labels = results[0][0], results[0][1]
+    torch.testing.assert_close(labels.long(), probs.argmax(1), rtol=0, atol=0)
+
+
+# ----------------------------------------------------------------------------- huge pages
+def test_advise_huge_pages_sizes():
+    assert B.advise_huge_pages(np.empty(1 << 20, np.uint8)) == 0           # below the threshold
+    assert B.advise_huge_pages(torch.empty(1000)) == 0
+    advised = B.advise_huge_pages(np.empty(9 << 20, np.uint8))
+    assert advised % (2 << 20) == 0
+    assert advised <= 9 << 20
+    if sys.platform.startswith("linux") and THP.exists() and "[never]" not in THP.read_text():
+        assert advised >= 6 << 20   # the 2 MiB-aligned interior of 9 MiB holds at least 3 huge pages
+    # The C++ helper on its own: misaligned and tiny ranges are trimmed or ignored, never an error.
+    module = medseg_fast._ext.cpu_module()
+    assert module.advise_huge_pages(0, 0) == 0
+    assert module.advise_huge_pages(1, 3 << 20) in (0, 2 << 20)
+
+
+def test_allocate_keeps_kind_dtype_and_shape():
+    like = B.view(torch.empty(1))
+    out = B.allocate(like, (3, 64, 64, 64), "float32")
+    assert isinstance(out, torch.Tensor) and out.dtype == torch.float32 and out.shape == (3, 64, 64, 64)
+    out = B.allocate(like, (2, 80, 70, 60), "float32", axis_order=(1, 2, 3, 0))
+    assert out.shape == (2, 80, 70, 60) and out.stride() == (1, 70 * 60 * 2, 60 * 2, 2)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux") or not THP.exists()
+                    or not any(m in THP.read_text() for m in ("[madvise]", "[always]")),
+                    reason="needs Linux transparent huge pages in madvise or always mode")
+def test_allocate_large_torch_buffer_takes_few_page_faults():
+    like = B.view(torch.empty(1))
+    nbytes = 64 << 20
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    out = B.allocate(like, (nbytes // 4,), "float32")
+    out.fill_(1.0)
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+    assert faults < (nbytes >> 12) // 4, f"{faults} page faults for a fresh {nbytes >> 20} MiB buffer"
