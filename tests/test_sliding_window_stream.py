@@ -13,6 +13,7 @@ import pytest
 import torch
 from medseg_fast import SlidingWindow, sliding_window_inference
 from medseg_fast import _backend as B
+from medseg_fast import sliding_window as sw_module
 
 THP = Path("/sys/kernel/mm/transparent_hugepage/enabled")
 
@@ -78,6 +79,21 @@ def test_streaming_labels_and_probabilities_independent_of_threads(threads, rng)
     torch.testing.assert_close(labels.long(), probs.argmax(1), rtol=0, atol=0)
 
 
+@pytest.mark.parametrize(("shape", "patch", "bs"), [((1, 1, 37, 21, 30), (16, 8, 16), 2), ((2, 1, 9, 50), (4, 16), 5)])
+def test_fused_streaming_equals_finalize_streaming(shape, patch, bs, rng, monkeypatch):
+    x = torch.from_numpy(rng.random(shape, dtype=np.float32))
+
+    def predict(p):
+        q = torch.cat([p, 1 - p, (p - 0.5).abs()], dim=1)
+        return torch.round(q * 4) / 4   # ties between channels
+
+    fused = sliding_window_inference(x, predict, patch, batch_size=bs, argmax=True)
+    monkeypatch.setattr(sw_module, "_FUSED_LABELS", False)
+    slabs = sliding_window_inference(x, predict, patch, batch_size=bs, argmax=True)
+    assert fused.dtype == slabs.dtype == torch.uint8
+    assert torch.equal(fused, slabs)
+
+
 # ----------------------------------------------------------------------------- huge pages
 def test_advise_huge_pages_sizes():
     assert B.advise_huge_pages(np.empty(1 << 20, np.uint8)) == 0           # below the threshold
@@ -96,9 +112,12 @@ def test_advise_huge_pages_sizes():
 def test_allocate_keeps_kind_dtype_and_shape():
     like = B.view(torch.empty(1))
     out = B.allocate(like, (3, 64, 64, 64), "float32")
-    assert isinstance(out, torch.Tensor) and out.dtype == torch.float32 and out.shape == (3, 64, 64, 64)
+    assert isinstance(out, torch.Tensor)
+    assert out.dtype == torch.float32
+    assert out.shape == (3, 64, 64, 64)
     out = B.allocate(like, (2, 80, 70, 60), "float32", axis_order=(1, 2, 3, 0))
-    assert out.shape == (2, 80, 70, 60) and out.stride() == (1, 70 * 60 * 2, 60 * 2, 2)
+    assert out.shape == (2, 80, 70, 60)
+    assert out.stride() == (1, 70 * 60 * 2, 60 * 2, 2)
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux") or not THP.exists()

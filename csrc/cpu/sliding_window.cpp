@@ -305,7 +305,8 @@ void scatter_kernel(const SwGrid& g, const SwImportance& imp, const ArrayArg& pa
     const int64_t* ls = labels.strides.s;
 
     // One work item per accumulator row (b, z, y): all channels, all windows of the call in order.
-    dynamic_for((b_hi - b_lo + 1) * nz * ny, kRowGrain, [&](int64_t begin, int64_t end) {
+    const int64_t rows = (b_hi - b_lo + 1) * nz * ny;
+    dynamic_for(rows, kRowGrain, [&](int64_t begin, int64_t end) {
         std::vector<float> wrow(reg.divide_last ? reg.shape[2] : 0), irow(imp.scale ? reg.shape[2] : 0);
         std::vector<float> best(fuse_labels ? reg.shape[2] : 0);
         std::vector<int32_t> index(fuse_labels ? reg.shape[2] : 0);
@@ -314,9 +315,10 @@ void scatter_kernel(const SwGrid& g, const SwImportance& imp, const ArrayArg& pa
             const int64_t y = lo[1] + r % ny; r /= ny;
             const int64_t z = lo[0] + r % nz;
             const int64_t b = b_lo + r / nz;
-            // The row kPrefetchRows items ahead (prefetched channel by channel below).
+            // The row kPrefetchRows items ahead (prefetched channel by channel below), also when
+            // another thread will process it: the lines then wait in the shared L3.
             int64_t zn = -1, yn = -1, bn = -1;
-            if (item + kPrefetchRows < end) {
+            if (item + kPrefetchRows < rows) {
                 int64_t rn = item + kPrefetchRows;
                 yn = lo[1] + rn % ny; rn /= ny;
                 zn = lo[0] + rn % nz;

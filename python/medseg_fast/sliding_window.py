@@ -37,6 +37,9 @@ MODES = ("gaussian", "constant")
 POSITIONS = ("nnunet", "monai")
 LABEL_DTYPES = ("uint8", "int16", "int32", "int64")
 PROB_DTYPES = ("float32", "float16", "bfloat16", "float64")
+# CPU streaming argmax: each voxel's last window writes its label (False: a finalize pass per slab,
+# the CUDA path; kept switchable for profiling and for the tests that compare both).
+_FUSED_LABELS = True
 
 
 # ----------------------------------------------------------------------------- plan math
@@ -870,7 +873,7 @@ def _run(plan: SlidingWindow, xv: B.ArrayView, predictor, *, batch_size, combos,
         bar = tqdm(total=batch * math.ceil(windows / batch_size), desc="sliding window", unit="batch")
     stream = argmax and plan.ndim >= 2   # labels from a ring one patch deep instead of a full accumulator
     # On the CPU each voxel's last window writes its label right away (no finalize pass).
-    fused_labels = stream and res_like.device == "cpu"
+    fused_labels = stream and res_like.device == "cpu" and _FUSED_LABELS
     depth = min(plan.patch_size[0], plan.image_size[0])
     first_axis = plan.origins[:, 0].tolist()
     rest = (0,) * (plan.ndim - 1)
