@@ -57,7 +57,8 @@ def test_fused_labels_reject_non_label_dtypes(rng):
 
 
 @pytest.mark.parametrize("threads", [2, 3, 5])
-def test_streaming_labels_and_probabilities_independent_of_threads(threads, rng):
+def test_streaming_labels_and_probabilities_independent_of_threads(threads, rng, monkeypatch):
+    monkeypatch.setattr(sw_module, "_BLOCK", 8)   # several column blocks per plane
     x = torch.from_numpy(rng.random((2, 1, 41, 30, 23), dtype=np.float32))
     weight = torch.from_numpy(rng.standard_normal((4, 1, 3, 3, 3)).astype(np.float32))
 
@@ -92,6 +93,55 @@ def test_fused_streaming_equals_finalize_streaming(shape, patch, bs, rng, monkey
     slabs = sliding_window_inference(x, predict, patch, batch_size=bs, argmax=True)
     assert fused.dtype == slabs.dtype == torch.uint8
     assert torch.equal(fused, slabs)
+
+
+# ----------------------------------------------------------------------------- blocked accumulator planes
+@pytest.mark.parametrize("block", [3, 8, 64])
+@pytest.mark.parametrize(("shape", "patch", "bs", "mirror"), [
+    ((2, 1, 19, 23, 37), (8, 16, 16), 3, None),    # 37 columns: ragged last block
+    ((1, 2, 41, 30), (16, 12), 1, (1,)),           # 2-D: the ring axis is the kernel's y axis
+    ((1, 1, 9, 5, 70), (4, 4, 32), 2, None),       # image narrower than the patch on y
+])
+def test_blocked_planes_equal_row_major(block, shape, patch, bs, mirror, rng, monkeypatch):
+    x = torch.from_numpy(rng.random(shape, dtype=np.float32))
+    weight = torch.from_numpy(rng.standard_normal((4, shape[1]) + (3,) * (len(shape) - 2)).astype(np.float32))
+    conv = torch.nn.functional.conv3d if len(shape) == 5 else torch.nn.functional.conv2d
+
+    def predict(p):
+        return conv(p, weight, padding=1).softmax(1)
+
+    results = []
+    for b in (0, block):
+        monkeypatch.setattr(sw_module, "_BLOCK", b)
+        results.append([sliding_window_inference(x, predict, patch, batch_size=bs, mirror_axes=mirror, argmax=am,
+                                                 positions=pos) for am in (False, True) for pos in ("nnunet", "monai")])
+    for a, b in zip(*results):
+        assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("block", [4, 16])
+def test_blocked_scatter_then_unblock_equals_row_major(block, rng):
+    plan = SlidingWindow((13, 11, 45), (8, 8, 20), overlap=0.4, positions="monai")
+    preds = rng.random((2 * len(plan), 3) + plan.patch_size, dtype=np.float32)
+    expected = np.zeros((2, 3) + plan.image_size, np.float32)
+    plan.scatter_add(expected, preds, 0)
+    expected = plan.finalize(expected)
+    acc = np.empty_like(expected)
+    for start in range(0, 2 * len(plan), 5):
+        plan.scatter_add(acc, preds[start:start + 5], start, _in_order=(True, True), _block=block)
+    plan._unblock(acc, block)
+    np.testing.assert_array_equal(acc, expected)
+
+
+def test_blocked_accumulator_needs_contiguous_planes_and_no_weights(rng):
+    plan = SlidingWindow((9, 20), (4, 8), mode="constant")
+    preds = quantized_predictions(rng, plan, 2)
+    acc = np.zeros((1, 2, 9, 20), np.float32)
+    with pytest.raises(ValueError, match="blocked accumulator"):
+        plan.scatter_add(acc, preds, 0, weights=np.zeros((1, 9, 20), np.float32), _block=4)
+    strided = np.zeros((1, 2, 9, 40), np.float32)[..., ::2]
+    with pytest.raises(ValueError, match="blocked accumulator"):
+        plan.scatter_add(strided, preds, 0, _block=4)
 
 
 # ----------------------------------------------------------------------------- huge pages

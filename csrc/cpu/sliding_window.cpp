@@ -260,7 +260,8 @@ struct WindowBox {
 
 template <typename P>
 void scatter_kernel(const SwGrid& g, const SwImportance& imp, const ArrayArg& patches, const ArrayArg& acc,
-                    const SwRegion& reg, const ArrayArg& weights, const ArrayArg& labels, int64_t first, int64_t n) {
+                    const SwRegion& reg, const ArrayArg& weights, const ArrayArg& labels, int64_t first, int64_t n,
+                    int64_t block) {
     const int64_t windows = g.windows();
     const int64_t K = reg.channels;
     std::vector<WindowBox> boxes;
@@ -303,6 +304,11 @@ void scatter_kernel(const SwGrid& g, const SwImportance& imp, const ArrayArg& pa
 
     const bool fuse_labels = labels.present() && reg.divide_last;
     const int64_t* ls = labels.strides.s;
+    // Blocked accumulator planes (see sw_scatter_add): row yr of column block xb, indexed by region column.
+    const int64_t plane_rows = reg.shape[1], plane_cols = reg.shape[2];
+    auto block_row = [&](float* plane, int64_t yr, int64_t xb) {
+        return plane + xb * block * plane_rows + yr * std::min(block, plane_cols - xb * block) - xb * block;
+    };
 
     // One work item per accumulator row (b, z, y): all channels, all windows of the call in order.
     const int64_t rows = (b_hi - b_lo + 1) * nz * ny;
@@ -352,15 +358,29 @@ void scatter_kernel(const SwGrid& g, const SwImportance& imp, const ArrayArg& pa
                 // Segments of [x0, x1) with one (assign, divide) state each.
                 const int64_t cuts[4] = {x0, std::min(xa, xl), std::max(xa, xl), x1};
                 const int64_t sa = as[4], sp = ps[4];
+                // (Blocked planes are read as a few sequential streams, which the hardware prefetches better.)
                 const bool ahead = box.b == bn && zn >= box.lo[0] && zn < box.hi[0] && yn >= box.lo[1] &&
-                                   yn < box.hi[1] && sa == 1 && sp == 1;
+                                   yn < box.hi[1] && sa == 1 && sp == 1 && block == 0;
                 const int64_t next_acc = ahead ? (bn - b) * as[0] + (reg.index(0, zn) - zr) * as[2] +
                                                      (reg.index(1, yn) - yr) * as[3] : 0;
                 const int64_t next_src = ahead ? (zn - z) * ps[2] + (yn - y) * ps[3] : 0;
                 for (int64_t k = 0; k < K; ++k) {
-                    float* dst = abase + b * as[0] + k * as[1] + zr * as[2] + yr * as[3];
                     const P* src = pbase + box.i * ps[0] + k * ps[1] + (z - box.o[0]) * ps[2] + (y - box.o[1]) * ps[3] -
                                    box.o[2] * ps[4];
+                    if (block > 0) {
+                        float* plane = abase + b * as[0] + k * as[1] + zr * as[2];
+                        for (int s = 0; s < 3; ++s) {
+                            const int64_t a = cuts[s], e = cuts[s + 1];
+                            for (int64_t c0 = a, c1; c0 < e; c0 = c1) {
+                                const int64_t xb = c0 / block;
+                                c1 = std::min(e, (xb + 1) * block);
+                                blend_segment<P>(a >= xa, a < xl, block_row(plane, yr, xb), 1, src, sp, w, wrow.data(),
+                                                 c0, c1);
+                            }
+                        }
+                        continue;
+                    }
+                    float* dst = abase + b * as[0] + k * as[1] + zr * as[2] + yr * as[3];
                     if (ahead) prefetch_rows(dst + next_acc, src + next_src, x0, x1);
                     for (int s = 0; s < 3; ++s) {
                         const int64_t a = cuts[s], e = cuts[s + 1];
@@ -369,9 +389,19 @@ void scatter_kernel(const SwGrid& g, const SwImportance& imp, const ArrayArg& pa
                 }
                 if (fuse_labels && xl > x0) {
                     // [x0, xl) is final in every channel: write its labels now (no finalize pass).
-                    label_segment(abase + b * as[0] + zr * as[2] + yr * as[3], as[1], as[4], K, x0, xl, best.data(),
-                                  index.data(), labels, b * ls[0] + zi * ls[2] + yi * ls[3] + reg.origin[2] * ls[4],
-                                  ls[4]);
+                    const int64_t offset = b * ls[0] + zi * ls[2] + yi * ls[3] + reg.origin[2] * ls[4];
+                    if (block > 0) {
+                        float* plane = abase + b * as[0] + zr * as[2];
+                        for (int64_t c0 = x0, c1; c0 < xl; c0 = c1) {
+                            const int64_t xb = c0 / block;
+                            c1 = std::min(xl, (xb + 1) * block);
+                            label_segment(block_row(plane, yr, xb), as[1], 1, K, c0, c1, best.data(), index.data(),
+                                          labels, offset, ls[4]);
+                        }
+                    } else {
+                        label_segment(abase + b * as[0] + zr * as[2] + yr * as[3], as[1], as[4], K, x0, xl, best.data(),
+                                      index.data(), labels, offset, ls[4]);
+                    }
                 }
             }
         }
@@ -499,15 +529,43 @@ void sw_gather(const SwGrid& grid, const ArrayArg& x, int64_t batch, int64_t cha
 }
 
 void sw_scatter_add(const SwGrid& grid, const SwImportance& imp, const ArrayArg& patches, const ArrayArg& acc,
-                    const SwRegion& region, const ArrayArg& weights, int64_t first, int64_t n, const ArrayArg& labels) {
+                    const SwRegion& region, const ArrayArg& weights, int64_t first, int64_t n, const ArrayArg& labels,
+                    int64_t block) {
     if (n <= 0 || region.batch <= 0) return;
+    if (block < 0) throw std::invalid_argument("block must be >= 0");
+    if (block > 0) {
+        const int64_t* s = acc.strides.s;
+        if (s[4] != 1 || (region.shape[1] > 1 && s[3] != region.shape[2]) ||
+            (region.shape[0] > 1 && s[2] != region.shape[1] * region.shape[2]) || weights.present())
+            throw std::invalid_argument("a blocked accumulator needs contiguous (y, x) planes and no weights");
+    }
     if (labels.present()) {
         if (!region.divide_last) throw std::invalid_argument("labels need in-order scatter with division at the last window");
         dispatch_label_out(labels.dtype, [](auto) {});   // throws for a dtype that is not a label dtype
     }
     dispatch_float_out(patches.dtype, [&](auto tag) {
         using P = typename decltype(tag)::type;
-        scatter_kernel<P>(grid, imp, patches, acc, region, weights, labels, first, n);
+        scatter_kernel<P>(grid, imp, patches, acc, region, weights, labels, first, n, block);
+    });
+}
+
+void sw_unblock(const ArrayArg& acc, int64_t planes, int64_t ny, int64_t nx, int64_t block) {
+    if (planes <= 0 || ny <= 0 || nx <= 0 || block <= 0 || nx <= block || ny == 1) return;   // already row-major
+    float* base = acc.data<float>();
+    const int64_t plane = ny * nx;
+    dynamic_for(planes, 1, [&](int64_t begin, int64_t end) {
+        thread_local std::vector<float> scratch;
+        scratch.resize(plane);
+        for (int64_t p = begin; p < end; ++p) {
+            float* data = base + p * plane;
+            std::memcpy(scratch.data(), data, plane * sizeof(float));
+            for (int64_t xb = 0; xb * block < nx; ++xb) {
+                const int64_t bw = std::min(block, nx - xb * block);
+                const float* src = scratch.data() + xb * block * ny;
+                float* dst = data + xb * block;
+                for (int64_t y = 0; y < ny; ++y) std::memcpy(dst + y * nx, src + y * bw, bw * sizeof(float));
+            }
+        }
     });
 }
 

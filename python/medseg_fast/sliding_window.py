@@ -40,6 +40,9 @@ PROB_DTYPES = ("float32", "float16", "bfloat16", "float64")
 # CPU streaming argmax: each voxel's last window writes its label (False: a finalize pass per slab,
 # the CUDA path; kept switchable for profiling and for the tests that compare both).
 _FUSED_LABELS = True
+# CPU accumulators of sliding_window_inference store each (y, x) plane in column blocks of this many
+# floats while windows are added (see sw_scatter_add in csrc/cpu/sliding_window_cpu.h; 0 = row-major).
+_BLOCK = 64
 
 
 # ----------------------------------------------------------------------------- plan math
@@ -491,7 +494,7 @@ class SlidingWindow:
 
     def scatter_add(self, accumulator: Any, patches: Any, start: int = 0, *, weights: Any = None,
                     offset: Sequence[int] | None = None, _ring: int = 0, _in_order: tuple = (False, False),
-                    _labels: Any = None) -> None:
+                    _labels: Any = None, _block: int = 0) -> None:
         """``accumulator += patches * importance_map`` at windows ``start .. start + len(patches)``.
 
         Parameters
@@ -543,9 +546,19 @@ class SlidingWindow:
             lv = B.view(_labels, "labels")
             s = list(lv.strides)
             extra["labels"] = B.describe(lv, s[:1] + [0] + [0] * (3 - self.ndim) + s[1:])
+        if _block:
+            extra["block"] = int(_block)   # internal (CPU): blocked accumulator planes
         _call(av, "sw_scatter_add", grid, imp, B.describe(pv, self._strides5(pv, 2)),
               B.describe(av, self._strides5(av, av.ndim - self.ndim)), region, self._weights_strides(wv, av), start, n,
               *self._importance_args(av), **extra)
+
+    def _unblock(self, accumulator: Any, block: int) -> None:
+        """Blocked planes of a contiguous CPU accumulator (written with ``_block=block``) back to row-major."""
+        av = B.view(accumulator, "accumulator")
+        ny = self._pad3(self.image_size, 1)[1]
+        nx = self.image_size[-1]
+        planes = av.size // (ny * nx) if av.size else 0
+        _call(av, "sw_unblock", B.describe(av, [1]), planes, ny, nx, int(block))
 
     def finalize(self, accumulator: Any, *, argmax: bool = False, out_dtype: Any = None, weights: Any = None,
                  offset: Sequence[int] | None = None, out: Any = None, _ring: int = 0, _rows: int = 0,
@@ -874,6 +887,9 @@ def _run(plan: SlidingWindow, xv: B.ArrayView, predictor, *, batch_size, combos,
     stream = argmax and plan.ndim >= 2   # labels from a ring one patch deep instead of a full accumulator
     # On the CPU each voxel's last window writes its label right away (no finalize pass).
     fused_labels = stream and res_like.device == "cpu" and _FUSED_LABELS
+    # Blocked accumulator planes on the CPU: probabilities are unblocked once at the end; fused labels
+    # never read the ring back. (Not for 1-D images, whose planes are single rows anyway.)
+    block = _BLOCK if (res_like.device == "cpu" and plan.ndim >= 2 and (fused_labels or not argmax)) else 0
     depth = min(plan.patch_size[0], plan.image_size[0])
     first_axis = plan.origins[:, 0].tolist()
     rest = (0,) * (plan.ndim - 1)
@@ -898,7 +914,7 @@ def _run(plan: SlidingWindow, xv: B.ArrayView, predictor, *, batch_size, combos,
                     if acc is None:   # never zeroed: each voxel's first window assigns it
                         acc = _empty(res_like, (batch, k) + plan.image_size, "float32")
                     _check_channels(acc, k)
-                    plan.scatter_add(acc, pred, b * windows + w0, _in_order=(True, not argmax))
+                    plan.scatter_add(acc, pred, b * windows + w0, _in_order=(True, not argmax), _block=block)
                 else:
                     if ring is None:
                         ring = _empty(res_like, (1, k, depth) + plan.image_size[1:], "float32")
@@ -915,7 +931,7 @@ def _run(plan: SlidingWindow, xv: B.ArrayView, predictor, *, batch_size, combos,
                         if fused_labels:
                             ring_origin = max(ring_origin, z)
                             plan.scatter_add(ring, pred[i:j], w0 + i, offset=(ring_origin,) + rest, _ring=depth,
-                                             _in_order=(True, True), _labels=labels[b:b + 1])
+                                             _in_order=(True, True), _labels=labels[b:b + 1], _block=block)
                         else:
                             ring_origin = _advance(plan, ring, labels, b, ring_origin, max(z, 0), depth)
                             plan.scatter_add(ring, pred[i:j], w0 + i, offset=(ring_origin,) + rest, _ring=depth,
@@ -931,6 +947,8 @@ def _run(plan: SlidingWindow, xv: B.ArrayView, predictor, *, batch_size, combos,
             bar.close()
     if stream:
         return labels
+    if block:
+        plan._unblock(acc, block)
     return plan.finalize(acc, argmax=True) if argmax else acc
 
 
