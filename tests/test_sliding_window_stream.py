@@ -110,13 +110,38 @@ def test_blocked_planes_equal_row_major(block, shape, patch, bs, mirror, rng, mo
     def predict(p):
         return conv(p, weight, padding=1).softmax(1)
 
+    used = []
+    scatter_add = SlidingWindow.scatter_add
+
+    def spy(self, *args, _block=0, **kwargs):
+        used.append(_block)
+        return scatter_add(self, *args, _block=_block, **kwargs)
+
+    monkeypatch.setattr(SlidingWindow, "scatter_add", spy)
     results = []
     for b in (0, block):
         monkeypatch.setattr(sw_module, "_BLOCK", b)
         results.append([sliding_window_inference(x, predict, patch, batch_size=bs, mirror_axes=mirror, argmax=am,
                                                  positions=pos) for am in (False, True) for pos in ("nnunet", "monai")])
+    assert block in used   # the blocked path ran
     for a, b in zip(*results):
         assert torch.equal(a, b)
+
+
+def test_blocked_planes_only_while_calls_hold_less_than_a_row_of_windows(monkeypatch):
+    used = []
+    scatter_add = SlidingWindow.scatter_add
+
+    def spy(self, *args, _block=0, **kwargs):
+        used.append(_block)
+        return scatter_add(self, *args, _block=_block, **kwargs)
+
+    monkeypatch.setattr(SlidingWindow, "scatter_add", spy)
+    x = torch.rand(1, 1, 20, 24, 200)   # 3 windows along x with a 100-wide patch
+    for bs, expected in ((2, sw_module._BLOCK), (3, 0)):
+        used.clear()
+        sliding_window_inference(x, lambda p: p, (8, 8, 100), batch_size=bs)
+        assert set(used) == {expected}
 
 
 @pytest.mark.parametrize("block", [4, 16])
