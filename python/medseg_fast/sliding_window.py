@@ -10,6 +10,13 @@ predictions with an importance map (Gaussian or constant). Here the blending is 
 - ``finalize``: ``acc / W`` where ``W`` (the per-voxel sum of the importance maps) is recomputed
   from the window grid, so it is never stored; or the argmax straight to uint8/int16 labels.
 
+On the CPU, :func:`sliding_window_inference` adds windows in order, so each voxel's first window
+assigns (the accumulator is never zeroed) and its last window divides by the weight sum (no
+separate normalisation pass); with ``argmax=True`` that last window also writes the label, into a
+ring one patch deep. While each predictor call holds fewer windows than a row of windows, the
+accumulator planes are stored in 64-column blocks (sequential streams per window instead of
+half-rows; unblocked in place at the end), and large buffers are backed by transparent huge pages.
+
 Window positions follow nnU-Net v2 (``"nnunet"``: evenly spread, the last window ending at the
 border) or MONAI (``"monai"``: ``dense_patch_slices`` with ``_get_scan_interval``). With
 ``positions="monai"`` and matching options :func:`sliding_window_inference` equals
