@@ -553,9 +553,8 @@ void sw_unblock(const ArrayArg& acc, int64_t planes, int64_t ny, int64_t nx, int
     if (planes <= 0 || ny <= 0 || nx <= 0 || block <= 0 || nx <= block || ny == 1) return;   // already row-major
     float* base = acc.data<float>();
     const int64_t plane = ny * nx;
-    dynamic_for(planes, 1, [&](int64_t begin, int64_t end) {
-        thread_local std::vector<float> scratch;
-        scratch.resize(plane);
+    dynamic_for(planes, 4, [&](int64_t begin, int64_t end) {
+        std::vector<float> scratch(plane);   // one plane, reused for the chunk's planes
         for (int64_t p = begin; p < end; ++p) {
             float* data = base + p * plane;
             std::memcpy(scratch.data(), data, plane * sizeof(float));
