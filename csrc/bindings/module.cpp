@@ -12,6 +12,7 @@ void register_resample(py::module_& m);
 void register_sliding_window(py::module_& m);
 void register_distance(py::module_& m);
 void register_losses(py::module_& m);
+void register_memory(py::module_& m);
 }
 
 PYBIND11_MODULE(_C, m) {
@@ -33,4 +34,5 @@ PYBIND11_MODULE(_C, m) {
     medseg::bindings::register_sliding_window(m);
     medseg::bindings::register_distance(m);
     medseg::bindings::register_losses(m);
+    medseg::bindings::register_memory(m);
 }

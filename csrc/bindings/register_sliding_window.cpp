@@ -36,12 +36,22 @@ void register_sliding_window(py::module_& m) {
     m.def(
         "sw_scatter_add",
         [](const GridDesc& grid, uintptr_t imp, const ArrayDesc& patches, const ArrayDesc& acc,
-           const RegionDesc& region, const ArrayDesc& weights, int64_t first, int64_t n, const FactorsDesc& factors) {
+           const RegionDesc& region, const ArrayDesc& weights, int64_t first, int64_t n, const FactorsDesc& factors,
+           const ArrayDesc& labels, int64_t block) {
             cpu::sw_scatter_add(make_grid(grid), make_importance(imp, factors), make_strided(patches),
-                                make_strided(acc), make_region(region), make_strided(weights), first, n);
+                                make_strided(acc), make_region(region), make_strided(weights), first, n,
+                                make_strided(labels), block);
         },
         py::arg("grid"), py::arg("importance"), py::arg("patches"), py::arg("acc"), py::arg("region"),
         py::arg("weights"), py::arg("first"), py::arg("n"), py::arg("factors") = FactorsDesc{0, 0, 0.0f},
+        py::arg("labels") = ArrayDesc{0, "uint8", {}}, py::arg("block") = 0, py::call_guard<py::gil_scoped_release>());
+
+    m.def(
+        "sw_unblock",
+        [](const ArrayDesc& acc, int64_t planes, int64_t ny, int64_t nx, int64_t block) {
+            cpu::sw_unblock(make_strided(acc), planes, ny, nx, block);
+        },
+        py::arg("acc"), py::arg("planes"), py::arg("ny"), py::arg("nx"), py::arg("block"),
         py::call_guard<py::gil_scoped_release>());
 
     m.def(

@@ -3,8 +3,10 @@
 // Work is split into rows (the fastest image axis): every row is written by exactly one thread and
 // receives its contributions in window order, so results do not depend on the thread count.
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <limits>
+#include <thread>
 #include <type_traits>
 #include <vector>
 
@@ -16,6 +18,36 @@ namespace medseg::cpu {
 namespace {
 
 constexpr int64_t kRowGrain = 32;
+
+// Calls fn(begin, end) over chunks of `chunk` items of [0, n), claimed from a shared counter by
+// get_num_threads() threads (started per call, as parallel_for does). A static partition waits
+// for its slowest thread, and on a machine whose cores are shared with other processes one
+// thread is often descheduled for a while; here the others take over its remaining chunks.
+// Every item is processed by exactly one thread and items never depend on each other, so the
+// results do not depend on the thread count or on which thread claimed which chunk.
+template <typename Fn>
+void dynamic_for(int64_t n, int64_t chunk, Fn&& fn) {
+    if (n <= 0) return;
+    chunk = std::max<int64_t>(chunk, 1);
+    const int threads = planned_threads(n, chunk);
+    if (threads <= 1) {
+        fn(int64_t(0), n);
+        return;
+    }
+    std::atomic<int64_t> next{0};
+    auto worker = [&] {
+        for (;;) {
+            const int64_t begin = next.fetch_add(chunk, std::memory_order_relaxed);
+            if (begin >= n) break;
+            fn(begin, std::min(n, begin + chunk));
+        }
+    };
+    std::vector<std::thread> pool;
+    pool.reserve(threads - 1);
+    for (int t = 1; t < threads; ++t) pool.emplace_back(worker);
+    worker();
+    for (auto& thread : pool) thread.join();
+}
 
 // Window rows are short (one patch wide) and far apart in the accumulator, which the hardware
 // prefetchers do not follow. Asking for the accumulator and patch rows a couple of rows ahead,
@@ -44,7 +76,7 @@ void gather_kernel(const SwGrid& g, const ArrayArg& x, int64_t channels, const A
     const T* src_base = x.data<T>();
     O* dst_base = out.data<O>();
     const O zero = store_from<O>(0.0f);
-    parallel_for(n * channels * pz * py, kRowGrain, [&](int64_t begin, int64_t end, int) {
+    dynamic_for(n * channels * pz * py, kRowGrain, [&](int64_t begin, int64_t end) {
         for (int64_t item = begin; item < end; ++item) {
             int64_t r = item;
             const int64_t iy = r % py; r /= py;
@@ -184,6 +216,40 @@ inline void blend_segment(bool assign, bool divide, float* dst, int64_t sa, cons
     }
 }
 
+// Labels of region columns [a, e) of one accumulator row whose K channels already hold final
+// probabilities (channel k at row + k * sk, element stride sa): the first channel with the largest
+// value, NaN counting as the largest (argmax_takes, branch-free as in finalize), stored to
+// out[j * so] as the label dtype. best / index are scratch rows indexed by region column.
+void label_segment(const float* row, int64_t sk, int64_t sa, int64_t K, int64_t a, int64_t e, float* __restrict best,
+                   int32_t* __restrict index, const ArrayArg& out, int64_t offset, int64_t so) {
+    for (int64_t j = a; j < e; ++j) {
+        best[j] = row[j * sa];
+        index[j] = 0;
+    }
+    for (int64_t k = 1; k < K; ++k) {
+        const float* __restrict p = row + k * sk;
+        const int32_t kk = static_cast<int32_t>(k);
+        for (int64_t j = a; j < e; ++j) {
+            const float c = p[j * sa], cur = best[j];
+            const bool take = (cur == cur) & ((c != c) | (c > cur));
+            best[j] = take ? c : cur;
+            index[j] = take ? kk : index[j];
+        }
+    }
+    auto store = [&](auto tag) {
+        using L = typename decltype(tag)::type;
+        L* o = out.data<L>() + offset;
+        for (int64_t j = a; j < e; ++j) o[j * so] = static_cast<L>(index[j]);
+    };
+    switch (out.dtype) {
+        case DType::UInt8: store(TypeTag<uint8_t>{}); break;
+        case DType::Int16: store(TypeTag<int16_t>{}); break;
+        case DType::Int32: store(TypeTag<int32_t>{}); break;
+        case DType::Int64: store(TypeTag<int64_t>{}); break;
+        default: break;   // checked by sw_scatter_add
+    }
+}
+
 struct WindowBox {
     int64_t b;              // accumulator batch index
     int64_t i;              // index within the call's patches
@@ -194,7 +260,8 @@ struct WindowBox {
 
 template <typename P>
 void scatter_kernel(const SwGrid& g, const SwImportance& imp, const ArrayArg& patches, const ArrayArg& acc,
-                    const SwRegion& reg, const ArrayArg& weights, int64_t first, int64_t n) {
+                    const SwRegion& reg, const ArrayArg& weights, const ArrayArg& labels, int64_t first, int64_t n,
+                    int64_t block) {
     const int64_t windows = g.windows();
     const int64_t K = reg.channels;
     std::vector<WindowBox> boxes;
@@ -235,17 +302,29 @@ void scatter_kernel(const SwGrid& g, const SwImportance& imp, const ArrayArg& pa
     const int64_t px = g.patch[2];
     const int64_t* ox = g.origins[2];
 
+    const bool fuse_labels = labels.present() && reg.divide_last;
+    const int64_t* ls = labels.strides.s;
+    // Blocked accumulator planes (see sw_scatter_add): row yr of column block xb, indexed by region column.
+    const int64_t plane_rows = reg.shape[1], plane_cols = reg.shape[2];
+    auto block_row = [&](float* plane, int64_t yr, int64_t xb) {
+        return plane + xb * block * plane_rows + yr * std::min(block, plane_cols - xb * block) - xb * block;
+    };
+
     // One work item per accumulator row (b, z, y): all channels, all windows of the call in order.
-    parallel_for((b_hi - b_lo + 1) * nz * ny, kRowGrain, [&](int64_t begin, int64_t end, int) {
+    const int64_t rows = (b_hi - b_lo + 1) * nz * ny;
+    dynamic_for(rows, kRowGrain, [&](int64_t begin, int64_t end) {
         std::vector<float> wrow(reg.divide_last ? reg.shape[2] : 0), irow(imp.scale ? reg.shape[2] : 0);
+        std::vector<float> best(fuse_labels ? reg.shape[2] : 0);
+        std::vector<int32_t> index(fuse_labels ? reg.shape[2] : 0);
         for (int64_t item = begin; item < end; ++item) {
             int64_t r = item;
             const int64_t y = lo[1] + r % ny; r /= ny;
             const int64_t z = lo[0] + r % nz;
             const int64_t b = b_lo + r / nz;
-            // The row kPrefetchRows items ahead (prefetched channel by channel below).
+            // The row kPrefetchRows items ahead (prefetched channel by channel below), also when
+            // another thread will process it: the lines then wait in the shared L3.
             int64_t zn = -1, yn = -1, bn = -1;
-            if (item + kPrefetchRows < end) {
+            if (item + kPrefetchRows < rows) {
                 int64_t rn = item + kPrefetchRows;
                 yn = lo[1] + rn % ny; rn /= ny;
                 zn = lo[0] + rn % nz;
@@ -279,19 +358,49 @@ void scatter_kernel(const SwGrid& g, const SwImportance& imp, const ArrayArg& pa
                 // Segments of [x0, x1) with one (assign, divide) state each.
                 const int64_t cuts[4] = {x0, std::min(xa, xl), std::max(xa, xl), x1};
                 const int64_t sa = as[4], sp = ps[4];
+                // (Blocked planes are read as a few sequential streams, which the hardware prefetches better.)
                 const bool ahead = box.b == bn && zn >= box.lo[0] && zn < box.hi[0] && yn >= box.lo[1] &&
-                                   yn < box.hi[1] && sa == 1 && sp == 1;
+                                   yn < box.hi[1] && sa == 1 && sp == 1 && block == 0;
                 const int64_t next_acc = ahead ? (bn - b) * as[0] + (reg.index(0, zn) - zr) * as[2] +
                                                      (reg.index(1, yn) - yr) * as[3] : 0;
                 const int64_t next_src = ahead ? (zn - z) * ps[2] + (yn - y) * ps[3] : 0;
                 for (int64_t k = 0; k < K; ++k) {
-                    float* dst = abase + b * as[0] + k * as[1] + zr * as[2] + yr * as[3];
                     const P* src = pbase + box.i * ps[0] + k * ps[1] + (z - box.o[0]) * ps[2] + (y - box.o[1]) * ps[3] -
                                    box.o[2] * ps[4];
+                    if (block > 0) {
+                        float* plane = abase + b * as[0] + k * as[1] + zr * as[2];
+                        for (int s = 0; s < 3; ++s) {
+                            const int64_t a = cuts[s], e = cuts[s + 1];
+                            for (int64_t c0 = a, c1; c0 < e; c0 = c1) {
+                                const int64_t xb = c0 / block;
+                                c1 = std::min(e, (xb + 1) * block);
+                                blend_segment<P>(a >= xa, a < xl, block_row(plane, yr, xb), 1, src, sp, w, wrow.data(),
+                                                 c0, c1);
+                            }
+                        }
+                        continue;
+                    }
+                    float* dst = abase + b * as[0] + k * as[1] + zr * as[2] + yr * as[3];
                     if (ahead) prefetch_rows(dst + next_acc, src + next_src, x0, x1);
                     for (int s = 0; s < 3; ++s) {
                         const int64_t a = cuts[s], e = cuts[s + 1];
                         if (e > a) blend_segment<P>(a >= xa, a < xl, dst, sa, src, sp, w, wrow.data(), a, e);
+                    }
+                }
+                if (fuse_labels && xl > x0) {
+                    // [x0, xl) is final in every channel: write its labels now (no finalize pass).
+                    const int64_t offset = b * ls[0] + zi * ls[2] + yi * ls[3] + reg.origin[2] * ls[4];
+                    if (block > 0) {
+                        float* plane = abase + b * as[0] + zr * as[2];
+                        for (int64_t c0 = x0, c1; c0 < xl; c0 = c1) {
+                            const int64_t xb = c0 / block;
+                            c1 = std::min(xl, (xb + 1) * block);
+                            label_segment(block_row(plane, yr, xb), as[1], 1, K, c0, c1, best.data(), index.data(),
+                                          labels, offset, ls[4]);
+                        }
+                    } else {
+                        label_segment(abase + b * as[0] + zr * as[2] + yr * as[3], as[1], as[4], K, x0, xl, best.data(),
+                                      index.data(), labels, offset, ls[4]);
                     }
                 }
             }
@@ -326,7 +435,7 @@ void finalize_kernel(const SwGrid& g, const SwImportance& imp, const ArrayArg& a
     O* obase = out.data<O>();
     // With divide_last the accumulator already holds probabilities: no division (x / 1 == x).
     const bool normalized = reg.divide_last != 0;
-    parallel_for(reg.batch * nz * ny, kRowGrain, [&](int64_t begin, int64_t end, int) {
+    dynamic_for(reg.batch * nz * ny, kRowGrain, [&](int64_t begin, int64_t end) {
         std::vector<float> wrow(normalized ? 0 : nx), prob(nx), best(argmax ? nx : 0);
         std::vector<int32_t> index(argmax ? nx : 0);
         for (int64_t item = begin; item < end; ++item) {
@@ -420,11 +529,42 @@ void sw_gather(const SwGrid& grid, const ArrayArg& x, int64_t batch, int64_t cha
 }
 
 void sw_scatter_add(const SwGrid& grid, const SwImportance& imp, const ArrayArg& patches, const ArrayArg& acc,
-                    const SwRegion& region, const ArrayArg& weights, int64_t first, int64_t n) {
+                    const SwRegion& region, const ArrayArg& weights, int64_t first, int64_t n, const ArrayArg& labels,
+                    int64_t block) {
     if (n <= 0 || region.batch <= 0) return;
+    if (block < 0) throw std::invalid_argument("block must be >= 0");
+    if (block > 0) {
+        const int64_t* s = acc.strides.s;
+        if (s[4] != 1 || (region.shape[1] > 1 && s[3] != region.shape[2]) ||
+            (region.shape[0] > 1 && s[2] != region.shape[1] * region.shape[2]) || weights.present())
+            throw std::invalid_argument("a blocked accumulator needs contiguous (y, x) planes and no weights");
+    }
+    if (labels.present()) {
+        if (!region.divide_last) throw std::invalid_argument("labels need in-order scatter with division at the last window");
+        dispatch_label_out(labels.dtype, [](auto) {});   // throws for a dtype that is not a label dtype
+    }
     dispatch_float_out(patches.dtype, [&](auto tag) {
         using P = typename decltype(tag)::type;
-        scatter_kernel<P>(grid, imp, patches, acc, region, weights, first, n);
+        scatter_kernel<P>(grid, imp, patches, acc, region, weights, labels, first, n, block);
+    });
+}
+
+void sw_unblock(const ArrayArg& acc, int64_t planes, int64_t ny, int64_t nx, int64_t block) {
+    if (planes <= 0 || ny <= 0 || nx <= 0 || block <= 0 || nx <= block || ny == 1) return;   // already row-major
+    float* base = acc.data<float>();
+    const int64_t plane = ny * nx;
+    dynamic_for(planes, 4, [&](int64_t begin, int64_t end) {
+        std::vector<float> scratch(plane);   // one plane, reused for the chunk's planes
+        for (int64_t p = begin; p < end; ++p) {
+            float* data = base + p * plane;
+            std::memcpy(scratch.data(), data, plane * sizeof(float));
+            for (int64_t xb = 0; xb * block < nx; ++xb) {
+                const int64_t bw = std::min(block, nx - xb * block);
+                const float* src = scratch.data() + xb * block * ny;
+                float* dst = data + xb * block;
+                for (int64_t y = 0; y < ny; ++y) std::memcpy(dst + y * nx, src + y * bw, bw * sizeof(float));
+            }
+        }
     });
 }
 

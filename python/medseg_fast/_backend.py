@@ -18,7 +18,8 @@ import numpy as np
 
 from . import _ext
 
-__all__ = ["ArrayView", "view", "allocate", "plan_layout", "describe", "stream_of", "device_guard"]
+__all__ = ["ArrayView", "view", "allocate", "advise_huge_pages", "plan_layout", "describe", "stream_of",
+           "device_guard"]
 
 # numpy / torch / cupy dtype -> the canonical names the C++ side parses.
 _NUMPY_NAMES = {
@@ -197,12 +198,38 @@ def allocate(like: ArrayView, shape: Sequence[int], dtype: str, *, axis_order: S
     if like.kind == "torch":
         torch = _torch()
         out = torch.empty(physical, dtype=getattr(torch, dtype), device=like.obj.device)
+        if out.device.type == "cpu":
+            advise_huge_pages(out)
         return out.permute(*inverse) if inverse else out
     cupy = _cupy()
     if dtype == "bfloat16":
         raise TypeError("dtype='bfloat16' is not available for cupy arrays; use float16 or float32")
     with cupy.cuda.Device(like.device_index):
         return cupy.empty(physical, dtype=np.dtype(dtype)).transpose(inverse)
+
+
+# Fresh CPU buffers at least this large are backed by transparent huge pages where the kernel
+# allows it (numpy already does this for its own arrays; torch does not unless the whole process
+# sets THP_MEM_ALLOC_ENABLE=1).
+HUGE_PAGE_MIN_BYTES = 4 << 20
+
+
+def advise_huge_pages(arr: Any) -> int:
+    """Ask for transparent huge pages on a fresh, not yet written CPU buffer (numpy array or torch
+    tensor); returns the number of bytes advised (0 when small, unsupported or refused).
+
+    On Linux with ``/sys/kernel/mm/transparent_hugepage/enabled`` set to ``madvise`` a 192 MiB
+    buffer then takes about 100 page faults on its first write instead of about 49,000, which
+    dominates the cost of that write on virtual machines. Pages that were already touched keep
+    their size, so call it right after allocation.
+    """
+    if isinstance(arr, np.ndarray):
+        ptr, nbytes = int(arr.__array_interface__["data"][0]), int(arr.nbytes)
+    else:
+        ptr, nbytes = int(arr.data_ptr()), int(arr.numel()) * int(arr.element_size())
+    if nbytes < HUGE_PAGE_MIN_BYTES:
+        return 0
+    return int(_ext.cpu_module().advise_huge_pages(ptr, nbytes))
 
 
 def to_kind(like: ArrayView, arr: np.ndarray) -> Any:
