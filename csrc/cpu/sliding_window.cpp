@@ -3,10 +3,8 @@
 // Work is split into rows (the fastest image axis): every row is written by exactly one thread and
 // receives its contributions in window order, so results do not depend on the thread count.
 #include <algorithm>
-#include <atomic>
 #include <cstring>
 #include <limits>
-#include <thread>
 #include <type_traits>
 #include <vector>
 
@@ -19,34 +17,12 @@ namespace {
 
 constexpr int64_t kRowGrain = 32;
 
-// Calls fn(begin, end) over chunks of `chunk` items of [0, n), claimed from a shared counter by
-// get_num_threads() threads (started per call, as parallel_for does). A static partition waits
-// for its slowest thread, and on a machine whose cores are shared with other processes one
-// thread is often descheduled for a while; here the others take over its remaining chunks.
-// Every item is processed by exactly one thread and items never depend on each other, so the
-// results do not depend on the thread count or on which thread claimed which chunk.
+// Rows in chunks claimed from a shared counter (parallel_for_dynamic): a thread descheduled on a
+// shared machine does not hold the others up. Every row is processed by exactly one thread in a
+// fixed window order, so results do not depend on the thread count.
 template <typename Fn>
 void dynamic_for(int64_t n, int64_t chunk, Fn&& fn) {
-    if (n <= 0) return;
-    chunk = std::max<int64_t>(chunk, 1);
-    const int threads = planned_threads(n, chunk);
-    if (threads <= 1) {
-        fn(int64_t(0), n);
-        return;
-    }
-    std::atomic<int64_t> next{0};
-    auto worker = [&] {
-        for (;;) {
-            const int64_t begin = next.fetch_add(chunk, std::memory_order_relaxed);
-            if (begin >= n) break;
-            fn(begin, std::min(n, begin + chunk));
-        }
-    };
-    std::vector<std::thread> pool;
-    pool.reserve(threads - 1);
-    for (int t = 1; t < threads; ++t) pool.emplace_back(worker);
-    worker();
-    for (auto& thread : pool) thread.join();
+    parallel_for_dynamic(n, chunk, [&](int64_t begin, int64_t end, int) { fn(begin, end); });
 }
 
 // Window rows are short (one patch wide) and far apart in the accumulator, which the hardware
