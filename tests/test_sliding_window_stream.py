@@ -95,6 +95,19 @@ def test_fused_streaming_equals_finalize_streaming(shape, patch, bs, rng, monkey
     assert torch.equal(fused, slabs)
 
 
+def _spy_blocks(monkeypatch) -> list:
+    """The `_block` argument of every scatter_add call, recorded in the returned list."""
+    used = []
+    scatter_add = SlidingWindow.scatter_add
+
+    def spy(self, *args, _block=0, **kwargs):
+        used.append(_block)
+        return scatter_add(self, *args, _block=_block, **kwargs)
+
+    monkeypatch.setattr(SlidingWindow, "scatter_add", spy)
+    return used
+
+
 # ----------------------------------------------------------------------------- blocked accumulator planes
 @pytest.mark.parametrize("block", [3, 8, 64])
 @pytest.mark.parametrize(("shape", "patch", "bs", "mirror"), [
@@ -110,14 +123,7 @@ def test_blocked_planes_equal_row_major(block, shape, patch, bs, mirror, rng, mo
     def predict(p):
         return conv(p, weight, padding=1).softmax(1)
 
-    used = []
-    scatter_add = SlidingWindow.scatter_add
-
-    def spy(self, *args, _block=0, **kwargs):
-        used.append(_block)
-        return scatter_add(self, *args, _block=_block, **kwargs)
-
-    monkeypatch.setattr(SlidingWindow, "scatter_add", spy)
+    used = _spy_blocks(monkeypatch)
     results = []
     for b in (0, block):
         monkeypatch.setattr(sw_module, "_BLOCK", b)
@@ -129,14 +135,7 @@ def test_blocked_planes_equal_row_major(block, shape, patch, bs, mirror, rng, mo
 
 
 def test_blocked_planes_only_while_calls_hold_less_than_a_row_of_windows(monkeypatch):
-    used = []
-    scatter_add = SlidingWindow.scatter_add
-
-    def spy(self, *args, _block=0, **kwargs):
-        used.append(_block)
-        return scatter_add(self, *args, _block=_block, **kwargs)
-
-    monkeypatch.setattr(SlidingWindow, "scatter_add", spy)
+    used = _spy_blocks(monkeypatch)
     x = torch.rand(1, 1, 20, 24, 200)   # 3 windows along x with a 100-wide patch
     for bs, expected in ((2, sw_module._BLOCK), (3, 0)):
         used.clear()
