@@ -31,7 +31,7 @@ void register_distance(py::module_& m) {
         py::arg("shape"), py::arg("mask"), py::arg("out"), py::arg("spacing"), py::arg("squared"),
         py::arg("virtual_axis"), py::call_guard<py::gil_scoped_release>());
     m.def("_edt_simd_mode", &cpu::edt_simd_mode, py::arg("mode") = -1,
-          "Internal: 0 forces the scalar float32 EDT envelope, 1 uses AVX2 where available, -1 queries; returns 1 "
+          "Internal: 0 forces the scalar EDT envelope, 1 uses AVX2 where available, -1 queries; returns 1 "
           "when AVX2 is in use.");
 
     m.def(

@@ -51,22 +51,26 @@ struct EdtShape {
     }
 };
 
-// AVX2 path of the float envelope passes (distance_avx2.cpp): 8 lines in lockstep, bit-identical
-// to the scalar envelope. Call only when edt_simd_active() (a build with the AVX2 path, a CPU
-// with AVX2, not disabled by MEDSEG_EDT_SIMD=0 / edt_simd_mode(0)).
+// AVX2 path of the envelope passes (distance_avx2.cpp): W = 32 / sizeof(T) lines in lockstep (8
+// float, 4 double), bit-identical to the scalar envelope. Call only when edt_simd_active() (a build
+// with the AVX2 path, a CPU with AVX2, not disabled by MEDSEG_EDT_SIMD=0 / edt_simd_mode(0)).
+template <typename T>
 struct EdtLaneScratch {
-    std::vector<float> f, d, z;
+    static constexpr int64_t W = 32 / sizeof(T);
+    std::vector<T> f, d, z;
     std::vector<int32_t> v;
-    explicit EdtLaneScratch(int64_t n) : f(8 * n), d(8 * n), z(8 * n), v(8 * n) {}
+    explicit EdtLaneScratch(int64_t n) : f(W * n), d(W * n), z(W * n), v(W * n) {}
 };
 bool edt_simd_active();
 int edt_simd_mode(int mode);   // 0 scalar, 1 AVX2 where available, else unchanged; returns the state
-// Envelope in place of the 8 lines base[q * stride + l] (l < 8, q < n) of a strided axis.
-void edt_lines8_avx2(float* base, int64_t n, int64_t stride, float s, EdtLaneScratch& scratch);
-// Envelope in place of 8 consecutive contiguous rows of n elements, then the square root if asked.
-void edt_rows8_avx2(float* rows, int64_t n, float s, bool take_sqrt, EdtLaneScratch& scratch);
+// Envelope in place of the W lines base[q * stride + l] (l < W, q < n) of a strided axis.
+void edt_lines_avx2(float* base, int64_t n, int64_t stride, float s, EdtLaneScratch<float>& scratch);
+void edt_lines_avx2(double* base, int64_t n, int64_t stride, double s, EdtLaneScratch<double>& scratch);
+// Envelope in place of W consecutive contiguous rows of n elements, then the square root if asked.
+void edt_rows_avx2(float* rows, int64_t n, float s, bool take_sqrt, EdtLaneScratch<float>& scratch);
+void edt_rows_avx2(double* rows, int64_t n, double s, bool take_sqrt, EdtLaneScratch<double>& scratch);
 
-// SIMD lanes only where a lane index (q * 8 + l) fits an int32 gather index.
+// SIMD lanes only where a lane index (q * W + l) fits an int32 gather index.
 constexpr int64_t kMaxLaneLine = int64_t(1) << 27;
 
 // One row of the forward sweep along axis 0: p holds the counts of the previous plane and gets
@@ -224,11 +228,12 @@ inline void edt_line(const T* f, int64_t n, T s, T* d, int32_t* v, T* z, bool ta
 
 // Envelope passes along axes first_axis..ndim-1 on the squared values in `out` (C-contiguous).
 // Exact: the exact-minimum envelope above (double only; used by the surface metrics).
-// float (not Exact) takes the AVX2 path for groups of 8 lines where available; the remaining
-// lines, and the other types, go through the scalar envelope (same results).
+// float and double (not Exact) take the AVX2 path for groups of W lines where available; the
+// remaining lines go through the scalar envelope (same results).
 template <typename T, bool Exact = false>
 void edt_envelope_axes(const EdtShape& sh, int first_axis, T* out, bool take_sqrt, bool parallel) {
-    constexpr bool kLanes = std::is_same<T, float>::value && !Exact;
+    constexpr bool kLanes = (std::is_same<T, float>::value || std::is_same<T, double>::value) && !Exact;
+    constexpr int64_t W = 32 / sizeof(T);
     const bool lanes = kLanes && edt_simd_active();
     const int last = sh.ndim - 1;
     for (int a = first_axis; a < last; ++a) {
@@ -241,8 +246,8 @@ void edt_envelope_axes(const EdtShape& sh, int first_axis, T* out, bool take_sqr
         maybe_parallel(parallel, outer * tiles, 16, [&](int64_t begin, int64_t end, int) {
             std::vector<T> buf(kLineTile * n), res(kLineTile * n), z(n + 1);
             std::vector<int32_t> v(n);
-            std::unique_ptr<EdtLaneScratch> lane_scratch;
-            if (simd) lane_scratch.reset(new EdtLaneScratch(n));
+            std::unique_ptr<EdtLaneScratch<T>> lane_scratch;
+            if (simd) lane_scratch.reset(new EdtLaneScratch<T>(n));
             for (int64_t item = begin; item < end; ++item) {
                 const int64_t o = item / tiles, j0 = (item % tiles) * kLineTile;
                 const int64_t tw = std::min(kLineTile, inner - j0);
@@ -250,7 +255,7 @@ void edt_envelope_axes(const EdtShape& sh, int first_axis, T* out, bool take_sqr
                 int64_t t0 = 0;
                 if constexpr (kLanes) {
                     if (simd)
-                        for (; t0 + 8 <= tw; t0 += 8) edt_lines8_avx2(base + t0, n, inner, s, *lane_scratch);
+                        for (; t0 + W <= tw; t0 += W) edt_lines_avx2(base + t0, n, inner, s, *lane_scratch);
                 }
                 if (t0 == tw) continue;
                 // Scalar: the remaining lines gathered into a contiguous block.
@@ -279,20 +284,18 @@ void edt_envelope_axes(const EdtShape& sh, int first_axis, T* out, bool take_sqr
     const int64_t rows = sh.prod(0, last);
     const T s = static_cast<T>(sh.spacing[last]);
     const bool simd = lanes && n < kMaxLaneLine;
-    const int64_t groups = (rows + 7) / 8;   // 8 rows per item, the SIMD width
+    const int64_t groups = (rows + 7) / 8;   // 8 rows per item (one or two SIMD groups)
     maybe_parallel(parallel, groups, 8, [&](int64_t begin, int64_t end, int) {
         std::vector<T> f(n), z(n + 1);
         std::vector<int32_t> v(n);
-        std::unique_ptr<EdtLaneScratch> lane_scratch;
-        if (simd) lane_scratch.reset(new EdtLaneScratch(n));
+        std::unique_ptr<EdtLaneScratch<T>> lane_scratch;
+        if (simd) lane_scratch.reset(new EdtLaneScratch<T>(n));
         for (int64_t g = begin; g < end; ++g) {
             int64_t r = g * 8;
             const int64_t r_end = std::min(rows, r + 8);
             if constexpr (kLanes) {
-                if (simd && r_end - r == 8) {
-                    edt_rows8_avx2(out + r * n, n, s, take_sqrt, *lane_scratch);
-                    continue;
-                }
+                if (simd)
+                    for (; r + W <= r_end; r += W) edt_rows_avx2(out + r * n, n, s, take_sqrt, *lane_scratch);
             }
             for (; r < r_end; ++r) {
                 T* line = out + r * n;

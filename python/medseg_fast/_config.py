@@ -48,7 +48,7 @@ def config() -> dict:
         "cuda_built": _ext.cuda_built(),
         # float loss kernels: AVX2+FMA path chosen at run time, or the portable one
         "cpu_loss_simd": "avx2+fma" if cpu._losses_simd_mode(-1) else "scalar",
-        # float32 EDT envelopes: 8 lines in lockstep with AVX2, or one line at a time
+        # EDT envelopes: 8 float32 or 4 float64 lines in lockstep with AVX2, or one line at a time
         "cpu_edt_simd": "avx2" if cpu._edt_simd_mode(-1) else "scalar",
     }
     if _ext.cuda_built():
