@@ -327,16 +327,35 @@ MSF_AVX2_INLINE void tile_softmax(const Job& job, int64_t len8, Buffers& buf) {
     }
 }
 
+// Rows of the focal-softmax term: its own softmax (exps, 1 / sum, log-normaliser), or the Dice
+// softmax's when both use the same logits (Job::reuse_softmax).
+struct FocalRows {
+    const float *exps, *recip, *lse;
+    int64_t cap;
+    FocalRows(const Job& job, const Buffers& buf)
+        : exps(job.reuse_softmax ? buf.e.data() : buf.q.data()),
+          recip(job.reuse_softmax ? buf.r.data() : buf.r2.data()),
+          lse(job.reuse_softmax ? buf.lse.data() : buf.lse2.data()),
+          cap(buf.cap) {}
+    MSF_AVX2_INLINE vf prob(int64_t k, int64_t c) const {
+        return vmul(_mm256_loadu_ps(exps + k * cap + c), _mm256_loadu_ps(recip + c));
+    }
+    MSF_AVX2_INLINE vf log_prob(vf x, int64_t c) const { return vsub(x, _mm256_loadu_ps(lse + c)); }
+};
+
+// Dice upstream dL/dp of one class: gi * t + gp * valid, or (gi * t + 2 gp p) * valid when squared.
+template <bool SQ>
+MSF_AVX2_INLINE vf dice_upstream(vf gi, vf gp, vf gp2, vf t, vf p, vf valid) {
+    return SQ ? vmul(vadd(vmul(gi, t), vmul(gp2, p)), valid) : vadd(vmul(gi, t), vmul(gp, valid));
+}
+
 template <int ACT, int TERM, int G, bool SQ>
 MSF_AVX2 void sums_units(const Job& job, int64_t begin, int64_t end, double* partial, int64_t stride) {
     const int64_t K = job.shape.classes, N = job.shape.voxels(), cap = job.cap;
     const int64_t units_per_item = (N + kUnit - 1) / kUnit;
     [[maybe_unused]] const vf gamma = vset(job.gamma);
     Buffers buf(K, cap);
-    const bool reuse = job.reuse_softmax;
-    [[maybe_unused]] const float* qrows = reuse ? buf.e.data() : buf.q.data();
-    [[maybe_unused]] const float* qr = reuse ? buf.r.data() : buf.r2.data();
-    [[maybe_unused]] const float* lse = reuse ? buf.lse.data() : buf.lse2.data();
+    [[maybe_unused]] const FocalRows focal(job, buf);
     for (int64_t u = begin; u < end; ++u) {
         const int64_t b = u / units_per_item;
         const int64_t first = (u % units_per_item) * kUnit;
@@ -352,7 +371,6 @@ MSF_AVX2 void sums_units(const Job& job, int64_t begin, int64_t end, double* par
             for (int64_t k = 0; k < K; ++k) {
                 const float* xk = buf.xr[k];
                 [[maybe_unused]] const float* ek = buf.e.data() + k * cap;
-                [[maybe_unused]] const float* qk = qrows + k * cap;
                 const vi kv = _mm256_set1_epi32(K == 1 ? 1 : static_cast<int32_t>(k));
                 [[maybe_unused]] const bool term_on = TERM == kTermFocalSoftmax && k >= job.term_first;
                 vf aI = vset(0.0f), aP = aI, aG = aI, aTp = aI, aTn = aI;
@@ -384,8 +402,8 @@ MSF_AVX2 void sums_units(const Job& job, int64_t begin, int64_t end, double* par
                         aTn = vadd(aTn, vmul(vsub(valid, t), fl));
                     } else if constexpr (TERM == kTermFocalSoftmax) {
                         if (term_on) {
-                            const vf q = vmul(_mm256_loadu_ps(qk + c), _mm256_loadu_ps(qr + c));
-                            const vf l = vsub(x, _mm256_loadu_ps(lse + c));
+                            const vf q = focal.prob(k, c);
+                            const vf l = focal.log_prob(x, c);
                             const vf fl = vmul(vneg(vpow_gamma<G>(vsub(vset(1.0f), q), gamma)), l);
                             aTp = vadd(aTp, vmul(t, fl));
                         }
@@ -424,10 +442,7 @@ MSF_AVX2 void grad_units(const Job& job, int64_t begin, int64_t end) {
     const int64_t units_per_item = (N + kUnit - 1) / kUnit;
     [[maybe_unused]] const vf gamma = vset(job.gamma);
     Buffers buf(K, cap);
-    const bool reuse = job.reuse_softmax;
-    [[maybe_unused]] const float* qrows = reuse ? buf.e.data() : buf.q.data();
-    [[maybe_unused]] const float* qr = reuse ? buf.r.data() : buf.r2.data();
-    [[maybe_unused]] const float* lse = reuse ? buf.lse.data() : buf.lse2.data();
+    [[maybe_unused]] const FocalRows focal(job, buf);
     float* su = buf.su.data();
     float* sh = buf.sh.data();
     for (int64_t u = begin; u < end; ++u) {
@@ -457,8 +472,7 @@ MSF_AVX2 void grad_units(const Job& job, int64_t begin, int64_t end) {
                         vf t, valid;
                         masks(buf.lab.data(), c, kv, t, valid);
                         const vf p = vmul(_mm256_loadu_ps(ek + c), _mm256_loadu_ps(buf.r.data() + c));
-                        const vf up = SQ ? vmul(vadd(vmul(gi, t), vmul(gp2, p)), valid)
-                                         : vadd(vmul(gi, t), vmul(gp, valid));
+                        const vf up = dice_upstream<SQ>(gi, gp, gp2, t, p, valid);
                         _mm256_storeu_ps(gk + c, up);
                         _mm256_storeu_ps(su + c, vadd(_mm256_loadu_ps(su + c), vmul(up, p)));
                     }
@@ -476,7 +490,6 @@ MSF_AVX2 void grad_units(const Job& job, int64_t begin, int64_t end) {
                 const vi kv = _mm256_set1_epi32(K == 1 ? 1 : static_cast<int32_t>(k));
                 const float* xk = buf.xr[k];
                 const float* ek = buf.e.data() + k * cap;
-                const float* qk = qrows + k * cap;
                 [[maybe_unused]] const bool term_on = TERM == kTermFocalSoftmax && k >= job.term_first;
                 float* gk = buf.gr[k];
                 const bool stream = in_place && !term_on && aligned32(gk);   // final values: no read back
@@ -491,8 +504,7 @@ MSF_AVX2 void grad_units(const Job& job, int64_t begin, int64_t end) {
                         g = vmul(p, vsub(_mm256_loadu_ps(gk + c), _mm256_loadu_ps(su + c)));
                     } else {
                         const vf p = sig_of(sp);
-                        const vf up = SQ ? vmul(vadd(vmul(gi, t), vmul(gp2, p)), valid)
-                                         : vadd(vmul(gi, t), vmul(gp, valid));
+                        const vf up = dice_upstream<SQ>(gi, gp, gp2, t, p, valid);
                         g = vmul(vmul(up, p), vsub(vset(1.0f), p));
                     }
                     if constexpr (TERM == kTermFocalSigmoid) {
@@ -504,8 +516,8 @@ MSF_AVX2 void grad_units(const Job& job, int64_t begin, int64_t end) {
                         g = vadd(g, vmul(coef, dx));
                     } else if constexpr (TERM == kTermFocalSoftmax) {
                         if (term_on) {
-                            const vf q = vmul(_mm256_loadu_ps(qk + c), _mm256_loadu_ps(qr + c));
-                            const vf l = vsub(x, _mm256_loadu_ps(lse + c));
+                            const vf q = focal.prob(k, c);
+                            const vf l = focal.log_prob(x, c);
                             const vf q1 = vsub(vset(1.0f), q);
                             const vf second =
                                 vsel(vgt(q1, vset(0.0f)), vmul(vmul(vdpow_gamma<G>(q1, gamma), q), l), vset(0.0f));
@@ -520,11 +532,10 @@ MSF_AVX2 void grad_units(const Job& job, int64_t begin, int64_t end) {
             }
             if constexpr (TERM == kTermFocalSoftmax) {
                 for (int64_t k = job.term_first; k < K; ++k) {
-                    const float* qk = qrows + k * cap;
                     float* gk = buf.gr[k];
                     const bool stream = in_place && aligned32(gk);
                     for (int64_t c = 0; c < len8; c += 8) {
-                        const vf q = vmul(_mm256_loadu_ps(qk + c), _mm256_loadu_ps(qr + c));
+                        const vf q = focal.prob(k, c);
                         store_row(gk + c, vsub(_mm256_loadu_ps(gk + c), vmul(q, _mm256_loadu_ps(sh + c))), stream);
                     }
                 }

@@ -15,15 +15,10 @@
 namespace medseg::cpu {
 namespace {
 
+// Rows per chunk of parallel_for_dynamic: a thread descheduled on a shared machine does not hold
+// the others up. Every row is processed by one thread in a fixed window order, so results do not
+// depend on the thread count.
 constexpr int64_t kRowGrain = 32;
-
-// Rows in chunks claimed from a shared counter (parallel_for_dynamic): a thread descheduled on a
-// shared machine does not hold the others up. Every row is processed by exactly one thread in a
-// fixed window order, so results do not depend on the thread count.
-template <typename Fn>
-void dynamic_for(int64_t n, int64_t chunk, Fn&& fn) {
-    parallel_for_dynamic(n, chunk, [&](int64_t begin, int64_t end, int) { fn(begin, end); });
-}
 
 // Window rows are short (one patch wide) and far apart in the accumulator, which the hardware
 // prefetchers do not follow. Asking for the accumulator and patch rows a couple of rows ahead,
@@ -52,7 +47,7 @@ void gather_kernel(const SwGrid& g, const ArrayArg& x, int64_t channels, const A
     const T* src_base = x.data<T>();
     O* dst_base = out.data<O>();
     const O zero = store_from<O>(0.0f);
-    dynamic_for(n * channels * pz * py, kRowGrain, [&](int64_t begin, int64_t end) {
+    parallel_for_dynamic(n * channels * pz * py, kRowGrain, [&](int64_t begin, int64_t end, int) {
         for (int64_t item = begin; item < end; ++item) {
             int64_t r = item;
             const int64_t iy = r % py; r /= py;
@@ -288,7 +283,7 @@ void scatter_kernel(const SwGrid& g, const SwImportance& imp, const ArrayArg& pa
 
     // One work item per accumulator row (b, z, y): all channels, all windows of the call in order.
     const int64_t rows = (b_hi - b_lo + 1) * nz * ny;
-    dynamic_for(rows, kRowGrain, [&](int64_t begin, int64_t end) {
+    parallel_for_dynamic(rows, kRowGrain, [&](int64_t begin, int64_t end, int) {
         std::vector<float> wrow(reg.divide_last ? reg.shape[2] : 0), irow(imp.scale ? reg.shape[2] : 0);
         std::vector<float> best(fuse_labels ? reg.shape[2] : 0);
         std::vector<int32_t> index(fuse_labels ? reg.shape[2] : 0);
@@ -411,7 +406,7 @@ void finalize_kernel(const SwGrid& g, const SwImportance& imp, const ArrayArg& a
     O* obase = out.data<O>();
     // With divide_last the accumulator already holds probabilities: no division (x / 1 == x).
     const bool normalized = reg.divide_last != 0;
-    dynamic_for(reg.batch * nz * ny, kRowGrain, [&](int64_t begin, int64_t end) {
+    parallel_for_dynamic(reg.batch * nz * ny, kRowGrain, [&](int64_t begin, int64_t end, int) {
         std::vector<float> wrow(normalized ? 0 : nx), prob(nx), best(argmax ? nx : 0);
         std::vector<int32_t> index(argmax ? nx : 0);
         for (int64_t item = begin; item < end; ++item) {
@@ -529,7 +524,7 @@ void sw_unblock(const ArrayArg& acc, int64_t planes, int64_t ny, int64_t nx, int
     if (planes <= 0 || ny <= 0 || nx <= 0 || block <= 0 || nx <= block || ny == 1) return;   // already row-major
     float* base = acc.data<float>();
     const int64_t plane = ny * nx;
-    dynamic_for(planes, 4, [&](int64_t begin, int64_t end) {
+    parallel_for_dynamic(planes, 4, [&](int64_t begin, int64_t end, int) {
         std::vector<float> scratch(plane);   // one plane, reused for the chunk's planes
         for (int64_t p = begin; p < end; ++p) {
             float* data = base + p * plane;
