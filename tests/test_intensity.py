@@ -85,6 +85,20 @@ def test_hu_window_matches_reference(rng, dtype, shape):
     np.testing.assert_allclose(y, expected, rtol=0, atol=3e-6 * 3)
 
 
+@pytest.mark.parametrize("dtype", [np.int16, np.float32])
+@pytest.mark.parametrize("out_range", [(-1.0, 2.0), (2.0, -1.0)])
+def test_hu_window_narrow_window_stays_in_out_range(dtype, out_range):
+    # A 0.07 HU window: float32 rounding of lo, hi and the scale used to map saturated voxels to
+    # 2.0007 for a range ending at 2 (found by a random seed of the test above).
+    lo, hi = -292.869406114434, -292.80069545179504
+    x = np.array([1975, 2681, -145, -292, -293, -1000, 0], dtype=dtype)
+    y = mf.hu_window(x, lo=lo, hi=hi, out_range=out_range)
+    expected = ref.hu_window(x.astype(np.float64), lo, hi, out_range)
+    np.testing.assert_array_equal(y, expected.astype(np.float32))
+    assert y.min() >= min(out_range)
+    assert y.max() <= max(out_range)
+
+
 def test_hu_window_matches_monai_scale_intensity_range(rng):
     from monai.transforms import ScaleIntensityRange
 

@@ -13,7 +13,7 @@ using WindowTuple = std::tuple<double, double, double, double, double>;
 static std::vector<WindowParams> to_windows(const std::vector<WindowTuple>& tuples) {
     std::vector<WindowParams> windows;
     for (const auto& t : tuples)
-        windows.push_back({std::get<0>(t), std::get<1>(t), std::get<2>(t), std::get<3>(t), std::get<4>(t)});
+        windows.push_back(make_window(std::get<0>(t), std::get<1>(t), std::get<2>(t), std::get<3>(t), std::get<4>(t)));
     return windows;
 }
 

@@ -18,7 +18,7 @@ void register_intensity_cuda(py::module_& m) {
             const Layout layout = make_layout(shape);
             std::vector<WindowParams> windows;
             for (const auto& t : tuples)
-                windows.push_back({std::get<0>(t), std::get<1>(t), std::get<2>(t), std::get<3>(t), std::get<4>(t)});
+                windows.push_back(make_window(std::get<0>(t), std::get<1>(t), std::get<2>(t), std::get<3>(t), std::get<4>(t)));
             cuda::window_apply(layout, make_array(in, layout), make_array(out, layout), out_window_stride, windows,
                                make_array(mask, layout), outside_value, stream);
         },

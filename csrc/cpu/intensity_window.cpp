@@ -19,18 +19,12 @@ namespace {
 constexpr int64_t kStreamingBytes = int64_t(32) << 20;
 constexpr int64_t kChunk = 512;
 
-template <typename C>
-struct WindowC {
-    C lo, hi, center, scale, offset;
-};
-
 template <typename T, typename O, bool kMasked>
 void window_kernel(const Layout& layout, const ArrayArg& in, const ArrayArg& out, int64_t out_window_stride,
                    const std::vector<WindowParams>& params, const ArrayArg& mask, double outside_value) {
     using C = typename ComputeType<T>::type;
-    std::vector<WindowC<C>> windows;
-    for (const auto& p : params)
-        windows.push_back({C(p.lo), C(p.hi), C(p.center), C(p.scale), C(p.offset)});
+    std::vector<WindowIn<C>> windows;
+    for (const auto& p : params) windows.push_back(WindowIn<C>::of(p));
     const O outside = store_from<O>(C(outside_value));
     const RowTiles tiles(layout);
     const int64_t in_step = last_stride(layout, in.strides);
@@ -50,13 +44,13 @@ void window_kernel(const Layout& layout, const ArrayArg& in, const ArrayArg& out
             O* dst0 = dst_base + out.strides.row_offset(layout, row) + begin * out_step;
             const uint8_t* m = kMasked ? mask_base + mask.strides.row_offset(layout, row) + begin * mask_step : nullptr;
             for (size_t w = 0; w < windows.size(); ++w) {
-                const WindowC<C> wc = windows[w];
+                const WindowIn<C> wc = windows[w];
                 O* dst = dst0 + static_cast<int64_t>(w) * out_window_stride;
                 if (!kMasked && in_step == 1 && out_step == 1) {
                     // Contiguous fast path: the compiler vectorizes these loops.
                     auto compute = [&](int64_t from, int64_t to, O* target) {
                         for (int64_t i = from; i < to; ++i)
-                            target[i - from] = store_from<O>(clamp_affine<C>(load_as<C>(src[i]), wc.lo, wc.hi, wc.center, wc.scale, wc.offset));
+                            target[i - from] = store_from<O>(wc.apply(load_as<C>(src[i])));
                     };
 #if defined(__SSE2__)
                     if (streaming) {
@@ -79,7 +73,7 @@ void window_kernel(const Layout& layout, const ArrayArg& in, const ArrayArg& out
                     compute(0, count, dst);
                 } else {
                     for (int64_t i = 0; i < count; ++i) {
-                        const C y = clamp_affine<C>(load_as<C>(src[i * in_step]), wc.lo, wc.hi, wc.center, wc.scale, wc.offset);
+                        const C y = wc.apply(load_as<C>(src[i * in_step]));
                         if (kMasked && !m[i * mask_step]) {
                             dst[i * out_step] = outside;
                         } else {

@@ -28,9 +28,7 @@ __global__ void window_kernel(Layout layout, const T* __restrict__ in, Strides i
         const bool inside = !kMasked || mask[kContiguous ? i : mask_s.offset(layout, i)] != 0;
         const C x = load_as<C>(in[in_off]);
         for (int w = 0; w < pack.count; ++w) {
-            const WindowParams& p = pack.w[w];
-            const C y = inside ? clamp_affine<C>(x, C(p.lo), C(p.hi), C(p.center), C(p.scale), C(p.offset))
-                               : C(outside_value);
+            const C y = inside ? WindowIn<C>::of(pack.w[w]).apply(x) : C(outside_value);
             out[out_off + w * out_window_stride] = store_from<O>(y);
         }
     }

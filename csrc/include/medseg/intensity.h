@@ -13,9 +13,14 @@ namespace medseg {
 // One output channel: y = (clamp(x, lo, hi) - center) * scale + offset.
 // hu_window:   lo/hi = window, center = lo, scale = (b - a) / (hi - lo), offset = a.
 // ct_normalize: lo/hi = percentiles, center = mean, scale = 1 / std, offset = 0.
+// y_lo / y_hi: the outputs at the window ends, in double (make_window fills them).
 struct WindowParams {
-    double lo, hi, center, scale, offset;
+    double lo, hi, center, scale, offset, y_lo, y_hi;
 };
+
+inline WindowParams make_window(double lo, double hi, double center, double scale, double offset) {
+    return {lo, hi, center, scale, offset, (lo - center) * scale + offset, (hi - center) * scale + offset};
+}
 
 // Compute in float for inputs float represents exactly (<= 16-bit ints, 16/32-bit floats),
 // in double otherwise (32/64-bit ints, float64) so large values keep their precision.
@@ -24,12 +29,28 @@ struct ComputeType {
     using type = typename std::conditional<(sizeof(T) <= 2) || std::is_same<T, float>::value, float, double>::type;
 };
 
-// Comparisons written so a NaN input fails both tests and propagates to the output.
+// A window in the compute type C, applied as clamp((x - center) * scale + offset, y_min, y_max)
+// where [y_min, y_max] is the image of [lo, hi] computed in double: the map is monotone, so this
+// equals clamping x first, but saturated voxels get exactly the range ends. (Clamping x to float-
+// rounded lo / hi and mapping that gave 2.0007 for a range ending at 2 with a 0.07 HU window.)
+// The center is carried as two C values (center + center_lo is the double center to ~2^-48), so
+// x - center stays accurate in float: a center rounded to float is off by up to half an ulp
+// (6e-5 HU near 1000 HU), which a narrow window's scale magnifies. The comparisons are written
+// so a NaN input fails both and propagates to the output.
 template <typename C>
-MSF_HD inline C clamp_affine(C x, C lo, C hi, C center, C scale, C offset) {
-    const C clipped = x < lo ? lo : (x > hi ? hi : x);
-    return (clipped - center) * scale + offset;
-}
+struct WindowIn {
+    C center, center_lo, scale, offset, y_min, y_max;
+
+    MSF_HD static WindowIn of(const WindowParams& p) {
+        const C center = C(p.center);
+        const double y_min = p.y_lo < p.y_hi ? p.y_lo : p.y_hi, y_max = p.y_lo < p.y_hi ? p.y_hi : p.y_lo;
+        return {center, C(p.center - double(center)), C(p.scale), C(p.offset), C(y_min), C(y_max)};
+    }
+    MSF_HD C apply(C x) const {
+        const C y = ((x - center) - center_lo) * scale + offset;
+        return y < y_min ? y_min : (y > y_max ? y_max : y);
+    }
+};
 
 // Order-preserving map from a value to an unsigned key of the same width, used for
 // radix selection of exact order statistics (percentiles) without sorting.
