@@ -4,6 +4,14 @@ Kernels receive raw addresses, element strides and dtype names, so the extension
 compiled against torch or cupy (no ABI lock-in) and every input is used zero-copy where its
 memory layout allows. This module also owns the two rules every kernel call follows:
 validation in Python with messages that name the argument, and never writing to an input.
+
+Alignment: kernels dereference typed pointers, so every element address must be a multiple of
+the item size (C++ alignment; reading through a misaligned ``const float*`` is undefined
+behaviour). An input whose strides or data address are not (``np.frombuffer(buf, dtype,
+offset=1)``, ``torch.frombuffer(..., offset=1)``, a packed record field) is read through one
+aligned copy, made here. An array a kernel writes into (``out=``, a sliding-window
+``accumulator``) is never copied, because the caller would not see the result: a misaligned one
+is rejected with a ValueError naming the argument.
 """
 
 from __future__ import annotations
@@ -102,7 +110,7 @@ class ArrayView:
         return f"shape={self.shape}, dtype={self.dtype}, device={where}"
 
 
-def _numpy_view(arr: np.ndarray, name: str) -> ArrayView:
+def _numpy_view(arr: np.ndarray, name: str, writable: bool | None = None) -> ArrayView:
     if arr.dtype.kind in "cOSUVMm" and dtype_name(arr.dtype) != "bfloat16":
         raise TypeError(f"{name} must have a real numeric dtype, got dtype={arr.dtype}")
     if not arr.dtype.isnative:
@@ -112,19 +120,59 @@ def _numpy_view(arr: np.ndarray, name: str) -> ArrayView:
     if name_ is None:
         raise TypeError(f"{name} has unsupported dtype={arr.dtype}")
     itemsize = arr.dtype.itemsize
-    if any(s % itemsize for s in arr.strides):
-        arr = np.ascontiguousarray(arr)
     ptr = arr.__array_interface__["data"][0]
+    if _misaligned(ptr, arr.strides, itemsize):
+        _check_may_copy(name, ptr, arr.strides, itemsize, writable)
+        arr = np.array(arr, order="C", copy=True)   # fresh numpy memory: aligned
+        ptr = arr.__array_interface__["data"][0]
     return ArrayView(arr, "numpy", "cpu", None, ptr, tuple(arr.shape),
                      tuple(s // itemsize for s in arr.strides), name_)
 
 
-def view(x: Any, name: str = "x") -> ArrayView:
-    """Describe `x` for a kernel call (zero-copy). Raises TypeError for unsupported inputs."""
+# Arguments that kernels write into: never copied (the caller would not see the result).
+WRITTEN_ARGUMENTS = frozenset({"out", "accumulator"})
+
+
+def _misaligned(ptr: int, byte_strides: Sequence[int], itemsize: int) -> bool:
+    return ptr % itemsize != 0 or any(s % itemsize for s in byte_strides)
+
+
+def _check_may_copy(name: str, ptr: int, byte_strides: Sequence[int], itemsize: int,
+                    writable: bool | None) -> None:
+    if writable is None:
+        writable = name in WRITTEN_ARGUMENTS
+    if writable:
+        raise ValueError(
+            f"{name} must be aligned to its item size ({itemsize} bytes) because results are written into it, "
+            f"got data address {ptr:#x} and byte strides {tuple(byte_strides)}; pass a freshly allocated array "
+            f"(e.g. numpy.empty) or omit {name}"
+        )
+
+
+def view(x: Any, name: str = "x", *, writable: bool | None = None) -> ArrayView:
+    """Describe `x` for a kernel call (zero-copy where the layout allows).
+
+    Parameters
+    ----------
+    x : numpy array, torch tensor, cupy array, or a Python scalar/sequence (read as numpy)
+    name : str
+        The argument's name, used in error messages.
+    writable : bool, optional
+        Whether a kernel writes into `x`. Such an array is never copied: a misaligned one raises
+        ValueError. Default: true for the names in ``WRITTEN_ARGUMENTS`` (``out``,
+        ``accumulator``), false otherwise (a misaligned input is read through one aligned copy).
+
+    Raises
+    ------
+    TypeError
+        Unsupported kind, dtype, layout or device.
+    ValueError
+        A misaligned array that a kernel would write into.
+    """
     if isinstance(x, ArrayView):
         return x
     if isinstance(x, np.ndarray):
-        return _numpy_view(x, name)
+        return _numpy_view(x, name, writable)
     torch = _torch()
     if torch is not None and isinstance(x, torch.Tensor):
         if x.is_complex() or x.dtype not in _TORCH_DTYPES():
@@ -139,6 +187,10 @@ def view(x: Any, name: str = "x") -> ArrayView:
         index = t.device.index if t.device.type == "cuda" else None
         if index is None and t.device.type == "cuda":
             index = torch.cuda.current_device()
+        itemsize = t.element_size()
+        if t.data_ptr() % itemsize:   # e.g. torch.frombuffer(..., offset=1); strides are in elements
+            _check_may_copy(name, t.data_ptr(), [st * itemsize for st in t.stride()], itemsize, writable)
+            t = t.clone(memory_format=torch.contiguous_format)
         return ArrayView(t, "torch", t.device.type, index, t.data_ptr(), tuple(t.shape), tuple(t.stride()),
                          dtype_name(t.dtype))
     cupy = _cupy()
@@ -149,12 +201,13 @@ def view(x: Any, name: str = "x") -> ArrayView:
         if name_ is None:
             raise TypeError(f"{name} has unsupported dtype={x.dtype}")
         itemsize = x.dtype.itemsize
-        if any(s % itemsize for s in x.strides):
-            x = cupy.ascontiguousarray(x)
+        if _misaligned(x.data.ptr, x.strides, itemsize):
+            _check_may_copy(name, x.data.ptr, x.strides, itemsize, writable)
+            x = x.copy(order="C")   # fresh cupy memory: aligned
         return ArrayView(x, "cupy", "cuda", x.device.id, x.data.ptr, tuple(x.shape),
                          tuple(s // itemsize for s in x.strides), name_)
     if isinstance(x, (list, tuple, int, float, bool, np.generic)):
-        return _numpy_view(np.asarray(x), name)
+        return _numpy_view(np.asarray(x), name, writable)
     raise TypeError(
         f"{name} must be a numpy array, torch tensor or cupy array, got {type(x).__module__}.{type(x).__name__}"
     )
