@@ -141,7 +141,7 @@ def test_misaligned_torch_input_is_read_through_one_aligned_copy():
 
 @pytest.mark.parametrize("name", ["out", "accumulator"])
 def test_misaligned_written_arrays_are_rejected(name):
-    a = np.frombuffer(bytearray(a.nbytes + 1), np.float32, count=6, offset=1).reshape(2, 3)
+    a = np.frombuffer(bytearray(25), np.float32, count=6, offset=1).reshape(2, 3)
     with pytest.raises(ValueError, match=rf"{name} must be aligned to its item size \(4 bytes\)"):
         B.view(a, name)
     t = _misaligned_torch(torch.zeros(2, 3))
