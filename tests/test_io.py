@@ -84,7 +84,7 @@ def test_2d_image(tmp_path):
 def test_dicom_series_round_trip(tmp_path, rng):
     a = rng.integers(-1000, 2000, size=(4, 6, 5)).astype(np.int16)
     meta = Meta((2.0, 0.7, 0.9), (-50.0, 10.0, 20.0), np.eye(3))
-    write_image(tmp_path / "series", a, meta)
+    write_image(tmp_path / "series", a, meta, format="dicom")
     files = sorted(os.listdir(tmp_path / "series"))
     assert len(files) == 4
     assert all(f.endswith(".dcm") for f in files)
