@@ -224,3 +224,19 @@ def test_torch_misaligned_input_matches_aligned():
     _assert_same(mf.intensity_stats(m), mf.intensity_stats(x))
     _assert_same(mf.label(m > 0), mf.label(x > 0))
     _assert_same(mf.resample(m, (4, 5, 6), order=3), mf.resample(x, (4, 5, 6), order=3))
+
+
+def test_label_statistics_kernel_rejects_max_label_that_overflows():
+    # max_label + 1 was a signed overflow (UBSan) for INT64_MAX and a negative table size after it;
+    # a label above max_label indexed past the tables.
+    from medseg_fast import _ext
+
+    kernel = _ext.cpu_module().label_statistics
+    a = np.array([[[0, 5]]], np.int64)
+    desc = (a.ctypes.data, "int64", [2, 2, 1])
+    for bad in (np.iinfo(np.int64).max, -1):
+        with pytest.raises(ValueError, match=rf"max_label must be in 0\.\.\d+, got {bad}"):
+            kernel([1, 1, 2], desc, int(bad))
+    with pytest.raises(ValueError, match=r"value outside 0\.\.max_label \(max_label=2\)"):
+        kernel([1, 1, 2], desc, 2)
+    assert kernel([1, 1, 2], desc, 5)[0].tolist() == [1, 0, 0, 0, 0, 1]

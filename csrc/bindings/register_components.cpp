@@ -2,6 +2,9 @@
 // (medseg_fast.components); these wrappers only convert descriptors and release the GIL.
 #include <pybind11/numpy.h>
 
+#include <limits>
+#include <string>
+
 #include "../cpu/components_cpu.h"
 #include "convert.h"
 
@@ -105,6 +108,11 @@ void register_components(py::module_& m) {
         [](const std::vector<int64_t>& shape, const ArrayDesc& in, int64_t max_label) {
             const Layout layout = make_layout(shape);
             const ArrayArg a = make_array(in, layout);
+            // max_label + 1 overflowed (signed, UB) for max_label = INT64_MAX; the tables hold 3 * L.
+            if (max_label < 0 || max_label > std::numeric_limits<int64_t>::max() / 3 - 1)
+                throw py::value_error("max_label must be in 0.." +
+                                      std::to_string(std::numeric_limits<int64_t>::max() / 3 - 1) + ", got " +
+                                      std::to_string(max_label));
             const py::ssize_t L = static_cast<py::ssize_t>(max_label + 1);
             py::array_t<int64_t> counts(L), mins({L, py::ssize_t(3)}), maxs({L, py::ssize_t(3)});
             py::array_t<double> sums({L, py::ssize_t(3)});
