@@ -122,7 +122,9 @@ private:
             std::vector<int64_t> soff(width_), doff(width_);
             std::vector<C> lo(kClip ? width_ : 0), hi(kClip ? width_ : 0);
             std::vector<C> buf(p_.order == 3 ? rows_ * width_ : 0);
-            std::vector<C> obuf(p_.order == 3 && !after_mode_ ? p_.n_out * width_ : 0);
+            // Lanes whose offsets are not affine (a negative or mixed stride among the lane axes)
+            // stage their outputs in obuf in either mode.
+            std::vector<C> obuf(p_.order == 3 ? p_.n_out * width_ : 0);
             for (int64_t item = begin; item < end; ++item) {
                 const int64_t w = setup_lanes<kClip>(item, soff.data(), doff.data(), lo.data(), hi.data());
                 if constexpr (T == 4) {

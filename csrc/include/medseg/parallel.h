@@ -6,18 +6,49 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <exception>
+#include <mutex>
 #include <thread>
 #include <vector>
 
 namespace medseg {
 
 int get_num_threads();
+
+namespace detail {
+
+// The first exception thrown by any thread of a parallel loop, kept to rethrow on the caller.
+class FirstError {
+public:
+    bool raised() const { return raised_.load(std::memory_order_acquire); }
+    void capture() {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (!error_) error_ = std::current_exception();
+        raised_.store(true, std::memory_order_release);
+    }
+    void rethrow() {
+        if (error_) std::rethrow_exception(error_);
+    }
+
+private:
+    std::mutex mutex_;
+    std::exception_ptr error_;
+    std::atomic<bool> raised_{false};
+};
+
+}  // namespace detail
+
 void set_num_threads(int n);
 
 // Calls fn(begin, end, thread_index) over a static, contiguous partition of [0, n).
 // Work smaller than `grain` items per thread runs on the caller's thread only.
 // The partition depends on the thread count, so callers that reduce must do so in a
 // thread-count independent way (fixed blocks, exact integer sums).
+//
+// Never terminates the process: when the system refuses a thread (pid or address-space limits)
+// the caller's thread runs that thread's range itself, with the same thread_index, so the result
+// is the one the full thread count gives; an exception thrown by fn on any thread is rethrown on
+// the caller's thread after every started worker has been joined.
 template <typename Fn>
 void parallel_for(int64_t n, int64_t grain, Fn&& fn) {
     if (n <= 0) return;
@@ -28,20 +59,33 @@ void parallel_for(int64_t n, int64_t grain, Fn&& fn) {
         fn(int64_t(0), n, 0);
         return;
     }
-    std::vector<std::thread> workers;
-    workers.reserve(threads - 1);
     const int64_t base = n / threads, extra = n % threads;
     auto bounds = [&](int t) {
         const int64_t begin = t * base + std::min<int64_t>(t, extra);
         return std::make_pair(begin, begin + base + (t < extra ? 1 : 0));
     };
-    for (int t = 1; t < threads; ++t) {
-        const auto range = bounds(t);
-        workers.emplace_back([&fn, range, t] { fn(range.first, range.second, t); });
+    detail::FirstError error;
+    auto run = [&](int t) {
+        if (error.raised()) return;  // another range failed: the call's result is an error anyway
+        try {
+            const auto range = bounds(t);
+            fn(range.first, range.second, t);
+        } catch (...) {
+            error.capture();
+        }
+    };
+    std::vector<std::thread> workers;
+    int started = 1;  // ranges 1..started-1 run on workers; the rest on this thread
+    try {
+        workers.reserve(threads - 1);
+        for (; started < threads; ++started) workers.emplace_back(run, started);
+    } catch (...) {
+        // std::system_error (EAGAIN) or bad_alloc: carry on with the threads we have.
     }
-    const auto first = bounds(0);
-    fn(first.first, first.second, 0);
+    run(0);
+    for (int t = started; t < threads; ++t) run(t);
     for (auto& worker : workers) worker.join();
+    error.rethrow();
 }
 
 // Calls fn(begin, end, thread_index) on chunks [c * chunk, (c + 1) * chunk) of [0, n), pulled
