@@ -1,13 +1,16 @@
 """The ``medseg-fast`` command: ``demo``, ``preprocess``, ``train``, ``predict``, ``evaluate``, ``bench``, ``config``.
 
-Bad input (missing or unreadable files, mismatched geometry, unknown labels, unwritable outputs) gives a
-one-line error naming the file and the problem, exit status 2, no traceback. Ctrl-C exits with 130 and
-leaves no half-written output (every output file is written under a temporary name and renamed).
+Bad input (missing, truncated or corrupt files, mismatched geometry, unknown labels, unwritable outputs, a
+full disk, bad arguments) gives a one-line error naming the file or argument and the problem, exit status
+2, no traceback. An unexpected internal error also prints one line (exit status 1); set
+``MEDSEG_FAST_TRACEBACK=1`` to see its traceback. Ctrl-C exits with 130 and leaves no half-written output
+(every output file is written under a temporary name, verified, and renamed).
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from collections.abc import Sequence
@@ -18,6 +21,16 @@ __all__ = ["main"]
 
 class UsageError(Exception):
     """A one-line user error: printed without a traceback, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line error (``medseg-fast: error: ...``, exit 2) instead of usage + error."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        cmd = self.prog.removeprefix("medseg-fast").strip()
+        print(f"medseg-fast: error: {cmd + ': ' if cmd else ''}{_one_line(message)} (see {self.prog} --help)",
+              file=sys.stderr)
+        raise SystemExit(2)
 
 
 def _bench(args: argparse.Namespace) -> int:
@@ -36,7 +49,9 @@ def _bench(args: argparse.Namespace) -> int:
             raise UsageError("--device cuda needs torch with CUDA") from None
         if not torch.cuda.is_available():
             raise UsageError("--device cuda: no CUDA GPU is available on this machine")
-    if args.threads:
+    if args.threads is not None:
+        if args.threads < 1:
+            raise UsageError(f"--threads must be >= 1, got {args.threads}")
         medseg_fast.set_num_threads(args.threads)
     rows = bench.run_suites(names, device=args.device, quick=args.quick)
     tag = args.tag or f"{'-'.join(names) if args.suite else 'all'}-{args.device}{'-quick' if args.quick else ''}"
@@ -58,8 +73,8 @@ def _threads(args: argparse.Namespace) -> None:
 
 
 def _positive(name: str, value: int | float | None) -> None:
-    if value is not None and value <= 0:
-        raise UsageError(f"{name} must be > 0, got {value}")
+    if value is not None and not (math.isfinite(value) and value > 0):
+        raise UsageError(f"{name} must be > 0 (and finite), got {value}")
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -83,7 +98,8 @@ def _preprocess(args: argparse.Namespace) -> int:
     from medseg_fast.data.preprocess import preprocess_dataset
 
     _threads(args)
-    if args.spacing is not None and (len(args.spacing) not in (2, 3) or min(args.spacing) <= 0):
+    if args.spacing is not None and (len(args.spacing) not in (2, 3)
+                                     or not all(math.isfinite(v) and v > 0 for v in args.spacing)):
         raise UsageError(f"--spacing needs 2 or 3 positive values (array axis order), got {args.spacing}")
     rank, world = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
     plan = preprocess_dataset(args.dataset, args.out, rank=rank, world_size=world, target_spacing=args.spacing,
@@ -137,21 +153,31 @@ def _predict(args: argparse.Namespace) -> int:
 def _evaluate(args: argparse.Namespace) -> int:
     import json
 
-    from medseg_fast.io import DataError
     from medseg_fast.pipelines.evaluate import evaluate
 
     _threads(args)
-    labels = None
+    if not (math.isfinite(args.tolerance) and args.tolerance > 0):
+        raise UsageError(f"--tolerance must be finite and > 0 mm, got {args.tolerance}")
+    labels, source = None, None
     if args.labels:
         from medseg_fast.data.dataset import load_dataset
 
         p = Path(args.labels)
         info = load_dataset(p.parent if p.name == "dataset.json" else p)
-        labels = info.labels
-    if args.tolerance <= 0:
-        raise DataError(f"--tolerance must be > 0 mm, got {args.tolerance}")
+        labels, source = info.labels, f"the labels of {info.root / 'dataset.json'}"
+    if args.classes is not None:
+        if min(args.classes) < 1 or len(set(args.classes)) != len(args.classes):
+            raise UsageError(f"--classes must be distinct foreground values >= 1, got {args.classes}")
+        if labels is not None:
+            extra = sorted(set(args.classes) - set(labels))
+            if extra:
+                raise UsageError(f"--classes {extra} are not declared in {args.labels}")
+            labels = {c: labels[c] for c in sorted(args.classes)}
+        else:
+            labels = {c: str(c) for c in sorted(args.classes)}
+        source = f"--classes {sorted(args.classes)}"
     summary = evaluate(args.pred, args.gt, args.out, labels=labels, images=args.images, tolerance=args.tolerance,
-                       overlays=not args.no_overlays)
+                       overlays=not args.no_overlays, labels_source=source)
     for name, v in summary["per_class"].items():
         print(f"{name:>16}: Dice {v['dice']['mean']:.4f} +- {v['dice']['std']:.4f}")
     print(f"mean Dice {summary['mean_dice']:.4f} over {summary['num_cases']} case(s); "
@@ -163,7 +189,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     from medseg_fast import __version__
 
-    parser = argparse.ArgumentParser(prog="medseg-fast", description="Fast kernels for 3D medical image segmentation.")
+    parser = _Parser(prog="medseg-fast", description="Fast kernels for 3D medical image segmentation.")
     parser.add_argument("--version", action="version", version=f"medseg-fast {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     b = sub.add_parser("bench", help="compare every kernel with the established peers on this machine",
@@ -249,13 +275,18 @@ def build_parser() -> argparse.ArgumentParser:
     r.set_defaults(func=_predict)
 
     e = sub.add_parser("evaluate", help="per-case, per-class Dice, IoU, HD95, ASSD, surface Dice; overlays",
-                       description="Compare predicted label maps with the ground truth (matched by file name); "
+                       description="Compare predicted label maps with the ground truth (matched by file name; "
+                                   "both must hold non-negative whole class values); "
                                    "write OUT/metrics.csv, OUT/summary.json (mean and std per class) and "
                                    "OUT/overlays/*.png.")
     e.add_argument("--pred", required=True, help="predicted label map file or folder")
     e.add_argument("--gt", required=True, help="ground-truth label map file or folder")
     e.add_argument("--out", required=True, help="output folder")
-    e.add_argument("--labels", default=None, help="dataset.json (or its folder) naming the classes")
+    e.add_argument("--labels", default=None, help="dataset.json (or its folder) naming the classes; a value "
+                   "not declared there in a prediction or ground truth is an error")
+    e.add_argument("--classes", type=int, nargs="+", default=None,
+                   help="foreground class values to evaluate (declared classes; default: the --labels classes, "
+                        "else every non-zero value of each case)")
     e.add_argument("--images", default=None, help="image file or folder drawn under the overlays")
     e.add_argument("--tolerance", type=float, default=2.0, help="surface Dice tolerance (mm)")
     e.add_argument("--no-overlays", action="store_true")
@@ -279,6 +310,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     from medseg_fast.io import DataError
 
+    debug = os.environ.get("MEDSEG_FAST_TRACEBACK", "") not in ("", "0")
     try:
         return int(args.func(args) or 0)
     except (UsageError, DataError) as exc:
@@ -286,11 +318,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except OSError as exc:  # missing / unreadable / unwritable files: name the file, no traceback
         name = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
-        print(f"medseg-fast: error: {name}{_one_line(exc.strerror or exc)}", file=sys.stderr)
+        text = exc.strerror or exc
+        if name and str(text).startswith(name):
+            name = ""
+        print(f"medseg-fast: error: {name}{_one_line(text)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("medseg-fast: interrupted", file=sys.stderr)
         return 130
+    except (ValueError, TypeError) as exc:  # an argument the library rejected: its message names it
+        if debug:
+            raise
+        print(f"medseg-fast: error: {_one_line(exc)}", file=sys.stderr)
+        return 2
+    except MemoryError:
+        if debug:
+            raise
+        print(f"medseg-fast: error: out of memory running {args.command}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # noqa: BLE001 - never a traceback; a bug still gets exit 1 and its type
+        if debug:
+            raise
+        print(f"medseg-fast: internal error: {type(exc).__name__}: {_one_line(exc)} "
+              "(set MEDSEG_FAST_TRACEBACK=1 for the traceback)", file=sys.stderr)
+        return 1
 
 
 def _one_line(exc: object) -> str:

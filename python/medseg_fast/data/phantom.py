@@ -189,8 +189,7 @@ def make_dataset(out: str | os.PathLike, n_train: int = 8, n_test: int = 2, *, s
         "file_ending": ".nii.gz",
         "training": training,
     }
-    from ..io import atomic_path
+    from ..io import write_text_atomic
 
-    with atomic_path(root / "dataset.json") as tmp:
-        tmp.write_text(json.dumps(info, indent=2))
+    write_text_atomic(root / "dataset.json", json.dumps(info, indent=2))
     return root

@@ -11,19 +11,20 @@ import json
 import logging
 import os
 import re
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
-from ..io import DataError, Meta, atomic_path
+from ..io import DataError, Meta, _check_zip, atomic_path, clean_stale_temp_files, is_temp_name, write_text_atomic
 from ..pipelines import _ops
 from .dataset import Case, DatasetInfo, find_cases, load_dataset
 from .fingerprint import compute_fingerprint, load_case
 
 __all__ = ["make_plan", "preprocess_image", "preprocess_dataset", "load_plan", "load_preprocessed",
-           "crop_to_nonzero", "PLAN_FILE", "MAX_LOCATIONS"]
+           "crop_to_nonzero", "case_files", "PLAN_FILE", "MAX_LOCATIONS"]
 
 log = logging.getLogger(__name__)
 PLAN_FILE = "plans.json"
@@ -151,7 +152,7 @@ def load_plan(out_dir: str | os.PathLike) -> dict[str, Any]:
         return json.loads(path.read_text())
     except FileNotFoundError:
         raise DataError(f"{path}: missing; run `medseg-fast preprocess` first") from None
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise DataError(f"{path}: not valid JSON ({exc})") from None
 
 
@@ -167,10 +168,17 @@ def preprocess_dataset(dataset: str | os.PathLike, out_dir: str | os.PathLike, *
 
     Returns the plan.
     """
+    t_start = time.time()
     info = load_dataset(dataset)
     cases = find_cases(info, "Tr")
     out = Path(out_dir)
-    (out / "cases").mkdir(parents=True, exist_ok=True)
+    try:
+        (out / "cases").mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DataError(f"{out / 'cases'}: cannot create the output folder ({exc.strerror or exc})") from None
+    # temporary files of a killed run: removed when their writer is gone, reported otherwise
+    clean_stale_temp_files(out / "cases", older_than=t_start)
+    clean_stale_temp_files(out, older_than=t_start)
     plan_path = out / PLAN_FILE
     fingerprint = None
     if plan_path.exists() and not overwrite:
@@ -187,16 +195,15 @@ def preprocess_dataset(dataset: str | os.PathLike, out_dir: str | os.PathLike, *
             if not overwrite:
                 raise DataError(f"{plan_path}: cache was made with a different plan (hash {old.get('hash')} vs "
                                 f"{plan['hash']}); use --overwrite or another output folder")
-            for f in (out / "cases").glob("*.npz"):
+            for f in case_files(out):
                 f.unlink()
     if rank == 0:
-        with atomic_path(plan_path) as tmp:
-            tmp.write_text(json.dumps(plan, indent=1))
+        write_text_atomic(plan_path, json.dumps(plan, indent=1))
     for i, case in enumerate(cases):
         if i % world_size != rank:
             continue
         target = out / "cases" / f"{case.case_id}.npz"
-        if target.exists():
+        if target.exists() and _cached_ok(target, plan["hash"]):
             continue
         preprocess_case_to(case, info, plan, target)
         if progress:
@@ -212,21 +219,60 @@ def preprocess_case_to(case: Case, info: DatasetInfo, plan: dict[str, Any], targ
     locs = class_locations(seg, plan["classes"], rng) if seg is not None else {}
     props["case_id"] = case.case_id
     props["plan_hash"] = plan["hash"]
-    with atomic_path(target) as tmp:
+    # atomic_path fsyncs, then _check_zip reads every member back (CRC) before the rename: a full disk
+    # never leaves a case that a later run would skip as done
+    with atomic_path(target, verify=_check_zip) as tmp:
         with open(tmp, "wb") as fh:
             np.savez(fh, data=data, seg=seg if seg is not None else np.zeros(0, np.int8),
                      props=np.frombuffer(json.dumps(props).encode(), dtype=np.uint8),
                      **{f"loc_{k}": v for k, v in locs.items()})
-            fh.flush()
-            os.fsync(fh.fileno())
+
+
+def case_files(out_dir: str | os.PathLike) -> list[Path]:
+    """The cached cases of a preprocessed folder, sorted; temporary files of interrupted writes are never
+    among them."""
+    folder = Path(out_dir) / "cases"
+    if not folder.is_dir():
+        return []
+    return sorted(f for f in folder.iterdir()
+                  if f.name.endswith(".npz") and not f.name.startswith(".") and not is_temp_name(f.name))
+
+
+def _cached_ok(target: Path, plan_hash: str) -> bool:
+    """A finished case of this plan that reads back; anything else is redone (with a warning)."""
+    try:
+        _check_zip(target)
+        props = load_preprocessed(target)["props"]
+    except DataError as exc:
+        log.warning("%s; preprocessing it again", exc)
+        return False
+    return props.get("plan_hash") == plan_hash
 
 
 def load_preprocessed(path: str | os.PathLike) -> dict[str, Any]:
-    """A cached case: ``{"data", "seg", "props", "locations": {class: (n, ndim) int32}}``."""
-    with np.load(path) as z:
-        return {
-            "data": z["data"],
-            "seg": z["seg"],
-            "props": json.loads(bytes(z["props"]).decode()),
-            "locations": {k[4:]: z[k] for k in z.files if k.startswith("loc_")},
-        }
+    """A cached case: ``{"data", "seg", "props", "locations": {class: (n, ndim) int32}}``.
+
+    Raises
+    ------
+    DataError
+        The file is not a complete cached case (truncated, corrupt, members missing); the message names it.
+    """
+    import zipfile
+    import zlib
+
+    try:
+        with np.load(path) as z:
+            out = {
+                "data": z["data"],
+                "seg": z["seg"],
+                "props": json.loads(bytes(z["props"]).decode()),
+                "locations": {k[4:]: z[k] for k in z.files if k.startswith("loc_")},
+            }
+    except FileNotFoundError:
+        raise DataError(f"{path}: cached case not found") from None
+    except (zipfile.BadZipFile, KeyError, ValueError, EOFError, OSError, zlib.error, UnicodeDecodeError) as exc:
+        raise DataError(f"{path}: not a readable preprocessed case ({type(exc).__name__}: {str(exc)[:120]}); "
+                        "delete it and run `medseg-fast preprocess` again") from None
+    if not isinstance(out["props"], dict) or out["data"].ndim < 3:
+        raise DataError(f"{path}: not a preprocessed case (data shape {out['data'].shape})")
+    return out

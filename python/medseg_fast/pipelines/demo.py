@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 import torch
 
-from ..io import atomic_path
+from ..io import write_text_atomic
 
 __all__ = ["DemoConfig", "run_demo", "format_table"]
 
@@ -152,8 +152,7 @@ def run_demo(out: str | os.PathLike, config: DemoConfig | None = None, *,
         "machine": {"python": platform.python_version(), "torch": torch.__version__,
                     "threads": cfg.threads or torch.get_num_threads(), "cpu_count": os.cpu_count()},
     }
-    with atomic_path(root / "metrics.json") as tmp:
-        tmp.write_text(json.dumps(_json_safe(metrics), indent=1))
+    write_text_atomic(root / "metrics.json", json.dumps(_json_safe(metrics), indent=1))
     say("")
     say(format_table(stages))
     say(f"\nmean Dice on {summary['num_cases']} held-out cases: {summary['mean_dice']:.3f}  "

@@ -14,10 +14,12 @@ from typing import Any
 
 import numpy as np
 
-from ..io import DataError, atomic_path, is_image_path, read_image, strip_suffix
+from ..io import DataError, atomic_path, is_image_path, is_temp_name, read_image, strip_suffix, write_text_atomic
 from . import _ops
 
-__all__ = ["evaluate", "summarize", "voc_colormap", "overlay_png", "write_png"]
+__all__ = ["evaluate", "summarize", "voc_colormap", "overlay_png", "write_png", "check_label_map", "MAX_CLASSES"]
+
+MAX_CLASSES = 255  # distinct foreground values a label map may hold when no classes are declared
 
 
 def voc_colormap(n: int = 256) -> np.ndarray:
@@ -38,8 +40,19 @@ def write_png(path: str | os.PathLike, rgb: np.ndarray) -> None:
     """Write an (H, W, 3) or (H, W) uint8 array as PNG (Pillow), atomically."""
     from PIL import Image
 
-    with atomic_path(path) as tmp:
+    with atomic_path(path, verify=_check_png) as tmp:
         Image.fromarray(np.ascontiguousarray(rgb)).save(tmp, format="PNG")
+
+
+def _check_png(p: Path) -> None:
+    """The PNG decodes completely (a short write on a full disk does not)."""
+    from PIL import Image
+
+    try:
+        with Image.open(p) as im:
+            im.load()
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise DataError(f"{p}: PNG does not read back ({exc})") from None
 
 
 def _gray(image: np.ndarray) -> np.ndarray:
@@ -90,7 +103,7 @@ def overlay_png(path: str | os.PathLike, pred: np.ndarray, gt: np.ndarray, image
     h = gt2.shape[0] * sp[0] / sp[1]
     scale = max(1.0, min_size / max(gt2.shape[1], 1))
     im = Image.fromarray(rgb).resize((int(round(rgb.shape[1] * scale)), int(round(h * scale))), Image.NEAREST)
-    with atomic_path(path) as tmp:
+    with atomic_path(path, verify=_check_png) as tmp:
         im.save(tmp, format="PNG")
 
 
@@ -99,10 +112,70 @@ def _collect(path: Path, what: str) -> dict[str, Path]:
         raise DataError(f"{path}: no such file or folder ({what})")
     if path.is_file():
         return {strip_suffix(path.name): path}
-    files = {strip_suffix(p.name): p for p in sorted(path.iterdir()) if is_image_path(p) and not p.name.startswith(".")}
+    files = {strip_suffix(p.name): p for p in sorted(path.iterdir())
+             if is_image_path(p) and not p.name.startswith(".") and not is_temp_name(p.name)}
     if not files:
         raise DataError(f"{path}: no label images found ({what})")
     return files
+
+
+def _distinct(a: np.ndarray) -> np.ndarray:
+    """Sorted distinct values; integer maps of a small range are counted in chunks (no sort, no big copy)."""
+    if a.size == 0:
+        return np.zeros(0, a.dtype)
+    lo, hi = a.min(), a.max()
+    if a.dtype.kind not in "iu" or int(hi) - int(lo) >= 1 << 16:
+        return np.unique(a)
+    counts = np.zeros(int(hi) - int(lo) + 1, np.int64)
+    flat = a.reshape(-1)
+    step = 1 << 22
+    for i in range(0, flat.size, step):
+        counts += np.bincount((flat[i:i + step].astype(np.int64) - int(lo)), minlength=counts.size)
+    return (np.flatnonzero(counts) + int(lo)).astype(a.dtype)
+
+
+def check_label_map(path: str | os.PathLike, labels: np.ndarray, declared: Sequence[int] | None = None, *,
+                    source: str = "the declared classes") -> list[int]:
+    """Check that ``labels`` (read from ``path``) is a label map and return its non-zero values, sorted.
+
+    A label map holds non-negative whole numbers (integer or integral float voxels); with ``declared``
+    (foreground class values, e.g. from ``dataset.json``) every non-zero value must be declared; without it
+    at most :data:`MAX_CLASSES` distinct non-zero values are accepted (a CT image given as a label map holds
+    thousands, negative ones included).
+
+    Raises
+    ------
+    DataError
+        Not a label map, or undeclared values; the message names ``path`` and the offending values.
+    """
+    a = np.asarray(labels)
+    if a.dtype.kind == "b":
+        a = a.view(np.uint8)
+    elif a.dtype.kind == "f":
+        finite = np.isfinite(a)
+        if not finite.all():
+            raise DataError(f"{path}: not a label map: holds non-finite values ({int((~finite).sum())} voxels)")
+        frac = a[np.mod(a, 1) != 0]
+        if frac.size:
+            raise DataError(f"{path}: not a label map: holds non-integer values (e.g. {float(frac[0]):g}); "
+                            "expected whole class numbers")
+    elif a.dtype.kind not in "iu":
+        raise DataError(f"{path}: not a label map: dtype {a.dtype}, expected integer class values")
+    values = _distinct(a)
+    if values.size and values[0] < 0:
+        raise DataError(f"{path}: not a label map: holds negative values (min {values[0]:g}); expected class "
+                        "values >= 0 (an image given as a label map?)")
+    found = [int(v) for v in values if v != 0]
+    if declared is not None:
+        allowed = set(int(c) for c in declared)
+        bad = [v for v in found if v not in allowed]
+        if bad:
+            raise DataError(f"{path}: label values {bad[:10]}{' ...' if len(bad) > 10 else ''} are not in "
+                            f"{source} {sorted(allowed)}")
+    elif len(found) > MAX_CLASSES:
+        raise DataError(f"{path}: not a label map: {len(found)} distinct non-zero values (more than {MAX_CLASSES}); "
+                        "an image given as a label map? Declare the classes (--labels dataset.json or --classes)")
+    return found
 
 
 def _finite_stats(values: list[float]) -> dict[str, float]:
@@ -141,7 +214,8 @@ def _json_safe(obj: Any) -> Any:
 
 def evaluate(pred: str | os.PathLike, gt: str | os.PathLike, out: str | os.PathLike, *,
              labels: dict[int, str] | None = None, images: str | os.PathLike | None = None,
-             metrics: Sequence[str] = _ops.METRICS, tolerance: float = 2.0, overlays: bool = True) -> dict[str, Any]:
+             metrics: Sequence[str] = _ops.METRICS, tolerance: float = 2.0, overlays: bool = True,
+             labels_source: str | None = None) -> dict[str, Any]:
     """Compare predicted label maps with the ground truth, case by case (matched by file name).
 
     Parameters
@@ -151,11 +225,18 @@ def evaluate(pred: str | os.PathLike, gt: str | os.PathLike, out: str | os.PathL
     out : path-like
         Output folder: ``metrics.csv``, ``summary.json``, ``overlays/CASE.png``.
     labels : dict, optional
-        Class value -> name (e.g. from ``dataset.json``); default: every non-zero value in the ground truth.
+        Class value -> name (e.g. from ``dataset.json``): the declared classes. A value in a prediction or
+        ground truth that is not declared is an error (:class:`DataError` naming the file and the values).
+        Default: every non-zero value in the ground truth or the prediction of each case (at most
+        :data:`MAX_CLASSES`).
     images : path-like, optional
         Folder (or file) of the images, ``CASE_0000.nii.gz`` or ``CASE.nii.gz``, drawn under the overlays.
 
-    Returns the summary dict (also written to ``summary.json``).
+    labels_source : str, optional
+        Where ``labels`` came from, for error messages (e.g. the ``dataset.json`` path).
+
+    Both maps must be label maps (non-negative whole numbers, :func:`check_label_map`) of the same shape and
+    geometry. Returns the summary dict (also written to ``summary.json``).
     """
     preds, gts = _collect(Path(pred), "predictions"), _collect(Path(gt), "ground truth")
     if Path(pred).is_file() and Path(gt).is_file():
@@ -175,6 +256,8 @@ def evaluate(pred: str | os.PathLike, gt: str | os.PathLike, out: str | os.PathL
     if overlays:
         (outdir / "overlays").mkdir(exist_ok=True)
     rows: list[dict[str, Any]] = []
+    declared = None if labels is None else [int(c) for c in labels if int(c) != 0]
+    source = "the given labels" if labels_source is None else labels_source
     for cid in sorted(gts):
         g, gmeta = read_image(gts[cid])
         p, pmeta = read_image(preds[cid])
@@ -182,8 +265,10 @@ def evaluate(pred: str | os.PathLike, gt: str | os.PathLike, out: str | os.PathL
             raise DataError(f"{preds[cid]}: shape {p.shape} differs from the ground truth {gts[cid]} {g.shape}")
         if not pmeta.same_geometry(gmeta, tol=1e-3):
             raise DataError(f"{preds[cid]}: geometry (spacing/origin/direction) differs from {gts[cid]}")
-        classes = sorted(labels) if labels is not None else sorted(int(v) for v in np.unique(g) if v != 0)
-        classes = [c for c in classes if c != 0]
+        in_gt = check_label_map(gts[cid], g, declared, source=source)
+        in_pred = check_label_map(preds[cid], p, declared, source=source)
+        # undeclared classes: every value in either map, so a class only predicted still counts (Dice 0)
+        classes = sorted(declared) if declared is not None else sorted(set(in_gt) | set(in_pred))
         for r in _ops.compute_metrics(p, g, classes, gmeta.spacing, metrics, tolerance=tolerance):
             name = labels.get(r["class"], str(r["class"])) if labels else str(r["class"])
             rows.append({"case": cid, "name": name, **r})
@@ -198,15 +283,17 @@ def evaluate(pred: str | os.PathLike, gt: str | os.PathLike, out: str | os.PathL
                           np.concatenate([cmap[g.astype(np.int64) % 256], sep, cmap[p.astype(np.int64) % 256]], 1))
             else:
                 overlay_png(outdir / "overlays" / f"{cid}.png", p, g, img, spacing=gmeta.spacing)
+    import io
+
     fields = ["case", "class", "name", *metrics]
-    with atomic_path(outdir / "metrics.csv") as tmp, open(tmp, "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=fields, extrasaction="ignore")
-        w.writeheader()
-        for r in rows:
-            w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()})
+    buf = io.StringIO(newline="")
+    w = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore")
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()})
+    write_text_atomic(outdir / "metrics.csv", buf.getvalue())
     summary = summarize(rows, metrics)
     summary["tolerance_mm"] = tolerance
     summary["cases"] = sorted(gts)
-    with atomic_path(outdir / "summary.json") as tmp:
-        tmp.write_text(json.dumps(_json_safe(summary), indent=1))
+    write_text_atomic(outdir / "summary.json", json.dumps(_json_safe(summary), indent=1))
     return summary

@@ -17,7 +17,18 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..io import IMAGE_SUFFIXES, DataError, Meta, is_image_path, read_image, strip_suffix, write_image
+from ..io import (
+    IMAGE_SUFFIXES,
+    DataError,
+    Meta,
+    check_image_file,
+    clean_stale_temp_files,
+    is_image_path,
+    is_temp_name,
+    read_image,
+    strip_suffix,
+    write_image,
+)
 from . import _ops
 
 __all__ = ["Predictor", "predict", "group_inputs"]
@@ -136,7 +147,8 @@ class Predictor:
 def group_inputs(folder: Path, num_channels: int) -> dict[str, list[Path]]:
     """Map case id -> channel files: ``CASE_0000.nii.gz`` ... as nnU-Net, or any single image per case for
     one-channel models."""
-    files = sorted(p for p in folder.iterdir() if is_image_path(p) and not p.name.startswith("."))
+    files = sorted(p for p in folder.iterdir() if is_image_path(p) and not p.name.startswith(".")
+                   and not is_temp_name(p.name))
     cases: dict[str, dict[int, Path]] = {}
     for p in files:
         stem = strip_suffix(p.name)
@@ -166,6 +178,7 @@ def predict(model: str | os.PathLike, input: str | os.PathLike, output: str | os
     Existing outputs are skipped unless ``overwrite``. Returns ``{"written": [...], "skipped": [...],
     "timings": {...}}``.
     """
+    t_start = time.time()
     inp, out = Path(input), Path(output)
     if not inp.exists():
         raise DataError(f"{inp}: no such file or folder")
@@ -187,11 +200,13 @@ def predict(model: str | os.PathLike, input: str | os.PathLike, output: str | os
             raise DataError(f"{out}: cannot create the output folder ({exc.strerror or exc})") from None
         groups = group_inputs(inp, predictor.num_channels)
         jobs = {cid: (files, out / f"{cid}.nii.gz") for cid, files in groups.items()}
+    # temporary outputs of a killed run: removed when their writer is gone (another rank's are kept)
+    clean_stale_temp_files(out if out.is_dir() else out.parent, older_than=t_start)
     written, skipped = [], []
     for i, (cid, (files, target)) in enumerate(sorted(jobs.items())):
         if i % world != rank:
             continue
-        if target.exists() and not overwrite:
+        if target.exists() and not overwrite and _output_ok(target, files[0]):
             skipped.append(str(target))
             continue
         predictor.predict_files(files, target)
@@ -199,3 +214,26 @@ def predict(model: str | os.PathLike, input: str | os.PathLike, output: str | os
         if progress:
             progress(cid)
     return {"written": written, "skipped": skipped, "timings": dict(predictor.timings)}
+
+
+def _output_ok(target: Path, source: Path) -> bool:
+    """An existing output counts as done only if it reads back whole (header, every voxel byte) with the
+    spatial shape of its input; a broken one (e.g. from a full disk) is predicted again."""
+    try:
+        shape = check_image_file(target)
+        expected = check_image_file(source) if shape is not None else None
+    except (DataError, OSError) as exc:
+        log.warning("%s; predicting it again", exc)
+        return False
+    if shape is None:
+        try:
+            read_image(target)
+        except (DataError, OSError) as exc:
+            log.warning("%s; predicting it again", exc)
+            return False
+        return True
+    if expected is not None and tuple(shape) != tuple(expected):
+        log.warning("%s: shape %s differs from its input %s %s; predicting it again", target, shape, source,
+                    expected)
+        return False
+    return True

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..io import DataError, atomic_path
+from ..io import DataError, _check_zip, atomic_path, is_temp_name, write_text_atomic
 from . import _ops
 
 __all__ = ["TrainConfig", "train", "load_checkpoint", "default_patch_size", "CHECKPOINT_LAST", "CHECKPOINT_FINAL"]
@@ -115,8 +115,12 @@ def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[
 
 
 def _save(path: Path, obj: dict[str, Any]) -> None:
-    with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
+    """torch.save atomically; the zip container is read back (CRC of every member) before the rename."""
+    try:
+        with atomic_path(path, verify=_check_zip) as tmp:
+            torch.save(obj, tmp)
+    except RuntimeError as exc:  # torch's zip writer reports short writes (full disk) as RuntimeError
+        raise DataError(f"{path}: write failed ({' '.join(str(exc).split())[:200]}); nothing was written") from None
 
 
 def _lr_at(step: int, total: int, base: float) -> float:
@@ -154,7 +158,7 @@ def train(config: TrainConfig, *, on_log: Callable[[dict[str, Any]], None] | Non
     atomically), ``log.csv`` and ``log.json``. ``on_log`` receives each log entry (rank 0).
     """
     from ..data.augment import AugmentConfig, augment_batch
-    from ..data.preprocess import load_plan, load_preprocessed
+    from ..data.preprocess import case_files, load_plan, load_preprocessed
     from ..data.sampling import PatchSampler
     from ..models import build_model
 
@@ -169,7 +173,12 @@ def train(config: TrainConfig, *, on_log: Callable[[dict[str, Any]], None] | Non
     t_start = time.perf_counter()
     pre = Path(config.preprocessed)
     plan = load_plan(pre)
-    files = sorted((pre / "cases").glob("*.npz"))
+    files = case_files(pre)  # never the temporary files of a killed preprocess run
+    leftovers = sorted(f.name for f in (pre / "cases").glob(".*") if is_temp_name(f.name))
+    if leftovers:
+        log.warning("%s: ignoring %d temporary file(s) of an interrupted preprocess run (%s); rerun "
+                    "`medseg-fast preprocess` to finish and clean the cache", pre / "cases", len(leftovers),
+                    ", ".join(leftovers[:3]))
     if not files:
         raise DataError(f"{pre / 'cases'}: no preprocessed cases; run `medseg-fast preprocess` first")
     cases = [load_preprocessed(f) for f in files]
@@ -321,11 +330,13 @@ def train(config: TrainConfig, *, on_log: Callable[[dict[str, Any]], None] | Non
 
 
 def _write_logs(out: Path, history: list[dict[str, Any]]) -> None:
+    import io
+
     keys = ["step", "loss", "lr", "seconds", "val_dice"]
-    with atomic_path(out / "log.csv") as tmp, open(tmp, "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=keys, extrasaction="ignore")
-        w.writeheader()
-        for row in history:
-            w.writerow(row)
-    with atomic_path(out / "log.json") as tmp:
-        tmp.write_text(json.dumps(history, indent=1))
+    buf = io.StringIO(newline="")
+    w = csv.DictWriter(buf, fieldnames=keys, extrasaction="ignore")
+    w.writeheader()
+    for row in history:
+        w.writerow(row)
+    write_text_atomic(out / "log.csv", buf.getvalue())
+    write_text_atomic(out / "log.json", json.dumps(history, indent=1))
