@@ -19,10 +19,9 @@ namespace {
 constexpr int64_t kStreamingBytes = int64_t(32) << 20;
 constexpr int64_t kChunk = 512;
 
-template <typename T, typename O, bool kMasked>
+template <typename T, typename O, typename C, bool kMasked>
 void window_kernel(const Layout& layout, const ArrayArg& in, const ArrayArg& out, int64_t out_window_stride,
                    const std::vector<WindowParams>& params, const ArrayArg& mask, double outside_value) {
-    using C = typename ComputeType<T>::type;
     std::vector<WindowIn<C>> windows;
     for (const auto& p : params) windows.push_back(WindowIn<C>::of(p));
     const O outside = store_from<O>(C(outside_value));
@@ -97,10 +96,23 @@ void window_apply(const Layout& layout, const ArrayArg& in, const ArrayArg& out,
         using T = typename decltype(in_tag)::type;
         dispatch_float_out(out.dtype, [&](auto out_tag) {
             using O = typename decltype(out_tag)::type;
-            if (mask.present())
-                window_kernel<T, O, true>(layout, in, out, out_window_stride, windows, mask, outside_value);
-            else
-                window_kernel<T, O, false>(layout, in, out, out_window_stride, windows, mask, outside_value);
+            auto run = [&](auto compute_tag) {
+                using C = decltype(compute_tag);
+                if (mask.present())
+                    window_kernel<T, O, C, true>(layout, in, out, out_window_stride, windows, mask, outside_value);
+                else
+                    window_kernel<T, O, C, false>(layout, in, out, out_window_stride, windows, mask, outside_value);
+            };
+            if constexpr (std::is_same<typename ComputeType<T>::type, float>::value) {
+                bool fits = true;
+                for (const auto& p : windows) fits = fits && float_window_ok<T>(p);
+                if (fits)
+                    run(float{});
+                else
+                    run(double{});  // extreme window: the whole call in double
+            } else {
+                run(double{});
+            }
         });
     });
 }

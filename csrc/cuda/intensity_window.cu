@@ -16,11 +16,10 @@ struct WindowPack {
     WindowParams w[kMaxWindows];
 };
 
-template <typename T, typename O, bool kMasked, bool kContiguous>
+template <typename T, typename O, typename C, bool kMasked, bool kContiguous>
 __global__ void window_kernel(Layout layout, const T* __restrict__ in, Strides in_s, O* __restrict__ out,
                               Strides out_s, int64_t out_window_stride, WindowPack pack,
                               const uint8_t* __restrict__ mask, Strides mask_s, double outside_value, int64_t n) {
-    using C = typename ComputeType<T>::type;
     const int64_t step = static_cast<int64_t>(gridDim.x) * blockDim.x;
     for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += step) {
         const int64_t in_off = kContiguous ? i : in_s.offset(layout, i);
@@ -61,16 +60,30 @@ void window_apply(const Layout& layout, const ArrayArg& in, const ArrayArg& out,
                 O* dst = out.data<O>() + window_offset;
                 const uint8_t* m = mask.present() ? mask.data<uint8_t>() : nullptr;
                 auto s = as_stream(stream);
-                if (mask.present()) {
-                    if (contiguous)
-                        window_kernel<T, O, true, true><<<grid, kBlock, 0, s>>>(layout, src, in.strides, dst, out.strides, out_window_stride, pack, m, mask.strides, outside_value, n);
+                auto run = [&](auto compute_tag) {
+                    using C = decltype(compute_tag);
+                    if (mask.present()) {
+                        if (contiguous)
+                            window_kernel<T, O, C, true, true><<<grid, kBlock, 0, s>>>(layout, src, in.strides, dst, out.strides, out_window_stride, pack, m, mask.strides, outside_value, n);
+                        else
+                            window_kernel<T, O, C, true, false><<<grid, kBlock, 0, s>>>(layout, src, in.strides, dst, out.strides, out_window_stride, pack, m, mask.strides, outside_value, n);
+                    } else {
+                        if (contiguous)
+                            window_kernel<T, O, C, false, true><<<grid, kBlock, 0, s>>>(layout, src, in.strides, dst, out.strides, out_window_stride, pack, m, mask.strides, outside_value, n);
+                        else
+                            window_kernel<T, O, C, false, false><<<grid, kBlock, 0, s>>>(layout, src, in.strides, dst, out.strides, out_window_stride, pack, m, mask.strides, outside_value, n);
+                    }
+                };
+                if constexpr (std::is_same<typename ComputeType<T>::type, float>::value) {
+                    // Same choice as the CPU driver: extreme windows run the whole call in double.
+                    bool fits = true;
+                    for (const auto& p : windows) fits = fits && float_window_ok<T>(p);
+                    if (fits)
+                        run(float{});
                     else
-                        window_kernel<T, O, true, false><<<grid, kBlock, 0, s>>>(layout, src, in.strides, dst, out.strides, out_window_stride, pack, m, mask.strides, outside_value, n);
+                        run(double{});
                 } else {
-                    if (contiguous)
-                        window_kernel<T, O, false, true><<<grid, kBlock, 0, s>>>(layout, src, in.strides, dst, out.strides, out_window_stride, pack, m, mask.strides, outside_value, n);
-                    else
-                        window_kernel<T, O, false, false><<<grid, kBlock, 0, s>>>(layout, src, in.strides, dst, out.strides, out_window_stride, pack, m, mask.strides, outside_value, n);
+                    run(double{});
                 }
                 MSF_CUDA_CHECK(cudaGetLastError());
             });

@@ -71,12 +71,34 @@ def _out_range(out_range: Any) -> tuple[float, float]:
 
 
 def _percentile_list(percentiles: Any, name: str = "percentiles") -> np.ndarray:
-    q = np.atleast_1d(np.asarray(percentiles, dtype=np.float64))
+    try:
+        raw = np.asarray(percentiles)
+    except (TypeError, ValueError):
+        raw = np.asarray(None, dtype=object)
+    if raw.dtype.kind not in "iuf":  # bool, strings, objects, ragged sequences
+        raise TypeError(f"{name} must be a number or a sequence of numbers in [0, 100], got {percentiles!r}")
+    q = np.atleast_1d(raw.astype(np.float64))
     if q.ndim != 1 or q.size == 0:
         raise ValueError(f"{name} must be a number or a non-empty sequence of numbers in [0, 100], got {percentiles!r}")
     if not np.all(np.isfinite(q)) or np.any(q < 0) or np.any(q > 100):
         raise ValueError(f"{name} must lie in [0, 100], got {percentiles!r}")
     return q
+
+
+def _percentile_pair(percentiles: Any) -> tuple[float, float]:
+    q = _percentile_list(percentiles)
+    if q.size != 2 or not q[0] <= q[1]:
+        raise ValueError(f"percentiles must be a pair (low, high) with 0 <= low <= high <= 100, got {percentiles!r}")
+    return q
+
+
+NAN_POLICIES = ("propagate", "omit")
+
+
+def _nan_policy(nan_policy: Any) -> str:
+    if nan_policy not in NAN_POLICIES:
+        raise ValueError(f"nan_policy must be one of {NAN_POLICIES}, got {nan_policy!r}")
+    return nan_policy
 
 
 def _input(x: Any, name: str = "x") -> B.ArrayView:
@@ -164,14 +186,23 @@ def window_bounds(center: float, width: float, convention: str = "simple") -> tu
     if w <= 0:
         raise ValueError(f"width must be > 0, got {width}")
     if convention == "simple":
-        return c - w / 2.0, c + w / 2.0
-    if convention == "dicom":
+        lo, hi = c - w / 2.0, c + w / 2.0
+    elif convention == "dicom":
         if w <= 1:
             raise ValueError(f"width must be > 1 for the dicom convention, got {width}")
-        return c - 0.5 - (w - 1.0) / 2.0, c - 0.5 + (w - 1.0) / 2.0
-    if convention == "legacy":
-        return (2.0 * c - w) / 2.0 + 0.5, (2.0 * c + w) / 2.0 + 0.5
-    raise ValueError(f"convention must be 'simple', 'dicom' or 'legacy', got {convention!r}")
+        lo, hi = c - 0.5 - (w - 1.0) / 2.0, c - 0.5 + (w - 1.0) / 2.0
+    elif convention == "legacy":
+        lo, hi = (2.0 * c - w) / 2.0 + 0.5, (2.0 * c + w) / 2.0 + 0.5
+    else:
+        raise ValueError(f"convention must be 'simple', 'dicom' or 'legacy', got {convention!r}")
+    # A width below the center's float64 resolution collapses the window; an end past float64's
+    # range overflows. Either would divide by zero or give NaN later.
+    if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+        raise ValueError(
+            f"center={center}, width={width} give the window lo={lo}, hi={hi} in float64; "
+            "expected finite bounds with lo < hi (width too small for the center's precision, or too large)"
+        )
+    return lo, hi
 
 
 def _resolve_bounds(center, width, lo, hi, convention) -> tuple[float, float]:
@@ -194,7 +225,14 @@ def _resolve_bounds(center, width, lo, hi, convention) -> tuple[float, float]:
 
 def _window_params(lo: float, hi: float, out_range: tuple[float, float]):
     a, b = out_range
-    return (lo, hi, lo, (b - a) / (hi - lo), a)
+    span = hi - lo
+    scale = (b - a) / span if math.isfinite(span) else math.nan
+    if not (math.isfinite(scale) and math.isfinite(b - a)):
+        raise ValueError(
+            f"window lo={lo}, hi={hi} with out_range=({a}, {b}): expected hi - lo and the slope "
+            "(out_range[1] - out_range[0]) / (hi - lo) to be finite in float64"
+        )
+    return (lo, hi, lo, scale, a)
 
 
 def hu_window(
@@ -305,10 +343,17 @@ def _bin_values(dtype: str) -> np.ndarray:
 
 
 class _Summary:
-    """count/mean/std/min/max and an order-statistic fetcher for the selected voxels."""
+    """count/mean/std/min/max and an order-statistic fetcher for the selected voxels.
 
-    def __init__(self, xv: B.ArrayView, mask: B.ArrayView | None):
+    ``count``, ``mean``, ``var``, ``min`` and ``max`` follow numpy: with ``nan_policy="propagate"`` a
+    NaN among the selected voxels makes every statistic NaN and ``count`` includes it
+    (``x[mask].size``); with ``"omit"`` NaNs are dropped (numpy's ``nan*`` functions). Infinities
+    count as values: the mean is +-inf (NaN when both signs occur), the variance NaN.
+    """
+
+    def __init__(self, xv: B.ArrayView, mask: B.ArrayView | None, nan_policy: str = "propagate"):
         self.xv, self.mask = xv, mask
+        self.propagate = nan_policy == "propagate"
         self.layout, strides = B.plan_layout(xv.shape, xv.strides, *([mask.strides] if mask is not None else []))
         self.x_desc = B.describe(xv, strides[0])
         self.m_desc = B.describe(mask, strides[1]) if mask is not None else B.describe(None, [0] * len(self.layout))
@@ -349,9 +394,18 @@ class _Summary:
     def _from_moments(self, lo: float, hi: float) -> None:
         count, nan_count, mean, m2, mn, mx = _call(self.xv, "moments", self.layout, self.x_desc, self.m_desc, lo, hi)
         self.count, self.nan_count = int(count), int(nan_count)
-        self.mean = mean if count else math.nan
-        self.var = m2 / count if count else math.nan
-        self.min, self.max = mn, mx
+        if count == 0:
+            self.mean = self.var = self.min = self.max = math.nan
+        elif mn == -math.inf or mx == math.inf:
+            # The kernel's shifted sums are meaningless with infinities; numpy's are: the sum is
+            # +-inf (inf - inf = NaN when both occur) and every deviation from it NaN or inf.
+            self.mean = math.nan if (mn == -math.inf and mx == math.inf) else (math.inf if mx == math.inf else -math.inf)
+            self.var, self.min, self.max = math.nan, float(mn), float(mx)
+        else:
+            self.mean, self.var, self.min, self.max = mean, m2 / count, float(mn), float(mx)
+        if self.propagate and self.nan_count:
+            self.mean = self.var = self.min = self.max = math.nan
+            self.count += self.nan_count
 
     def clamp(self, lo: float, hi: float) -> None:
         """Recompute mean/var of clamp(x, lo, hi) over the same voxels."""
@@ -381,9 +435,9 @@ class _Summary:
         return buffer.astype(np.float64)
 
     def percentiles(self, q_percent: np.ndarray) -> np.ndarray:
-        """numpy.percentile(..., method="linear") of the selected voxels, bit for bit."""
+        """numpy.percentile (nanpercentile when omitting NaN), method="linear", bit for bit."""
         n = self.count
-        if n == 0 or self.nan_count:
+        if n == 0 or (self.propagate and self.nan_count):
             return np.full(q_percent.shape, np.nan)
         q = np.true_divide(q_percent, 100)
         virtual = (n - 1) * q
@@ -399,22 +453,37 @@ class _Summary:
         values = self.order_statistics(ranks)
         a = values[np.searchsorted(ranks, prev_idx)]
         b = values[np.searchsorted(ranks, next_idx)]
-        # numpy's _lerp, with the same operand dtypes, so results agree exactly.
-        diff = b - a
-        result = np.add(a, diff * gamma)
-        np.subtract(b, diff * (1 - gamma), out=result, where=gamma >= 0.5, casting="unsafe")
+        # numpy's _lerp, with the same operand dtypes, so results agree exactly (infinite order
+        # statistics give NaN there too, silently here).
+        with np.errstate(invalid="ignore", over="ignore"):
+            diff = b - a
+            result = np.add(a, diff * gamma)
+            np.subtract(b, diff * (1 - gamma), out=result, where=gamma >= 0.5, casting="unsafe")
         return result.astype(np.float64)
 
 
-def intensity_stats(x: Any, mask: Any = None, percentiles: Any = (0.5, 99.5)) -> dict:
+def intensity_stats(
+    x: Any, mask: Any = None, percentiles: Any = (0.5, 99.5), *, nan_policy: str = "propagate"
+) -> dict:
     """Exact statistics of ``x`` (optionally of the voxels where ``mask`` is nonzero).
 
     Returns a dict with ``mean``, ``std`` (population, ddof=0), ``percentiles`` (a float64 array,
     equal bit for bit to ``numpy.percentile(values, percentiles)`` with the default "linear"
     method), ``count``, ``min`` and ``max``. Integer inputs of up to 16 bits (CT) take one
-    histogram pass; wider types use exact radix selection (no sort, no copy). A NaN among the
-    selected voxels makes mean, std and percentiles NaN (numpy's behaviour); an empty selection
-    gives NaN and ``count == 0``.
+    histogram pass; wider types use exact radix selection (no sort, no copy).
+
+    Non-finite values follow numpy, field by field, for ``values = x[mask]``:
+
+    - ``nan_policy="propagate"`` (default): a NaN among the selected voxels makes ``mean``,
+      ``std``, ``min``, ``max`` and every percentile NaN, and ``count == values.size``
+      (``np.mean``, ``np.std``, ``np.min``, ``np.max``, ``np.percentile``).
+    - ``nan_policy="omit"``: NaNs are dropped first, ``count`` is the number of non-NaN values
+      (``np.nanmean``, ``np.nanstd``, ``np.nanmin``, ``np.nanmax``, ``np.nanpercentile``).
+
+    Infinities are values under both policies: ``mean`` is +-inf (NaN if both signs occur),
+    ``std`` is NaN, ``min``/``max`` may be infinite, percentiles are what numpy's interpolation
+    gives. An empty selection (or all NaN with ``"omit"``) gives NaN everywhere, ``count`` 0 (or
+    the NaN count with ``"propagate"``); numpy would warn or raise there.
 
     Examples
     --------
@@ -425,12 +494,12 @@ def intensity_stats(x: Any, mask: Any = None, percentiles: Any = (0.5, 99.5)) ->
     """
     xv = _input(x)
     q = _percentile_list(percentiles)
+    policy = _nan_policy(nan_policy)
     mv = B.mask_view(mask, xv) if mask is not None else None
-    summary = _Summary(xv, mv)
-    nan = summary.nan_count > 0
+    summary = _Summary(xv, mv, policy)
     return {
-        "mean": math.nan if nan else float(summary.mean),
-        "std": math.nan if nan else float(summary.std),
+        "mean": float(summary.mean),
+        "std": float(summary.std),
         "percentiles": summary.percentiles(q),
         "count": int(summary.count),
         "min": float(summary.min),
@@ -472,6 +541,7 @@ def ct_normalize(
     percentiles: Sequence[float] = (0.5, 99.5),
     dtype: Any = "float32",
     out: Any = None,
+    nan_policy: str = "propagate",
 ):
     """nnU-Net's CT normalization: clip to foreground percentiles, subtract the mean, divide by std.
 
@@ -479,6 +549,11 @@ def ct_normalize(
     from ``stats`` (dataset-level, e.g. an nnU-Net fingerprint's ``foreground_intensity_properties``
     entry or an :func:`intensity_stats` result with ``lo``/``hi``) or, if not given, from the voxels
     of ``x`` selected by ``mask`` (all voxels without a mask), computed exactly in one extra pass.
+    ``percentiles`` is a pair ``0 <= low <= high <= 100``. The statistics treat NaN as
+    :func:`intensity_stats` does with ``nan_policy``: by default a NaN voxel makes them, and so
+    every output voxel, NaN (as nnU-Net's numpy code gives); ``"omit"`` computes them from the
+    other voxels and only NaN voxels stay NaN. An infinite voxel makes the std, and so the
+    output, NaN under both policies (numpy's std).
 
     Examples
     --------
@@ -489,18 +564,17 @@ def ct_normalize(
     """
     xv = _input(x)
     dtype_s = _output_dtype(dtype)
+    policy = _nan_policy(nan_policy)
     if stats is not None:
         if mask is not None:
             raise ValueError("give either stats or mask: dataset-level stats are not recomputed from a mask")
         mean, std, lo, hi = _stats_from_mapping(stats)
     else:
-        q = _percentile_list(percentiles)
-        if q.size != 2:
-            raise ValueError(f"percentiles must be a pair (low, high), got {percentiles!r}")
+        q = _percentile_pair(percentiles)
         mv = B.mask_view(mask, xv) if mask is not None else None
         if xv.size == 0:
             return _apply_windows(xv, [(0.0, 0.0, 0.0, 1.0, 0.0)], dtype_s, out, stacked=False)
-        summary = _Summary(xv, mv)
+        summary = _Summary(xv, mv, policy)
         if summary.count == 0 and summary.nan_count == 0:
             raise ValueError("mask selects no voxels: cannot compute normalization statistics")
         lo, hi = (float(v) for v in summary.percentiles(q))
@@ -519,6 +593,7 @@ def mr_normalize(
     dtype: Any = "float32",
     out: Any = None,
     masked_only: bool = False,
+    nan_policy: str = "propagate",
 ):
     """Z-score or min-max normalization of an MR volume, with optional mask and robust percentiles.
 
@@ -530,6 +605,9 @@ def mr_normalize(
     as bounds, MONAI ``ScaleIntensityRangePercentiles(clip=True)``). With ``masked_only=True``
     voxels outside the mask are set to 0 (MONAI ``NormalizeIntensity(nonzero=True)`` when the mask
     is ``x != 0``); otherwise every voxel is normalized with the mask's statistics.
+    ``nan_policy`` treats NaN in the statistics as :func:`ct_normalize` does (default: a selected
+    NaN voxel makes every output NaN, as MONAI's numpy statistics give; ``"omit"``: statistics of
+    the other voxels).
 
     Examples
     --------
@@ -544,17 +622,16 @@ def mr_normalize(
         raise ValueError(f"method must be 'zscore' or 'minmax', got {method!r}")
     if masked_only and mask is None:
         raise ValueError("masked_only=True needs a mask")
+    policy = _nan_policy(nan_policy)
+    q = _percentile_pair(percentiles) if percentiles is not None else None
     mv = B.mask_view(mask, xv) if mask is not None else None
     if xv.size == 0:
         return _apply_windows(xv, [(0.0, 0.0, 0.0, 1.0, 0.0)], dtype_s, out, stacked=False)
-    summary = _Summary(xv, mv)
+    summary = _Summary(xv, mv, policy)
     if summary.count == 0 and summary.nan_count == 0:
         raise ValueError("mask selects no voxels: cannot compute normalization statistics")
     lo, hi = -math.inf, math.inf
-    if percentiles is not None:
-        q = _percentile_list(percentiles)
-        if q.size != 2 or q[0] > q[1]:
-            raise ValueError(f"percentiles must be a pair (low, high) with low <= high, got {percentiles!r}")
+    if q is not None:
         lo, hi = (float(v) for v in summary.percentiles(q))
     if method == "zscore":
         if percentiles is not None:

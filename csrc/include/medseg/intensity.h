@@ -1,8 +1,10 @@
 // Per-voxel math of the intensity family, shared by the CPU and CUDA drivers.
 #pragma once
 
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <stdexcept>
 #include <type_traits>
 
@@ -13,13 +15,28 @@ namespace medseg {
 // One output channel: y = (clamp(x, lo, hi) - center) * scale + offset.
 // hu_window:   lo/hi = window, center = lo, scale = (b - a) / (hi - lo), offset = a.
 // ct_normalize: lo/hi = percentiles, center = mean, scale = 1 / std, offset = 0.
-// y_lo / y_hi: the outputs at the window ends, in double (make_window fills them).
+// y_lo / y_hi: the outputs at the window ends, in double; lo_f / hi_f: lo / hi rounded outward
+// to float (the float path's input clamp). make_window fills them.
 struct WindowParams {
-    double lo, hi, center, scale, offset, y_lo, y_hi;
+    double lo, hi, center, scale, offset, y_lo, y_hi, lo_f, hi_f;
 };
 
+// v rounded to a float in the direction `down` (or up), as a double; beyond float's range it
+// becomes the infinity of that side (a clamp to it is then a no-op).
+inline double float_outward(double v, bool down) {
+    constexpr double kMax = 3.4028234663852886e38;
+    if (!(v == v)) return v;
+    if (v > kMax) return down ? kMax : INFINITY;
+    if (v < -kMax) return down ? -INFINITY : -kMax;
+    float f = static_cast<float>(v);
+    if (down && double(f) > v) f = std::nextafter(f, -INFINITY);
+    if (!down && double(f) < v) f = std::nextafter(f, INFINITY);
+    return f;
+}
+
 inline WindowParams make_window(double lo, double hi, double center, double scale, double offset) {
-    return {lo, hi, center, scale, offset, (lo - center) * scale + offset, (hi - center) * scale + offset};
+    return {lo, hi, center, scale, offset, (lo - center) * scale + offset, (hi - center) * scale + offset,
+            float_outward(lo, true), float_outward(hi, false)};
 }
 
 // Compute in float for inputs float represents exactly (<= 16-bit ints, 16/32-bit floats),
@@ -29,24 +46,53 @@ struct ComputeType {
     using type = typename std::conditional<(sizeof(T) <= 2) || std::is_same<T, float>::value, float, double>::type;
 };
 
-// A window in the compute type C, applied as clamp((x - center) * scale + offset, y_min, y_max)
-// where [y_min, y_max] is the image of [lo, hi] computed in double: the map is monotone, so this
-// equals clamping x first, but saturated voxels get exactly the range ends. (Clamping x to float-
-// rounded lo / hi and mapping that gave 2.0007 for a range ending at 2 with a 0.07 HU window.)
-// The center is carried as two C values (center + center_lo is the double center to ~2^-48), so
-// x - center stays accurate in float: a center rounded to float is off by up to half an ulp
-// (6e-5 HU near 1000 HU), which a narrow window's scale magnifies. The comparisons are written
-// so a NaN input fails both and propagates to the output.
+// Finite range of an input type, as doubles.
+template <typename T> inline double input_lowest() { return double(std::numeric_limits<T>::lowest()); }
+template <typename T> inline double input_max() { return double(std::numeric_limits<T>::max()); }
+template <> inline double input_lowest<half_t>() { return -65504.0; }
+template <> inline double input_max<half_t>() { return 65504.0; }
+template <> inline double input_lowest<bfloat16_t>() { return -3.3895313892515355e38; }
+template <> inline double input_max<bfloat16_t>() { return 3.3895313892515355e38; }
+
+// Whether the float path evaluates window p accurately for every input of type T: the clamped
+// input, the center, x - center, the scale and the outputs all stay normal floats with headroom
+// (|v| <= FLT_MAX / 4, |scale| >= FLT_MIN or 0). Extreme windows (wider than float's range,
+// ends near +-FLT_MAX, scales that would be subnormal) fail it; the caller then evaluates the
+// whole call in double, a rare slow path chosen once per call. NaN parameters fail it too.
+template <typename T>
+inline bool float_window_ok(const WindowParams& p) {
+    constexpr double kLimit = 3.4028234663852886e38 / 4, kMinNormal = 1.1754943508222875e-38;
+    auto within = [&](double v) { return v >= -kLimit && v <= kLimit; };  // false for NaN and inf
+    auto clamp = [&](double x) { return x < p.lo_f ? p.lo_f : (x > p.hi_f ? p.hi_f : x); };
+    const double xa = clamp(input_lowest<T>()), xb = clamp(input_max<T>());
+    const double scale = p.scale < 0 ? -p.scale : p.scale;
+    return within(p.center) && within(xa) && within(xb) && within(xa - p.center) && within(xb - p.center) &&
+           (scale == 0 || (scale >= kMinNormal && scale <= kLimit)) && within((xa - p.center) * p.scale) &&
+           within((xb - p.center) * p.scale) && within(p.offset) && within(p.y_lo) && within(p.y_hi);
+}
+
+// A window in the compute type C, applied as clamp((clamp(x, lo, hi) - center) * scale + offset,
+// y_min, y_max) where [y_min, y_max] is the image of [lo, hi] computed in double: the map is
+// monotone, so saturated voxels get exactly the range ends. (Clamping x to float-rounded lo / hi
+// alone gave 2.0007 for a range ending at 2 with a 0.07 HU window; the input clamp uses the ends
+// rounded outward, so it only keeps x - center and inf inputs finite.) The center is carried as
+// two C values (center + center_lo is the double center to ~2^-48), so x - center stays accurate
+// in float: a center rounded to float is off by up to half an ulp (6e-5 HU near 1000 HU), which a
+// narrow window's scale magnifies. The comparisons are written so a NaN input fails all four and
+// propagates to the output, as numpy.clip would give.
 template <typename C>
 struct WindowIn {
-    C center, center_lo, scale, offset, y_min, y_max;
+    C lo, hi, center, center_lo, scale, offset, y_min, y_max;
 
     MSF_HD static WindowIn of(const WindowParams& p) {
+        const bool is_float = sizeof(C) == sizeof(float);
         const C center = C(p.center);
         const double y_min = p.y_lo < p.y_hi ? p.y_lo : p.y_hi, y_max = p.y_lo < p.y_hi ? p.y_hi : p.y_lo;
-        return {center, C(p.center - double(center)), C(p.scale), C(p.offset), C(y_min), C(y_max)};
+        return {C(is_float ? p.lo_f : p.lo), C(is_float ? p.hi_f : p.hi), center, C(p.center - double(center)),
+                C(p.scale), C(p.offset), C(y_min), C(y_max)};
     }
     MSF_HD C apply(C x) const {
+        x = x < lo ? lo : (x > hi ? hi : x);
         const C y = ((x - center) - center_lo) * scale + offset;
         return y < y_min ? y_min : (y > y_max ? y_max : y);
     }
