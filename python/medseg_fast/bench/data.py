@@ -1,27 +1,40 @@
-"""Locating the benchmark volumes, which are never committed (some are GPL or CC BY)."""
+"""Locating the benchmark volumes, which are never committed (some are GPL or CC BY).
+
+The folder is given by the caller (``medseg-fast bench --data DIR`` sets it) or by the
+``MEDSEG_BENCH_DATA`` environment variable; the package never guesses from where it is installed.
+Suites whose volumes are not found skip their real-volume rows and say so.
+"""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-
-def benchmark_dir() -> Path | None:
-    """``$MEDSEG_BENCH_DATA``, else ``../shared/data/benchmark`` next to the repository or cwd."""
-    candidates = []
-    if os.environ.get("MEDSEG_BENCH_DATA"):
-        candidates.append(Path(os.environ["MEDSEG_BENCH_DATA"]))
-    repo = Path(__file__).resolve().parents[3]
-    candidates += [repo.parent / "shared" / "data" / "benchmark", Path.cwd().parent / "shared" / "data" / "benchmark"]
-    for path in candidates:
-        if path.is_dir():
-            return path
-    return None
+ENV_VAR = "MEDSEG_BENCH_DATA"
 
 
-def load_benchmark_volume(name: str):
+def benchmark_dir(path: str | os.PathLike | None = None) -> Path | None:
+    """The benchmark data folder: `path`, else ``$MEDSEG_BENCH_DATA``, else None.
+
+    Raises
+    ------
+    ValueError
+        When a folder was named (argument or environment) but does not exist.
+    """
+    source = "path" if path is not None else ENV_VAR
+    if path is None:
+        path = os.environ.get(ENV_VAR) or None
+    if path is None:
+        return None
+    folder = Path(path).expanduser()
+    if not folder.is_dir():
+        raise ValueError(f"{source} must name an existing folder of benchmark volumes, got {str(path)!r}")
+    return folder
+
+
+def load_benchmark_volume(name: str, path: str | os.PathLike | None = None):
     """(array in z, y, x order, spacing in the same order) of a benchmark volume, or None if absent."""
-    folder = benchmark_dir()
+    folder = benchmark_dir(path)
     if folder is None or not (folder / name).exists():
         return None
     import SimpleITK as sitk

@@ -31,10 +31,13 @@ def _memory_gib() -> float | None:
 
 
 def _git_commit() -> str:
+    """Commit of the medseg_fast checkout the benchmark runs from (the working directory), or
+    "unknown": an installed package knows no checkout, so none is guessed from its location."""
     try:
-        root = Path(__file__).resolve().parents[3]
-        out = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True,
-                             text=True, timeout=5)
+        pyproject = Path.cwd() / "pyproject.toml"
+        if not pyproject.is_file() or 'name = "medseg-fast"' not in pyproject.read_text():
+            return "unknown"
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5)
         return out.stdout.strip() or "unknown"
     except (OSError, subprocess.SubprocessError):
         return "unknown"
