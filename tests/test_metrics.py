@@ -269,9 +269,12 @@ def test_overlap_metrics(rng):
         assert M.dice(pred == 1, gt == 1) == pytest.approx(ref.dice(pred == 1, gt == 1), rel=1e-15, nan_ok=True)
         np.testing.assert_allclose(M.dice(pred, gt, classes=[1, 2, 3]),
                                    [ref.dice(pred == c, gt == c) for c in (1, 2, 3)], rtol=1e-15)
-    pred = rng.random((2, 3, 5, 6, 7)) > 0.5      # more than 3 axes
+    pred = rng.random((2, 3, 5, 6, 7)) > 0.5      # more than 3 axes: not pooled into one number
     gt = rng.random((2, 3, 5, 6, 7)) > 0.5
-    assert M.dice(pred, gt) == pytest.approx(ref.dice(pred, gt), rel=1e-15)
+    with pytest.raises(ValueError, match=r"dice scores one case: pred must have 1 to 3 axes.*layout='bc'"):
+        M.dice(pred, gt)
+    np.testing.assert_allclose(M.dice(pred, gt, layout="bc"),
+                               [[ref.dice(pred[b, c], gt[b, c]) for c in range(3)] for b in range(2)], rtol=1e-15)
     assert M.mean_iou(np.zeros(5, int), np.zeros(5, int), 3) == 1.0
     assert M.mean_iou(np.zeros(5, int), np.zeros(5, int), 3, ignore_absent=False) == 1.0
     assert M.mean_iou(np.array([0, 1]), np.array([0, 0]), 3, ignore_absent=False) == pytest.approx((0.5 + 0 + 1) / 3)

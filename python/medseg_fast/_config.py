@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import operator
 import os
 import platform
 import sys
+
+import numpy as np
 
 from . import _ext
 
@@ -16,8 +19,17 @@ def get_num_threads() -> int:
     return int(_ext.cpu_module().get_num_threads())
 
 
+MAX_THREADS = 4096
+
+
 def set_num_threads(n: int) -> None:
     """Set the thread count of all CPU kernels. Results never depend on it.
+
+    Parameters
+    ----------
+    n : int
+        Any integral value (Python or numpy integer, anything with ``__index__``; not bool)
+        in ``1..MAX_THREADS`` (4096).
 
     Examples
     --------
@@ -25,11 +37,15 @@ def set_num_threads(n: int) -> None:
     >>> mf.set_num_threads(2); mf.get_num_threads()
     2
     """
-    if isinstance(n, bool) or not isinstance(n, int):
-        raise TypeError(f"n must be an int, got {type(n).__name__}")
-    if n < 1:
-        raise ValueError(f"n must be >= 1, got {n}")
-    _ext.cpu_module().set_num_threads(n)
+    if isinstance(n, (bool, np.bool_)):
+        raise TypeError(f"n must be an integer, got {type(n).__name__} {n!r}")
+    try:
+        value = operator.index(n)
+    except TypeError:
+        raise TypeError(f"n must be an integer, got {type(n).__name__} {n!r}") from None
+    if not 1 <= value <= MAX_THREADS:
+        raise ValueError(f"n must be in 1..{MAX_THREADS}, got {value}")
+    _ext.cpu_module().set_num_threads(value)
 
 
 def config() -> dict:

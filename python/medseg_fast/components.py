@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from . import _backend as B
+from .resample import _label_range
 
 __all__ = [
     "label",
@@ -180,7 +181,17 @@ def label(x: Any, connectivity: int | None = None, *, background: int = 0, retur
 
 
 # ----------------------------------------------------------------------------- statistics
-def component_stats(labels: Any, spacing: Sequence[float] | None = None) -> dict[str, np.ndarray]:
+def _dense_label_limit(size: int) -> int:
+    """Largest label value whose tables component_stats indexes by value (see its docstring)."""
+    return max(int(size), DENSE_LABEL_LIMIT)
+
+
+DENSE_LABEL_LIMIT = 2**20
+
+
+def component_stats(
+    labels: Any, spacing: Sequence[float] | None = None, *, compact: bool = False
+) -> dict[str, np.ndarray]:
     """Size, volume, bounding box and centroid of every label of a label image.
 
     Parameters
@@ -189,13 +200,21 @@ def component_stats(labels: Any, spacing: Sequence[float] | None = None) -> dict
         A label image, e.g. the output of :func:`label`. GPU inputs are copied to the host.
     spacing : sequence of float, optional
         Voxel size per axis in the array's axis order (mm); default 1.
+    compact : bool
+        ``False`` (default): rows are indexed by label value ``0..labels.max()``, as
+        ``cc3d.statistics`` does; this needs ``labels.max() <= max(labels.size, 2**20)``
+        (always true for :func:`label` output), larger maxima raise ValueError instead of
+        allocating tables for absent labels. ``True``: one row per distinct value present,
+        in increasing order, the values returned as ``labels`` (any label values, e.g. sparse
+        ids up to ``2**64 - 1``; like ``scipy.ndimage`` statistics with an explicit ``index``).
 
     Returns
     -------
-    dict of numpy arrays, indexed by label value 0..labels.max() (index 0 is the background):
+    dict of numpy arrays, one row per label (index 0 is the background unless ``compact``):
         ``sizes`` (int64 voxel counts), ``volumes_mm3`` (float64), ``bboxes`` (int64,
         (L + 1, 2 * ndim): start indices then exclusive stop indices, zeros for absent labels),
-        ``centroids`` (float64, (L + 1, ndim), in voxel index coordinates, NaN for absent labels).
+        ``centroids`` (float64, (L + 1, ndim), in voxel index coordinates, NaN for absent labels),
+        and with ``compact=True`` ``labels`` (the value of each row, in ``labels``' dtype).
         The same conventions as ``cc3d.statistics`` (which gives bounding boxes as slices).
 
     Examples
@@ -210,19 +229,32 @@ def component_stats(labels: Any, spacing: Sequence[float] | None = None) -> dict
         raise TypeError(f"labels must be a bool or integer array, got dtype={lv.dtype}")
     if lv.ndim not in (2, 3):
         raise ValueError(f"labels must be a 2-D or 3-D array, got ndim={lv.ndim} (shape={lv.shape})")
+    if not isinstance(compact, (bool, np.bool_)):
+        raise TypeError(f"compact must be a bool, got {type(compact).__name__}")
     sp = _spacing(spacing, lv.ndim)
-    if lv.device == "cuda":
-        host = lv.obj.cpu().numpy() if lv.kind == "torch" else lv.obj.get()
+    if lv.kind != "numpy":
+        host = lv.obj.detach().cpu().numpy() if lv.kind == "torch" else lv.obj.get()
         lv = B.view(host, "labels")
     ndim = lv.ndim
+    values = None
     if lv.size == 0:
         max_label = 0
+        if compact:
+            values = np.zeros(0, lv.obj.dtype)
     else:
-        arr = lv.obj
-        lo = int(arr.min()) if lv.dtype != "bool" else 0
+        lo, max_label = _label_range(lv)
         if lo < 0:
             raise ValueError(f"labels must be non-negative, got a minimum of {lo}")
-        max_label = int(arr.max())
+        if compact:
+            values, inverse = np.unique(lv.obj, return_inverse=True)
+            lv = B.view(inverse.reshape(lv.shape).astype(np.int64, copy=False), "labels")
+            max_label = len(values) - 1
+        elif max_label > _dense_label_limit(lv.size):
+            raise ValueError(
+                f"labels has a maximum value of {max_label}: tables indexed by label value are limited to "
+                f"max(labels.size, 2**20) = {_dense_label_limit(lv.size)} rows; pass compact=True for one row per "
+                "distinct value, or renumber the labels (label(), np.unique(..., return_inverse=True))"
+            )
     if lv.size == 0:
         counts = np.zeros(1, np.int64)
         mins = np.full((1, 3), np.iinfo(np.int64).max, np.int64)
@@ -240,12 +272,17 @@ def component_stats(labels: Any, spacing: Sequence[float] | None = None) -> dict
     with np.errstate(invalid="ignore", divide="ignore"):
         centroids = sums[:, axes] / counts[:, None]
     centroids[~present] = np.nan
-    return {
+    result = {
         "sizes": counts,
         "volumes_mm3": counts * float(np.prod(sp)),
         "bboxes": bboxes,
         "centroids": centroids,
     }
+    if values is not None:
+        rows = len(values)
+        result = {key: value[:rows] for key, value in result.items()}
+        result["labels"] = values
+    return result
 
 
 def _spacing(spacing: Any, ndim: int) -> tuple[float, ...]:

@@ -56,7 +56,9 @@ once (the surface kernels run on the CPU).
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Iterable, Sequence
+from numbers import Real
 from typing import Any
 
 import numpy as np
@@ -159,13 +161,71 @@ def _three_axes(v: B.ArrayView) -> tuple[list[int], list[int], B.ArrayView]:
 
 
 def _classes(classes: Any, name: str = "classes") -> list[int]:
-    try:
-        values = [int(c) for c in (classes if isinstance(classes, Iterable) else [classes])]
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a sequence of integer labels, got {classes!r}") from None
+    """Distinct non-negative integer labels; floats (1.5, also 2.0), bools and strings are refused."""
+    if isinstance(classes, (str, bytes)):
+        raise TypeError(f"{name} must be a sequence of integer labels, got {classes!r}")
+    items = list(classes) if isinstance(classes, Iterable) else [classes]
+    values = []
+    for c in items:
+        if isinstance(c, (bool, np.bool_)):
+            raise TypeError(f"{name} must hold integer labels, got {type(c).__name__} {c!r} in {classes!r}")
+        try:
+            values.append(operator.index(c))
+        except TypeError:
+            raise TypeError(f"{name} must hold integer labels, got {type(c).__name__} {c!r} in {classes!r}") from None
+    negative = [v for v in values if v < 0]
+    if negative:
+        raise ValueError(f"{name} must be non-negative label values, got {negative[0]} in {classes!r}")
     if len(set(values)) != len(values):
         raise ValueError(f"{name} must not repeat a label, got {classes!r}")
     return values
+
+
+def _single_pair_ndim(pred: Any, gt: Any, fn: str) -> None:
+    """Overlap metrics take one case: more than 3 axes would pool a batch into one number."""
+    for name, x in (("pred", pred), ("gt", gt)):
+        shape = getattr(x, "shape", None)
+        if shape is None:
+            shape = np.shape(x)
+        if len(shape) > 3:
+            raise ValueError(
+                f"{fn} scores one case: {name} must have 1 to 3 axes (a mask or label map), got "
+                f"shape={tuple(shape)}; for MONAI's (B, C, *spatial) one-hot layout pass layout='bc' "
+                "(one value per batch item and channel), otherwise score each case separately"
+            )
+
+
+def _bc_counts(pred: Any, gt: Any, include_background: Any, fn: str) -> np.ndarray:
+    """(B, C, 3) counts |P|, |G|, |P & G| of (B, C, *spatial) one-hot (nonzero = in) inputs."""
+    if not isinstance(include_background, (bool, np.bool_)):
+        raise TypeError(f"include_background must be a bool, got {type(include_background).__name__}")
+    pv, gv = _pair(pred, gt, binary=True)
+    if not 3 <= pv.ndim <= 5:
+        raise ValueError(f"{fn} with layout='bc' needs (B, C, *spatial) inputs with 1 to 3 spatial axes, "
+                         f"got shape={pv.shape}")
+    b, c = pv.shape[:2]
+    p = np.asarray(pv.obj, dtype=bool).reshape(b, c, -1)
+    g = np.asarray(gv.obj, dtype=bool).reshape(b, c, -1)
+    if not include_background:
+        p, g = p[:, 1:], g[:, 1:]
+    return np.stack([np.count_nonzero(p, axis=2), np.count_nonzero(g, axis=2),
+                     np.count_nonzero(p & g, axis=2)], axis=2).astype(np.int64)
+
+
+def _layout(layout: Any, classes: Any) -> bool:
+    if layout is None:
+        return False
+    if layout != "bc":
+        raise ValueError(f"layout must be None (one case) or 'bc' (MONAI's (B, C, *spatial) one-hot), got {layout!r}")
+    if classes is not None:
+        raise ValueError("classes cannot be combined with layout='bc': the channels are the classes")
+    return True
+
+
+def _empty_value(empty: Any) -> float:
+    if isinstance(empty, (bool, np.bool_)) or not isinstance(empty, (Real, np.integer, np.floating)):
+        raise TypeError(f"empty must be a number (nan allowed), got {type(empty).__name__} {empty!r}")
+    return float(empty)
 
 
 def _counts(pred: Any, gt: Any, classes: list[int] | None) -> np.ndarray:
@@ -204,23 +264,46 @@ def _ratio(num: np.ndarray, den: np.ndarray, empty: float) -> np.ndarray:
     return out
 
 
-def dice(pred: Any, gt: Any, *, classes: Sequence[int] | None = None, empty: float = float("nan")) -> Any:
+def dice(
+    pred: Any,
+    gt: Any,
+    *,
+    classes: Sequence[int] | None = None,
+    empty: float = float("nan"),
+    layout: str | None = None,
+    include_background: bool = True,
+) -> Any:
     """Dice coefficient ``2 |P ∩ G| / (|P| + |G|)``.
+
+    One case at a time: ``pred`` and ``gt`` are binary masks (nonzero = foreground) or, with
+    ``classes``, label maps, of the same shape with 1 to 3 axes. More axes raise ValueError
+    rather than pooling a batch into one number; a leading channel axis is not recognised (a
+    (C, H, W) one-hot array is read as a 3-D mask, background channel included), so pass
+    MONAI's (B, C, *spatial) layout with ``layout="bc"``.
 
     Parameters
     ----------
     pred, gt : array
-        Binary masks (nonzero = foreground) or, with ``classes``, label maps of the same shape.
+        Binary masks or label maps of the same shape (see above).
     classes : sequence of int, optional
-        Label values to score; returns one value per class.
+        Distinct non-negative label values to score; returns one value per class.
     empty : float
         Value when both masks are empty (MONAI ``DiceMetric(ignore_empty=True)`` and the
         surface-distance package give nan; MedPy's ``dc`` gives 0).
+    layout : {None, "bc"}
+        ``"bc"``: ``pred`` and ``gt`` are (B, C, *spatial) one-hot (or binarised) arrays with 1 to
+        3 spatial axes, each (batch item, channel) pair is scored on its own and a (B, C) array
+        comes back, as ``monai.metrics.compute_dice`` gives (equal to it with
+        ``ignore_empty=False`` when ``empty=1.0``; with ``ignore_empty=True`` MONAI also gives
+        nan when only ``gt`` is empty, where this gives 0).
+    include_background : bool
+        With ``layout="bc"``, ``False`` leaves out channel 0 (MONAI's ``include_background``).
 
     Returns
     -------
     float or numpy.ndarray
-        A float for binary masks, a float64 array of ``len(classes)`` values otherwise.
+        A float for binary masks, a float64 array of ``len(classes)`` values with ``classes``,
+        a (B, C) float64 array with ``layout="bc"``.
 
     Examples
     --------
@@ -229,16 +312,30 @@ def dice(pred: Any, gt: Any, *, classes: Sequence[int] | None = None, empty: flo
     >>> metrics.dice(np.array([1, 1, 0, 0]), np.array([1, 0, 0, 0]))
     0.6666666666666666
     """
+    empty_f = _empty_value(empty)
+    if _layout(layout, classes):
+        c = _bc_counts(pred, gt, include_background, "dice").astype(np.float64)
+        return _ratio(2.0 * c[..., 2], c[..., 0] + c[..., 1], empty_f)
+    _single_pair_ndim(pred, gt, "dice")
     ks = None if classes is None else _classes(classes)
     c = _counts(pred, gt, ks).astype(np.float64)
-    values = _ratio(2.0 * c[:, 2], c[:, 0] + c[:, 1], empty)
+    values = _ratio(2.0 * c[:, 2], c[:, 0] + c[:, 1], empty_f)
     return float(values[0]) if ks is None else values
 
 
-def iou(pred: Any, gt: Any, *, classes: Sequence[int] | None = None, empty: float = float("nan")) -> Any:
+def iou(
+    pred: Any,
+    gt: Any,
+    *,
+    classes: Sequence[int] | None = None,
+    empty: float = float("nan"),
+    layout: str | None = None,
+    include_background: bool = True,
+) -> Any:
     """Intersection over union (Jaccard index) ``|P ∩ G| / |P ∪ G|``.
 
-    Same arguments and return values as :func:`dice`.
+    Same arguments, layout rules and return values as :func:`dice` (``layout="bc"`` matches
+    ``monai.metrics.compute_iou``).
 
     Examples
     --------
@@ -247,9 +344,14 @@ def iou(pred: Any, gt: Any, *, classes: Sequence[int] | None = None, empty: floa
     >>> metrics.iou(np.array([1, 1, 0, 0]), np.array([1, 0, 0, 0]))
     0.5
     """
+    empty_f = _empty_value(empty)
+    if _layout(layout, classes):
+        c = _bc_counts(pred, gt, include_background, "iou").astype(np.float64)
+        return _ratio(c[..., 2], c[..., 0] + c[..., 1] - c[..., 2], empty_f)
+    _single_pair_ndim(pred, gt, "iou")
     ks = None if classes is None else _classes(classes)
     c = _counts(pred, gt, ks).astype(np.float64)
-    values = _ratio(c[:, 2], c[:, 0] + c[:, 1] - c[:, 2], empty)
+    values = _ratio(c[:, 2], c[:, 0] + c[:, 1] - c[:, 2], empty_f)
     return float(values[0]) if ks is None else values
 
 
@@ -257,7 +359,9 @@ def confusion_matrix(pred: Any, gt: Any, num_classes: int) -> np.ndarray:
     """Confusion matrix ``C[g, p]`` = number of voxels with true label g predicted as p.
 
     Labels outside ``[0, num_classes)`` (in either map) are not counted. Rows are the ground
-    truth, columns the prediction (scikit-learn's convention).
+    truth, columns the prediction (scikit-learn's convention). Any shape: the counts pool every
+    voxel (a batch gives the dataset-level matrix), as do :func:`pixel_accuracy` and
+    :func:`mean_iou`.
 
     Parameters
     ----------
@@ -448,10 +552,16 @@ _EVAL_METRICS = ("dice", "iou", "hd", "hd95", "assd", "asd", "surface_dice")
 
 
 def _metric_query(name: str, tolerance: float | None) -> tuple | None:
+    if not isinstance(name, str):
+        return None
     if name == "hd":
         return (_STAT_HD, -1.0, False, 0.0)
     if name.startswith("hd") and name[2:].replace(".", "", 1).isdigit():
-        return (_STAT_HD, _percentile(float(name[2:])), False, 0.0)
+        p = float(name[2:])
+        if not 0.0 <= p <= 100.0:
+            raise ValueError(f"metrics: {name!r} asks for the {p:g}th percentile Hausdorff distance; "
+                             "expected 'hdP' with P in [0, 100] (e.g. 'hd95')")
+        return (_STAT_HD, p, False, 0.0)
     if name == "assd":
         return (_STAT_ASD, -1.0, False, 0.0)
     if name == "asd":
@@ -483,9 +593,9 @@ def evaluate(
     Parameters
     ----------
     pred_labels, gt_labels : array
-        Integer label maps of the same 1-D, 2-D or 3-D shape.
+        Integer label maps of the same 1-D, 2-D or 3-D shape (one case; no batch or channel axis).
     classes : sequence of int
-        Label values to evaluate (rows come back in this order).
+        Distinct non-negative label values to evaluate (rows come back in this order).
     spacing : float or sequence of float, optional
         Voxel spacing per axis (array axis order).
     metrics : sequence of str
@@ -513,7 +623,11 @@ def evaluate(
     [(1, 1.0, 0.0), (2, 1.0, 0.0)]
     """
     conv = _convention(convention)
+    _single_pair_ndim(pred_labels, gt_labels, "evaluate")
     ks = _classes(classes)
+    empty = _empty_value(empty)
+    if not isinstance(metrics, (str, Iterable)):
+        raise TypeError(f"metrics must be a metric name or a sequence of names, got {type(metrics).__name__}")
     names = [metrics] if isinstance(metrics, str) else list(metrics)
     queries: list[tuple] = []
     columns: list[tuple[str, int]] = []

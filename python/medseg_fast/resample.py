@@ -310,12 +310,28 @@ def resample(
 
 
 def _label_range(xv: B.ArrayView) -> tuple[int, int]:
+    """(min, max) of a non-empty bool or integer array of any kind, as Python ints.
+
+    torch implements no reductions for uint16/uint32/uint64 (NotImplementedError "min_all"):
+    those are reduced as int64, uint64 through its bit pattern (values >= 2**63 read negative).
+    """
     obj = xv.obj
-    if xv.kind == "torch":
-        torch = B._torch()
-        lo, hi = torch.aminmax(obj.to(torch.uint8) if obj.dtype == torch.bool else obj)
+    if xv.kind != "torch":
+        return int(obj.min()), int(obj.max())
+    torch = B._torch()
+    if obj.dtype == torch.bool:
+        obj = obj.to(torch.uint8)
+    if xv.dtype in ("uint16", "uint32"):
+        obj = obj.to(torch.int64)
+    if xv.dtype != "uint64":
+        lo, hi = torch.aminmax(obj)
         return int(lo), int(hi)
-    return int(obj.min()), int(obj.max())
+    signed = obj.contiguous().view(torch.int64)
+    high = signed < 0  # values >= 2**63
+    low_values, high_values = signed[~high], signed[high]
+    lo = int(low_values.min()) if low_values.numel() else int(high_values.min()) + 2**64
+    hi = int(high_values.max()) + 2**64 if high_values.numel() else int(low_values.max())
+    return lo, hi
 
 
 def resample_labels(
