@@ -227,7 +227,9 @@ def _check_nifti(p: Path) -> _Header:
     with opener() as fh:
         try:
             head = fh.read(540)
-        except (EOFError, gzip.BadGzipFile, zlib.error, OSError) as exc:
+        except EOFError:
+            raise DataError(f"{p}: truncated file: the gzip stream ends inside the NIfTI header") from None
+        except (gzip.BadGzipFile, zlib.error, OSError) as exc:
             raise DataError(f"{p}: not a readable {'gzip' if gz else 'NIfTI'} file ({exc})") from None
         if len(head) < 348:
             raise DataError(f"{p}: truncated file: {len(head)} bytes, shorter than a NIfTI header (348)")

@@ -261,7 +261,8 @@ def load_preprocessed(path: str | os.PathLike) -> dict[str, Any]:
     import zlib
 
     try:
-        with np.load(path) as z:
+        # our own handle: np.load leaks its file when the zip directory is unreadable
+        with open(path, "rb") as fh, np.load(fh) as z:
             out = {
                 "data": z["data"],
                 "seg": z["seg"],
