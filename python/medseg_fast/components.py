@@ -20,6 +20,8 @@ from typing import Any
 import numpy as np
 
 from . import _backend as B
+from .distance import _flag
+from .metrics import _classes
 from .resample import _label_range
 
 __all__ = [
@@ -167,6 +169,7 @@ def label(x: Any, connectivity: int | None = None, *, background: int = 0, retur
     (array([[1, 0, 2],
            [0, 0, 2]], dtype=int32), 2)
     """
+    return_num = _flag(return_num, "return_num")
     p = _Prepared(x, connectivity, "x", background)
     if p.view.device == "cuda":
         out, n = _cuda_label(p)
@@ -477,10 +480,7 @@ def keep_largest_per_class(
     """
     p = _Prepared(labelmap, connectivity, "labelmap", background)
     if classes is not None:
-        try:
-            classes_arr = np.asarray(list(classes), dtype=np.int64)
-        except (TypeError, ValueError, OverflowError):
-            raise ValueError(f"classes must be a sequence of integers, got {classes!r}") from None
+        classes_arr = np.asarray(_classes(classes, allow_negative=True), dtype=np.int64)
     if p.empty:
         return _copy_or_empty(p)
     if p.view.device == "cuda":

@@ -3,8 +3,19 @@
 The separable algorithm of Felzenszwalb & Huttenlocher (Theory of Computing 8, 2012): squared
 distances along the first axis by two sweeps, then the lower envelope of parabolas along every
 further axis, lines in parallel (tiles of neighbouring lines on strided axes). Exact for any
-anisotropic spacing; float64 results equal ``scipy.ndimage.distance_transform_edt`` (same
-per-axis terms summed in the same order), float32 results agree to float32 rounding.
+anisotropic spacing.
+
+What :func:`distance_transform` equals, exactly:
+
+* ``scipy.ndimage.distance_transform_edt(mask != 0, sampling=spacing)`` for every input, including
+  masks without any zero element: float64 results bit for bit (same per-axis terms summed in the
+  same order), float32 results to float32 rounding.
+* ``edt.edt(mask != 0, anisotropy=spacing)`` (seung-lab edt, ``black_border=False``) only when the
+  mask has at least one zero element (to float32 rounding; edt computes in float32). Without
+  one, edt returns inf everywhere where scipy and this function measure to a virtual zero before
+  the first element. On a multi-label mask ``edt.edt(labels)`` measures every voxel to the
+  nearest voxel of a *different* label; this function only separates zero from nonzero, as scipy
+  does (so it equals ``edt.edt(labels != 0)``, not ``edt.edt(labels)``).
 """
 
 from __future__ import annotations
@@ -38,6 +49,13 @@ def _spacing(spacing: Any, ndim: int, name: str = "spacing", what: str = "mask")
         shown = spacing if isinstance(spacing, Real) else tuple(spacing)
         raise ValueError(f"{name} must have {ndim} positive values for a {ndim}-D {what}, got {shown!r}")
     return values
+
+
+def _flag(value: Any, name: str) -> bool:
+    """A bool argument: True/False (or numpy bools) only, so a stray string or number is not read as truthy."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a bool, got {type(value).__name__} {value!r}")
+    return bool(value)
 
 
 def _out_dtype(dtype: Any) -> str:
@@ -85,9 +103,12 @@ def distance_transform(
 ) -> Any:
     """Exact Euclidean distance of every nonzero element to the nearest zero element.
 
-    The semantics of ``scipy.ndimage.distance_transform_edt(mask, sampling=spacing)``: zero
-    elements get 0, nonzero elements their distance (in the units of ``spacing``) to the
-    closest zero element.
+    Equals ``scipy.ndimage.distance_transform_edt(mask != 0, sampling=spacing)`` (float64: bit for
+    bit): zero elements get 0, nonzero elements their distance (in the units of ``spacing``) to
+    the closest zero element; every nonzero value counts the same (multi-label input is not
+    separated by label). It equals ``edt.edt(mask != 0, anisotropy=spacing)`` only when some
+    element is zero (edt gives inf otherwise), and differs from ``edt.edt`` of a multi-label mask,
+    which measures to the nearest different label (see the module docstring).
 
     Parameters
     ----------
@@ -122,7 +143,7 @@ def distance_transform(
     mv = _mask_input(mask)
     out_dtype = _out_dtype(dtype)
     sp = _spacing(spacing, mv.ndim)
-    return _edt(mv, sp, bool(squared), out_dtype)
+    return _edt(mv, sp, _flag(squared, "squared"), out_dtype)
 
 
 def signed_distance(

@@ -15,6 +15,7 @@ from typing import Any, Union
 import numpy as np
 
 from . import _backend as B
+from .distance import _flag
 
 __all__ = [
     "WINDOWS",
@@ -620,6 +621,7 @@ def mr_normalize(
     dtype_s = _output_dtype(dtype)
     if method not in ("zscore", "minmax"):
         raise ValueError(f"method must be 'zscore' or 'minmax', got {method!r}")
+    masked_only = _flag(masked_only, "masked_only")
     if masked_only and mask is None:
         raise ValueError("masked_only=True needs a mask")
     policy = _nan_policy(nan_policy)

@@ -65,7 +65,7 @@ import numpy as np
 
 from . import _backend as B
 from . import _ext
-from .distance import _spacing
+from .distance import _flag, _spacing
 
 __all__ = [
     "CONVENTIONS",
@@ -100,6 +100,8 @@ def _convention(convention: Any) -> int:
 def _percentile(percentile: Any) -> float:
     if percentile is None:
         return -1.0
+    if isinstance(percentile, (bool, np.bool_, str, bytes)):
+        raise TypeError(f"percentile must be None or a number in [0, 100], got {percentile!r}")
     try:
         p = float(percentile)
     except (TypeError, ValueError):
@@ -110,6 +112,8 @@ def _percentile(percentile: Any) -> float:
 
 
 def _tolerance(tolerance: Any) -> float:
+    if isinstance(tolerance, (bool, np.bool_, str, bytes)):
+        raise TypeError(f"tolerance must be a finite number >= 0 (mm), got {tolerance!r}")
     try:
         t = float(tolerance)
     except (TypeError, ValueError):
@@ -160,8 +164,8 @@ def _three_axes(v: B.ArrayView) -> tuple[list[int], list[int], B.ArrayView]:
     return shape, strides, v
 
 
-def _classes(classes: Any, name: str = "classes") -> list[int]:
-    """Distinct non-negative integer labels; floats (1.5, also 2.0), bools and strings are refused."""
+def _classes(classes: Any, name: str = "classes", *, allow_negative: bool = False) -> list[int]:
+    """Distinct (non-negative) integer labels; floats (1.5, also 2.0), bools and strings are refused."""
     if isinstance(classes, (str, bytes)):
         raise TypeError(f"{name} must be a sequence of integer labels, got {classes!r}")
     items = list(classes) if isinstance(classes, Iterable) else [classes]
@@ -174,7 +178,7 @@ def _classes(classes: Any, name: str = "classes") -> list[int]:
         except TypeError:
             raise TypeError(f"{name} must hold integer labels, got {type(c).__name__} {c!r} in {classes!r}") from None
     negative = [v for v in values if v < 0]
-    if negative:
+    if negative and not allow_negative:
         raise ValueError(f"{name} must be non-negative label values, got {negative[0]} in {classes!r}")
     if len(set(values)) != len(values):
         raise ValueError(f"{name} must not repeat a label, got {classes!r}")
@@ -437,6 +441,7 @@ def mean_iou(pred: Any, gt: Any, num_classes: int, ignore_absent: bool = True) -
     >>> metrics.mean_iou(np.array([0, 1, 1]), np.array([0, 0, 1]), 3)
     0.5
     """
+    ignore_absent = _flag(ignore_absent, "ignore_absent")
     cm = confusion_matrix(pred, gt, num_classes).astype(np.float64)
     inter = np.diag(cm)
     union = cm.sum(0) + cm.sum(1) - inter
@@ -487,7 +492,7 @@ def hausdorff(
     """
     conv = _convention(convention)
     p = _percentile(percentile)
-    out = _surface_call(pred, gt, spacing, conv, [(_STAT_HD, p, bool(directed), 0.0)], None)
+    out = _surface_call(pred, gt, spacing, conv, [(_STAT_HD, p, _flag(directed, "directed"), 0.0)], None)
     return float(out[0, 5])
 
 
@@ -515,7 +520,7 @@ def average_surface_distance(
     0.0
     """
     conv = _convention(convention)
-    out = _surface_call(pred, gt, spacing, conv, [(_STAT_ASD, -1.0, not symmetric, 0.0)], None)
+    out = _surface_call(pred, gt, spacing, conv, [(_STAT_ASD, -1.0, not _flag(symmetric, "symmetric"), 0.0)], None)
     return float(out[0, 5])
 
 
@@ -629,6 +634,8 @@ def evaluate(
     if not isinstance(metrics, (str, Iterable)):
         raise TypeError(f"metrics must be a metric name or a sequence of names, got {type(metrics).__name__}")
     names = [metrics] if isinstance(metrics, str) else list(metrics)
+    if not names:
+        raise ValueError(f"metrics must name at least one metric from {_EVAL_METRICS}, got {metrics!r}")
     queries: list[tuple] = []
     columns: list[tuple[str, int]] = []
     for name in names:
