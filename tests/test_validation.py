@@ -203,3 +203,286 @@ def test_normalizers_follow_nan_policy():
     y = mf.ct_normalize(x, nan_policy="omit")
     np.testing.assert_allclose(y[1:], (np.clip(finite, lo, hi) - finite.mean()) / finite.std(), rtol=1e-6)
     assert np.isnan(y[0])
+
+
+# ----------------------------------------------------------------------------- item 6: clear errors
+TORCH_UNSIGNED = ["uint16", "uint32", "uint64"]
+
+
+def _torch_unsigned(name, values):
+    torch = pytest.importorskip("torch")
+    return torch.from_numpy(np.ascontiguousarray(values.astype(name))).to(getattr(torch, name))
+
+
+@pytest.mark.parametrize("name", TORCH_UNSIGNED)
+def test_torch_unsigned_inputs_match_numpy(name, rng):
+    # component_stats / resample_labels(num_classes=...) ended in torch's NotImplementedError
+    # ("min_all" / "aminmax" not implemented for 'UInt16').
+    big = {"uint16": 60000, "uint32": 2**31 + 7, "uint64": 2**63 + 9}[name]
+    a = rng.integers(0, 3, (5, 6, 7)).astype(name)
+    small = a.copy()
+    a[a == 2] = big
+    t = _torch_unsigned(name, a)
+    ts = _torch_unsigned(name, small)
+    for fn in (lambda x: mf.component_stats(x, compact=True), lambda x: mf.intensity_stats(x)):
+        r1, r2 = fn(a), fn(t)
+        for key in r1:
+            np.testing.assert_array_equal(np.asarray(r1[key]), np.asarray(r2[key]), err_msg=key)
+    for fn in (mf.label, mf.fill_holes, mf.keep_largest_per_class, lambda x: mf.largest_component(x, 1),
+               lambda x: mf.hu_window(x, 0, 1e19), lambda x: mf.resample(x, (3, 4, 5)),
+               lambda x: mf.resample_labels(x, (3, 4, 5)), mf.distance_transform):
+        np.testing.assert_array_equal(np.asarray(fn(a)), fn(t).numpy())
+    np.testing.assert_array_equal(mf.component_stats(small)["sizes"], mf.component_stats(ts)["sizes"])
+    np.testing.assert_array_equal(mf.resample_labels(small, (3, 4, 5), num_classes=3),
+                                  mf.resample_labels(ts, (3, 4, 5), num_classes=3).numpy())
+    with pytest.raises(ValueError, match=r"labels must lie in \[0, num_classes\) = \[0, 3\), got values in \[0, "):
+        mf.resample_labels(t, (3, 4, 5), num_classes=3)
+    from medseg_fast import metrics as M
+    assert M.evaluate(t, t, [1])[0]["dice"] == 1.0
+
+
+@pytest.mark.parametrize(("value", "dtype"), [(np.iinfo(np.int32).max, np.int32), (np.iinfo(np.int64).max, np.int64),
+                                              (2**63 + 5, np.uint64), (2**40, np.int64)])
+def test_component_stats_sparse_label_values(value, dtype):
+    # int32 max asked numpy for a 48 GiB table, int64 max gave "negative dimensions", uint64 a pybind dump.
+    labels = np.zeros((3, 4, 5), dtype)
+    labels[0, 0, 0] = value
+    labels[2, 1:3, 2] = 7
+    with pytest.raises(ValueError, match=rf"labels has a maximum value of {value}.*compact=True"):
+        mf.component_stats(labels)
+    s = mf.component_stats(labels, compact=True)
+    assert s["labels"].dtype == labels.dtype
+    assert s["labels"].tolist() == [0, 7, value]
+    assert s["sizes"].tolist() == [57, 2, 1]
+    assert s["bboxes"][2].tolist() == [0, 0, 0, 1, 1, 1]
+    np.testing.assert_array_equal(s["centroids"][1], [2.0, 1.5, 2.0])
+    # Values up to max(size, 2**20) keep the dense table indexed by label value.
+    dense = mf.component_stats(np.where(labels == 7, 2**20, 0).astype(dtype))
+    assert len(dense["sizes"]) == 2**20 + 1 and dense["sizes"][2**20] == 2
+    with pytest.raises(TypeError, match="compact must be a bool"):
+        mf.component_stats(labels, compact="yes")
+
+
+def test_component_stats_compact_matches_dense_and_empty():
+    labels = np.array([[0, 3, 3], [5, 0, 0]], np.uint8)
+    dense, compact = mf.component_stats(labels), mf.component_stats(labels, compact=True)
+    rows = compact["labels"].astype(int)
+    for key in ("sizes", "volumes_mm3", "bboxes"):
+        np.testing.assert_array_equal(compact[key], dense[key][rows])
+    np.testing.assert_array_equal(compact["centroids"], dense["centroids"][rows])
+    empty = mf.component_stats(np.zeros((0, 4), np.int32), compact=True)
+    assert empty["labels"].shape == (0,) and empty["sizes"].shape == (0,) and empty["bboxes"].shape == (0, 4)
+
+
+@pytest.mark.parametrize("percentiles", [(99, 1), (50, 49.9)])
+def test_ct_normalize_rejects_reversed_percentiles(percentiles):
+    # ct_normalize accepted (99, 1) and returned something that is not a clip; mr_normalize refused it.
+    x = np.arange(100, dtype=np.float32)
+    for fn in (mf.ct_normalize, mf.mr_normalize):
+        with pytest.raises(ValueError, match=r"percentiles must be a pair \(low, high\) with 0 <= low <= high <= 100"):
+            fn(x, percentiles=percentiles)
+
+
+@pytest.mark.parametrize("bad", [["a", "b"], [True, False], "5", [[1, 2], [3]]])
+def test_percentiles_must_be_numbers(bad):
+    with pytest.raises(TypeError, match="percentiles must be a number or a sequence of numbers"):
+        mf.intensity_stats(np.zeros(4), percentiles=bad)
+
+
+def test_evaluate_names_the_bad_metric():
+    from medseg_fast import metrics as M
+
+    m = np.ones((3, 3, 3), np.uint8)
+    with pytest.raises(ValueError, match=r"metrics: 'hd101' asks for the 101th percentile.*\[0, 100\]"):
+        M.evaluate(m, m, [1], metrics=["hd101"])
+    with pytest.raises(ValueError, match=r"metrics must name metrics from .* got 'hausdorff'"):
+        M.evaluate(m, m, [1], metrics=["dice", "hausdorff"])
+    with pytest.raises(ValueError, match="metrics must name at least one metric"):
+        M.evaluate(m, m, [1], metrics=[])
+
+
+@pytest.mark.parametrize("n", [np.int64(2), np.int32(3), np.uint8(1), 4])
+def test_set_num_threads_accepts_any_integral(n):
+    before = mf.get_num_threads()
+    try:
+        mf.set_num_threads(n)
+        assert mf.get_num_threads() == int(n)
+    finally:
+        mf.set_num_threads(before)
+
+
+@pytest.mark.parametrize(("n", "error", "message"), [
+    (2**31, ValueError, r"n must be in 1\.\.4096, got 2147483648"),
+    (5000, ValueError, r"n must be in 1\.\.4096, got 5000"),
+    (0, ValueError, r"n must be in 1\.\.4096, got 0"),
+    (-3, ValueError, r"n must be in 1\.\.4096, got -3"),
+    (True, TypeError, r"n must be an integer, got bool"),
+    (np.bool_(True), TypeError, r"n must be an integer, got bool"),
+    (2.0, TypeError, r"n must be an integer, got float 2\.0"),
+    ("2", TypeError, r"n must be an integer, got str"),
+])
+def test_set_num_threads_rejects(n, error, message):
+    before = mf.get_num_threads()
+    with pytest.raises(error, match=message):
+        mf.set_num_threads(n)
+    assert mf.get_num_threads() == before
+
+
+@pytest.mark.parametrize("shape", [(0, 5, 5), (3, 0, 4), (2, 3, 0), (0, 0, 0)])
+def test_resample_empty_broadcast_view_is_a_clear_error(shape):
+    # An empty zero-stride view raised AssertionError.
+    x = np.broadcast_to(np.float32(1), shape)
+    for call in (lambda: mf.resample(x, (2, 2, 2)), lambda: mf.resample(x, (2, 2, 2), order=3),
+                 lambda: mf.resample_labels(np.broadcast_to(np.uint8(1), shape), (2, 2, 2))):
+        with pytest.raises(ValueError, match=r"at least one voxel along every spatial axis, got shape="):
+            call()
+
+
+@pytest.mark.parametrize(("classes", "error", "message"), [
+    ([1.5], TypeError, r"classes must hold integer labels, got float 1\.5"),
+    ([2.0], TypeError, r"classes must hold integer labels, got float 2\.0"),
+    ([True], TypeError, r"classes must hold integer labels, got bool"),
+    ("12", TypeError, r"classes must be a sequence of integer labels, got '12'"),
+    ([1, -1], ValueError, r"classes must be non-negative label values, got -1"),
+    ([1, 1], ValueError, r"classes must not repeat a label, got \[1, 1\]"),
+])
+def test_metric_classes_are_validated(classes, error, message):
+    from medseg_fast import metrics as M
+
+    m = np.array([[0, 1, 2], [1, 1, 0]], np.uint8)
+    for call in (lambda: M.dice(m, m, classes=classes), lambda: M.iou(m, m, classes=classes),
+                 lambda: M.evaluate(m, m, classes)):
+        with pytest.raises(error, match=message):
+            call()
+
+
+def test_keep_largest_per_class_rejects_float_classes():
+    m = np.array([[1, 0, 1, 1, 2]], np.uint8)
+    with pytest.raises(TypeError, match=r"classes must hold integer labels, got float 1\.5"):
+        mf.keep_largest_per_class(m, classes=[1.5])
+    np.testing.assert_array_equal(mf.keep_largest_per_class(m, classes=[np.int64(1)], connectivity=4),
+                                  [[0, 0, 1, 1, 2]])
+
+
+def test_metric_shapes_and_scalars_are_validated():
+    from medseg_fast import metrics as M
+
+    a = np.ones((3, 3, 3), np.uint8)
+    b = np.ones((3, 3, 4), np.uint8)
+    for call in (lambda: M.evaluate(a, b, [1]), lambda: M.dice(a, b), lambda: M.hausdorff(a, b)):
+        with pytest.raises(ValueError, match=r"gt must have the shape of pred: pred\.shape=\(3, 3, 3\), gt\.shape=\(3, 3, 4\)"):
+            call()
+    with pytest.raises(TypeError, match="percentile must be None or a number"):
+        M.hausdorff(a, a, percentile=True)
+    with pytest.raises(TypeError, match="tolerance must be a finite number"):
+        M.surface_dice(a, a, True)
+    with pytest.raises(TypeError, match="empty must be a number"):
+        M.dice(a, a, empty="nan")
+
+
+@pytest.mark.parametrize(("call", "name"), [
+    (lambda v: mf.distance_transform(np.ones(3), squared=v), "squared"),
+    (lambda v: mf.label(np.ones(3, bool), return_num=v), "return_num"),
+    (lambda v: mf.mr_normalize(np.ones(3), mask=np.ones(3, bool), masked_only=v), "masked_only"),
+    (lambda v: __import__("medseg_fast.metrics").metrics.hausdorff(np.ones(3), np.ones(3), directed=v), "directed"),
+    (lambda v: __import__("medseg_fast.metrics").metrics.average_surface_distance(np.ones(3), np.ones(3), symmetric=v),
+     "symmetric"),
+    (lambda v: __import__("medseg_fast.metrics").metrics.mean_iou(np.ones(3, int), np.ones(3, int), 2, ignore_absent=v),
+     "ignore_absent"),
+])
+@pytest.mark.parametrize("value", ["no", 1, None])
+def test_bool_flags_refuse_other_types(call, name, value):
+    # A stray "no" used to be read as truthy.
+    with pytest.raises(TypeError, match=rf"{name} must be a bool, got"):
+        call(value)
+
+
+# ----------------------------------------------------------------------------- item 7: layouts
+def test_dice_refuses_batch_layout_without_layout_keyword(rng):
+    # (B, C, ...) input was pooled into one number (0.98 where MONAI gives [1.0, 0.857]).
+    from medseg_fast import metrics as M
+
+    p = rng.random((2, 2, 6, 7, 8)) > 0.5
+    for fn in (M.dice, M.iou):
+        with pytest.raises(ValueError, match=r"scores one case: pred must have 1 to 3 axes.*layout='bc'"):
+            fn(p, p)
+    with pytest.raises(ValueError, match=r"evaluate scores one case"):
+        M.evaluate(p.astype(np.uint8), p.astype(np.uint8), [1], metrics=["dice"])
+
+
+@pytest.mark.parametrize("include_background", [True, False])
+@pytest.mark.parametrize("spatial", [(9,), (8, 9), (6, 7, 8)])
+def test_dice_iou_bc_layout_match_monai(include_background, spatial, rng):
+    torch = pytest.importorskip("torch")
+    monai_metrics = pytest.importorskip("monai.metrics")
+    from medseg_fast import metrics as M
+
+    labels_gt = rng.integers(0, 3, (3, *spatial))
+    labels_pred = np.where(rng.random(labels_gt.shape) < 0.8, labels_gt, rng.integers(0, 3, labels_gt.shape))
+    labels_pred[2] = 0  # an empty foreground class in case 2 (both empty for channel 1 and 2)
+    labels_gt[2] = 0
+    onehot = lambda lab: np.moveaxis(np.eye(3, dtype=np.float32)[lab], -1, 1)  # noqa: E731
+    p, g = onehot(labels_pred), onehot(labels_gt)
+    kw = {"include_background": include_background, "ignore_empty": False}
+    want = monai_metrics.compute_dice(torch.from_numpy(p), torch.from_numpy(g), **kw).numpy()
+    got = M.dice(p, g, layout="bc", include_background=include_background, empty=1.0)
+    assert got.shape == (3, 3 if include_background else 2)
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+    want = monai_metrics.compute_iou(torch.from_numpy(p), torch.from_numpy(g), **kw).numpy()
+    np.testing.assert_allclose(M.iou(p, g, layout="bc", include_background=include_background, empty=1.0),
+                               want, rtol=1e-6)
+    # Torch inputs give the same numbers.
+    np.testing.assert_allclose(M.dice(torch.from_numpy(p), torch.from_numpy(g), layout="bc", empty=1.0)[:, 1:]
+                               if not include_background else
+                               M.dice(torch.from_numpy(p), torch.from_numpy(g), layout="bc", empty=1.0), got, rtol=0)
+
+
+def test_bc_layout_arguments_are_validated():
+    from medseg_fast import metrics as M
+
+    x = np.ones((2, 3, 4, 4))
+    with pytest.raises(ValueError, match="layout must be None"):
+        M.dice(x, x, layout="cb")
+    with pytest.raises(ValueError, match="classes cannot be combined with layout='bc'"):
+        M.dice(x, x, layout="bc", classes=[1])
+    with pytest.raises(ValueError, match=r"layout='bc' needs \(B, C, \*spatial\).*got shape=\(4, 4\)"):
+        M.iou(np.ones((4, 4)), np.ones((4, 4)), layout="bc")
+    with pytest.raises(TypeError, match="include_background must be a bool"):
+        M.dice(x, x, layout="bc", include_background=0)
+
+
+# ----------------------------------------------------------------------------- item 9: what the EDT equals
+def _edt_cases(rng):
+    binary = rng.random((9, 10, 11)) > 0.3
+    labels = rng.integers(0, 4, (7, 8, 9)).astype(np.uint8)
+    no_background = np.ones((4, 5, 6), np.uint8) * 3
+    return {"binary": binary, "multi_label": labels, "no_background": no_background}
+
+
+@pytest.mark.parametrize("spacing", [None, (2.5, 0.8, 0.7)])
+def test_distance_transform_equals_scipy_of_nonzero(spacing, rng):
+    ndi = pytest.importorskip("scipy.ndimage")
+    for name, mask in _edt_cases(rng).items():
+        want = ndi.distance_transform_edt(mask != 0, sampling=spacing)
+        np.testing.assert_array_equal(mf.distance_transform(mask, spacing, dtype="float64"), want, err_msg=name)
+        np.testing.assert_allclose(mf.distance_transform(mask, spacing), want, rtol=2e-7, err_msg=name)
+
+
+@pytest.mark.parametrize("spacing", [(1.0, 1.0, 1.0), (2.5, 0.8, 0.7)])
+def test_distance_transform_versus_edt_package(spacing, rng):
+    edt = pytest.importorskip("edt")
+    cases = _edt_cases(rng)
+    # Binary masks with some background: equal to float32 rounding.
+    np.testing.assert_allclose(mf.distance_transform(cases["binary"], spacing),
+                               edt.edt(cases["binary"], anisotropy=spacing), rtol=2e-7)
+    labels = cases["multi_label"]
+    np.testing.assert_allclose(mf.distance_transform(labels, spacing), edt.edt(labels != 0, anisotropy=spacing),
+                               rtol=2e-7)
+    # The documented differences: edt measures multi-label input to the nearest different label
+    # (never farther than ours), and gives inf without background where ours is finite.
+    theirs = edt.edt(labels, anisotropy=spacing)
+    ours = mf.distance_transform(labels, spacing)
+    assert np.all(theirs <= ours + 1e-5) and np.any(theirs < ours - 1e-3)
+    nb = cases["no_background"]
+    assert np.all(np.isinf(edt.edt(nb, anisotropy=spacing)))
+    assert np.all(np.isfinite(mf.distance_transform(nb, spacing)))
