@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import gzip
 import logging
 import math
 import os
@@ -21,6 +20,7 @@ import re
 import struct
 import sys
 import tempfile
+import threading
 import time
 import uuid
 import zlib
@@ -174,47 +174,39 @@ class _Header:
     itemsize: int
 
 
-def _count_stream(fh: Any, p: Path, what: str, start: int = 0) -> int:
-    """Decompressed bytes of a gzip/zlib stream (``start`` of them already read), read chunk by chunk and
-    discarded; DataError when the stream is cut or corrupt."""
-    buf = memoryview(bytearray(_CHUNK))
-    total = start
+def _inflate(fh: Any, p: Path, what: str, keep: int = 0) -> tuple[bytes, int]:
+    """Decompress a gzip (``what="gzip"``, members in sequence) or zlib stream from ``fh`` in chunks,
+    discarding the output: the first ``keep`` bytes and the total size. DataError when cut or corrupt."""
+    wbits = 31 if what == "gzip" else 15
+    d = zlib.decompressobj(wbits)
+    head = bytearray()
+    total = 0
+    pending = b""
     try:
         while True:
-            n = fh.readinto(buf)
-            if not n:
-                return total
-            total += n
+            if d.eof:
+                rest = d.unused_data
+                if what != "gzip" or not rest[:2] == b"\x1f\x8b":
+                    break  # end of the stream (trailing bytes after it are ignored, as zlib readers do)
+                d, pending = zlib.decompressobj(wbits), rest  # another gzip member follows
+            data = pending or fh.read(_CHUNK)
+            pending = b""
+            if not data:
+                raise EOFError
+            out = d.decompress(data, 4 * _CHUNK)
+            while True:
+                total += len(out)
+                if len(head) < keep:
+                    head += out[: keep - len(head)]
+                if not d.unconsumed_tail:
+                    break
+                out = d.decompress(d.unconsumed_tail, 4 * _CHUNK)
     except EOFError:
         raise DataError(f"{p}: truncated file: the {what} stream ends after {total} bytes, before its end "
-                        "marker (cut during copy or download?)") from None
-    except (gzip.BadGzipFile, zlib.error, OSError) as exc:
+                        "marker") from None
+    except zlib.error as exc:
         raise DataError(f"{p}: corrupt {what} data after {total} bytes ({exc})") from None
-
-
-class _ZlibReader:
-    """readinto() over a raw zlib stream (MetaImage CompressedData, NRRD has gzip instead)."""
-
-    def __init__(self, fh: Any, limit: int) -> None:
-        self.fh, self.d, self.left = fh, zlib.decompressobj(), limit
-
-    def readinto(self, buf: memoryview) -> int:
-        while True:
-            if self.d.unconsumed_tail:
-                out = self.d.decompress(self.d.unconsumed_tail, len(buf))
-            elif self.d.eof:
-                return 0
-            else:
-                raw = self.fh.read(min(_CHUNK, self.left) if self.left >= 0 else _CHUNK)
-                if not raw:
-                    if not self.d.eof:
-                        raise EOFError
-                    return 0
-                self.left -= len(raw) if self.left >= 0 else 0
-                out = self.d.decompress(raw, len(buf))
-            if out:
-                buf[: len(out)] = out
-                return len(out)
+    return bytes(head), total
 
 
 def _short(p: Path, need: int, have: int, what: str = "voxel data") -> DataError:
@@ -223,14 +215,11 @@ def _short(p: Path, need: int, have: int, what: str = "voxel data") -> DataError
 
 def _check_nifti(p: Path) -> _Header:
     gz = p.name.lower().endswith(".gz")
-    opener = (lambda: gzip.open(p, "rb")) if gz else (lambda: open(p, "rb"))
-    with opener() as fh:
-        try:
-            head = fh.read(540)
-        except EOFError:
-            raise DataError(f"{p}: truncated file: the gzip stream ends inside the NIfTI header") from None
-        except (gzip.BadGzipFile, zlib.error, OSError) as exc:
-            raise DataError(f"{p}: not a readable {'gzip' if gz else 'NIfTI'} file ({exc})") from None
+    with open(p, "rb") as fh:
+        if gz:
+            head, total = _inflate(fh, p, "gzip", keep=540)
+        else:
+            head, total = fh.read(540), os.fstat(fh.fileno()).st_size
         if len(head) < 348:
             raise DataError(f"{p}: truncated file: {len(head)} bytes, shorter than a NIfTI header (348)")
         for order in "<>":
@@ -277,7 +266,7 @@ def _check_nifti(p: Path) -> _Header:
         if not (math.isfinite(vox_offset) and sizeof_hdr <= vox_offset < 2**62):
             raise DataError(f"{p}: vox_offset is {vox_offset}, expected >= {sizeof_hdr} (the header size)")
         need = int(vox_offset) + math.prod(size) * itemsize
-        have = _count_stream(fh, p, "gzip", len(head)) if gz else os.fstat(fh.fileno()).st_size
+        have = total
         if have < need:
             raise _short(p, need - int(vox_offset), have - int(vox_offset))
     return _Header(tuple(int(s) for s in size), itemsize)
@@ -360,8 +349,7 @@ def _check_nrrd(p: Path) -> _Header | None:
                     raise _short(src, need, have)
             else:
                 data.seek(start)
-                with gzip.GzipFile(fileobj=data, mode="rb") as z:
-                    have = _count_stream(z, src, "gzip")
+                have = _inflate(data, src, "gzip")[1]
                 if have - max(skip, 0) < need:
                     raise _short(src, need, have - max(skip, 0))
     return header
@@ -413,7 +401,7 @@ def _check_meta(p: Path) -> _Header | None:
                     raise _short(src, need, have)
             else:
                 data.seek(start + max(hsize, 0))
-                have = _count_stream(_ZlibReader(data, -1), src, "zlib")
+                have = _inflate(data, src, "zlib")[1]
                 if have < need:
                     raise _short(src, need, have)
     return header
@@ -471,47 +459,73 @@ _BAD_DATA_WARNINGS = re.compile(r"unexpected scales|short read|truncat|not enoug
                                 r"could not read|failed to read|fewer|unable", re.IGNORECASE)
 
 
-class _Capture:
-    """While active: ITK warnings go to a list (not stderr) and C-level writes to file descriptor 2 (niftilib
-    prints its errors there) go to a temporary file; both are handed back afterwards."""
+_CAPTURE_LOCK = threading.Lock()
+_CAPTURE: dict[str, Any] = {"depth": 0, "logger": None, "old": None, "fd": None, "tmp": None, "msgs": []}
 
-    def __init__(self) -> None:
-        self.warnings: list[str] = []
-        self.stderr = ""
 
-    def __enter__(self) -> _Capture:
+def _itk_logger() -> Any:
+    """One ITK logger for the process that appends to the shared message list (kept alive while installed)."""
+    if _CAPTURE["logger"] is None:
         sitk = _sitk()
-        capture = self
 
         class _Logger(sitk.LoggerBase):
             def DisplayText(self, t: str) -> None:
-                capture.warnings.append(t)
+                _CAPTURE["msgs"].append(t)
 
             DisplayErrorText = DisplayWarningText = DisplayGenericOutputText = DisplayText
 
             def DisplayDebugText(self, t: str) -> None:
                 pass
 
-        self._logger = _Logger()
-        self._old_logger = self._logger.SetAsGlobalITKLogger()
-        self._saved_fd = None
-        try:
-            sys.stderr.flush()
-            self._tmp = tempfile.TemporaryFile()
-            self._saved_fd = os.dup(2)
-            os.dup2(self._tmp.fileno(), 2)
-        except (OSError, ValueError, AttributeError):  # no usable fd 2 (embedded, closed): do not capture
-            self._saved_fd = None
+        _CAPTURE["logger"] = _Logger()
+    return _CAPTURE["logger"]
+
+
+class _Capture:
+    """While active: ITK warnings go to a list (not stderr) and C-level writes to file descriptor 2 (niftilib
+    prints its errors there) go to a temporary file; both are handed back afterwards. Nested and concurrent
+    uses (threads) share one installation, undone by the last to leave, so stderr is always restored."""
+
+    def __init__(self) -> None:
+        self.warnings: list[str] = []
+        self.stderr = ""
+
+    def __enter__(self) -> _Capture:
+        with _CAPTURE_LOCK:
+            st = _CAPTURE
+            if st["depth"] == 0:
+                st["msgs"] = []
+                st["old"] = _itk_logger().SetAsGlobalITKLogger()
+                try:
+                    sys.stderr.flush()
+                    tmp = tempfile.TemporaryFile()
+                    fd = os.dup(2)
+                    os.dup2(tmp.fileno(), 2)
+                    st["fd"], st["tmp"] = fd, tmp
+                except (OSError, ValueError, AttributeError):  # no usable fd 2 (embedded, closed): no capture
+                    st["fd"] = st["tmp"] = None
+            st["depth"] += 1
+            self._first = len(st["msgs"])
+            self._offset = os.fstat(st["tmp"].fileno()).st_size if st["tmp"] is not None else 0
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        self._old_logger.SetAsGlobalITKLogger()
-        if self._saved_fd is not None:
-            os.dup2(self._saved_fd, 2)
-            os.close(self._saved_fd)
-            self._tmp.seek(0)
-            self.stderr = self._tmp.read().decode("utf-8", "replace")
-            self._tmp.close()
+        with _CAPTURE_LOCK:
+            st = _CAPTURE
+            self.warnings = st["msgs"][self._first:]
+            if st["tmp"] is not None:
+                with contextlib.suppress(OSError, ValueError, AttributeError):
+                    sys.stderr.flush()
+                self.stderr = os.pread(st["tmp"].fileno(), 1 << 20, self._offset).decode("utf-8", "replace")
+            st["depth"] -= 1
+            if st["depth"] == 0:
+                st["old"].SetAsGlobalITKLogger()
+                st["old"] = None
+                if st["fd"] is not None:
+                    os.dup2(st["fd"], 2)
+                    os.close(st["fd"])
+                    st["tmp"].close()
+                    st["fd"] = st["tmp"] = None
 
     def messages(self) -> list[str]:
         """Every captured message as one line each, ITK's source-file preamble dropped."""

@@ -156,6 +156,16 @@ def make_phantom(seed: int, config: PhantomConfig | None = None) -> tuple[np.nda
     return ct, labels, Meta(tuple(spacing), origin, np.eye(3), {"phantom_seed": seed})
 
 
+def _complete(p: Path) -> bool:
+    """An existing file that reads back whole (a write cut short by a full disk is regenerated)."""
+    from ..io import DataError, check_image_file
+
+    try:
+        return p.exists() and check_image_file(p) is not None
+    except DataError:
+        return False
+
+
 def make_dataset(out: str | os.PathLike, n_train: int = 8, n_test: int = 2, *, seed: int = 0,
                  config: PhantomConfig | None = None, prefix: str = "phantom") -> Path:
     """Write a phantom dataset in the nnU-Net / MSD layout: ``imagesTr/``, ``labelsTr/``, ``imagesTs/``,
@@ -172,7 +182,7 @@ def make_dataset(out: str | os.PathLike, n_train: int = 8, n_test: int = 2, *, s
         case = f"{prefix}_{i:03d}"
         img_p = root / f"images{split}" / f"{case}_0000.nii.gz"
         lab_p = root / f"labels{split}" / f"{case}.nii.gz"
-        if not (img_p.exists() and lab_p.exists()):
+        if not (_complete(img_p) and _complete(lab_p)):
             ct, lab, meta = make_phantom(seed * 100003 + i, config)
             write_image(lab_p, lab, meta)
             write_image(img_p, ct, meta)
