@@ -4,9 +4,18 @@ Arrays are numpy, in **array axis order**: (z, y, x) for a 3-D volume, (y, x) fo
 ``GetArrayFromImage`` order). :class:`Meta` gives spacing, origin and direction in the same array axis order,
 so ``meta.spacing[0]`` is the spacing along ``array.shape[0]``; ITK's own (x, y, z) order is available as
 ``meta.itk_spacing`` etc. The physical position of voxel index ``i`` (array order) is
-``origin + direction @ (spacing * i)``. Writes are atomic: the file (or DICOM folder) is written under a
-temporary name next to the target and renamed into place, so an interrupted run never leaves a half-written
-output.
+``origin + direction @ (spacing * i)``.
+
+Reads are checked: the header is parsed here and the voxel bytes it promises are counted (gzip streams
+decompressed in chunks) before SimpleITK reads the file, so a truncated or corrupt file, a huge
+``vox_offset``, a bad ``sizeof_hdr`` or a NaN / zero / negative voxel size raises :class:`DataError` naming
+the file instead of giving a zero-filled or re-spaced volume. ITK's warnings never reach stderr.
+
+Writes are atomic and verified: the file (or DICOM folder) is written under a temporary name next to the
+target (``.NAME.tmp-PID-XXXXXXXX.SUFFIX``, see :func:`is_temp_name`), fsynced, checked (the header reads
+back with the array's shape, every voxel byte is there), and only then renamed into place; on any failure
+(full disk, I/O error, Ctrl-C) the temporary file is removed and a :class:`DataError` names the target.
+An array reads back with its shape and dtype (or :func:`write_image` refuses it).
 """
 
 from __future__ import annotations
@@ -527,10 +536,11 @@ class _Capture:
                     st["tmp"].close()
                     st["fd"] = st["tmp"] = None
 
-    def messages(self) -> list[str]:
-        """Every captured message as one line each, ITK's source-file preamble dropped."""
+    def messages(self, stderr: bool = True) -> list[str]:
+        """Captured ITK messages (and, with ``stderr``, the C-level stderr text) as one line each, ITK's
+        source-file preamble dropped."""
         out = []
-        for text in self.warnings + ([self.stderr] if self.stderr.strip() else []):
+        for text in self.warnings + ([self.stderr] if stderr and self.stderr.strip() else []):
             lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("WARNING: In ")]
             out.extend(re.sub(r"\w+ \(0x[0-9a-f]+\): ", "", ln) for ln in lines)
         return out
@@ -598,7 +608,11 @@ def read_image(path: str | os.PathLike) -> tuple[np.ndarray, Meta]:
         detail = next((line.strip() for line in reason if "ERROR" in line.upper() or "unable" in line.lower()),
                       reason[-1] if reason else "")
         raise DataError(f"{p}: cannot read image ({detail[:200]})") from None
-    _raise_or_log(p, cap.messages(), "read")
+    # ITK's own warnings can mean bad data; other libraries' stderr chatter on reads (GDCM on real DICOM
+    # series) is only logged: the byte and header checks above already caught short data
+    _raise_or_log(p, cap.messages(stderr=False), "read")
+    for line in cap.messages()[len(cap.messages(stderr=False)):]:
+        log.warning("%s: %s", p, line)
     meta = Meta.from_sitk(image)
     bad = [s for s in meta.spacing if not (math.isfinite(s) and s > 0)]
     if bad:
@@ -882,7 +896,8 @@ _WRITE_KINDS = "biuf"  # bool, signed and unsigned integers, floats
 
 def _prepare_array(p: Path, array: Any, fmt: str) -> np.ndarray:
     if hasattr(array, "detach"):  # torch tensor
-        array = array.detach().cpu().numpy()
+        t = array.detach().cpu()
+        array = (t.float() if str(t.dtype) == "torch.bfloat16" else t).numpy()  # numpy has no bfloat16
     a = np.asarray(array)
     if a.dtype.kind not in _WRITE_KINDS or a.dtype.itemsize > 8:
         raise TypeError(f"array dtype must be bool, int8..int64, uint8..uint64 or float16/32/64 to write {p}, "
@@ -932,7 +947,8 @@ def write_image(path: str | os.PathLike, array: Any, meta: Meta | None = None, *
     ``format="dicom"`` and a path without an image suffix. Arrays may be 2-D to 5-D; they read back with the
     same shape (NIfTI refuses a size-1 leading axis of a 4-D/5-D array, which its readers drop). dtypes:
     int8..int64, uint8..uint64 and float32 are kept; bool is written as uint8, float16 and float64 as float32;
-    big-endian input is byte-swapped (same values); anything else is refused. Torch tensors are accepted.
+    big-endian input is byte-swapped (same values); anything else is refused. Torch tensors are accepted
+    (bfloat16 as float32).
 
     The written file is fsynced and checked before it is renamed into place (the header reads back with the
     array's shape and the file holds every voxel byte), so a full disk or an I/O error never leaves a

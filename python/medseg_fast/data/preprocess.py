@@ -1,8 +1,10 @@
 """Preprocessing (as nnU-Net): crop to the non-zero region, normalize (CT: clip to the foreground
 0.5/99.5 percentiles, z-score with dataset statistics; other modalities: per-case z-score), resample to the
-target spacing. Cases are cached as ``.npz`` files written atomically (temp file, then rename), so an
-interrupted run resumes where it stopped and never leaves a half-written case; ranks of a ``torchrun``
-launch each take every ``world_size``-th case."""
+target spacing. Cases are cached as ``.npz`` files written atomically (temp file, fsync, every member read
+back, then rename), so an interrupted run resumes where it stopped and never leaves a half-written case;
+a cached case that does not read back is redone, and temporary files of a killed run are never read as
+cases (:func:`case_files`) and are removed by the next run. Ranks of a ``torchrun`` launch each take every
+``world_size``-th case."""
 
 from __future__ import annotations
 

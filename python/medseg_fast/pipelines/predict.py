@@ -1,7 +1,9 @@
 """Prediction: read, preprocess as in training, sliding-window inference (optional mirroring), resample the
 class probabilities back to the input grid, optional largest-component postprocessing per class, and write
 the label map with the input's geometry. Folders are processed case by case, each output written
-atomically; existing outputs are skipped, so an interrupted run resumes (Ctrl-C leaves no partial file).
+atomically and verified; existing outputs are skipped only when they read back whole with the input's shape
+(a broken one, e.g. from a full disk, is predicted again), so an interrupted run resumes (Ctrl-C leaves no
+partial file; temporary files of a killed run are removed).
 Under ``torchrun`` each rank takes every ``WORLD_SIZE``-th case."""
 
 from __future__ import annotations
@@ -175,7 +177,7 @@ def predict(model: str | os.PathLike, input: str | os.PathLike, output: str | os
             overwrite: bool = False, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Segment a file (to a file) or a folder of cases (to a folder, ``CASE.nii.gz`` per case).
 
-    Existing outputs are skipped unless ``overwrite``. Returns ``{"written": [...], "skipped": [...],
+    Existing outputs that read back whole are skipped unless ``overwrite``. Returns ``{"written": [...], "skipped": [...],
     "timings": {...}}``.
     """
     t_start = time.time()
