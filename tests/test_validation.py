@@ -86,6 +86,17 @@ def test_window_extremes_match_float64_reference(dtype, rng):
                                    err_msg=f"center={center}, width={width}")
 
 
+def test_window_extremes_bfloat16_input():
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+    big = float(ml_dtypes.finfo(ml_dtypes.bfloat16).max)
+    x = np.array([-big, -1.0, 0.0, 2.0, big, -np.inf, np.inf, np.nan], ml_dtypes.bfloat16)
+    x64 = x.astype(np.float64)
+    for center, width in [(0.0, 2 * big), (0.0, 1e39), (40.0, 80.0), (1.0, 1e-3), (-big / 2, big)]:
+        lo, hi = mf.window_bounds(center, width)
+        np.testing.assert_allclose(mf.hu_window(x, center, width), window_reference(x64, lo, hi), rtol=0, atol=3e-6,
+                                   equal_nan=True, err_msg=f"center={center}, width={width}")
+
+
 def test_window_mixed_extreme_and_narrow_windows_stay_exact(rng):
     # One extreme window switches the whole call to the double path; the narrow one stays exact.
     x = rng.uniform(990, 1010, 5000).astype(np.float32)
@@ -486,3 +497,38 @@ def test_distance_transform_versus_edt_package(spacing, rng):
     nb = cases["no_background"]
     assert np.all(np.isinf(edt.edt(nb, anisotropy=spacing)))
     assert np.all(np.isfinite(mf.distance_transform(nb, spacing)))
+
+
+@pytest.mark.parametrize("k", [2**16 + 1, 2**33, 2**70])
+def test_confusion_matrix_huge_num_classes_is_rejected(k):
+    # num_classes=2**33 overflowed k * k in the kernel (an empty table, then a segfault).
+    from medseg_fast import metrics as M
+
+    m = np.zeros((3, 3, 3), np.uint8)
+    for call in (lambda: M.confusion_matrix(m, m, k), lambda: M.mean_iou(m, m, k)):
+        with pytest.raises(ValueError, match=rf"num_classes must be in 1\.\.65536 \(a K x K table\), got {k}"):
+            call()
+    with pytest.raises(TypeError, match="num_classes must be a positive integer, got float"):
+        M.confusion_matrix(m, m, 2.0)
+
+
+def test_confusion_matrix_kernel_guards_its_table_size():
+    from medseg_fast import _ext
+
+    a = np.zeros((1, 1, 2), np.uint8)
+    desc = (a.ctypes.data, "uint8", [2, 2, 1])
+    for k in (2**33, 0, -1):
+        with pytest.raises(ValueError, match=rf"num_classes must be in 1\.\.2\*\*20, got {k}"):
+            _ext.cpu_module().confusion_matrix([1, 1, 2], desc, desc, k)
+
+
+def test_confusion_matrix_large_table_single_thread_path_matches(rng):
+    # Tables above 256 MiB over all threads are filled by one thread: same integer counts.
+    from medseg_fast import metrics as M
+
+    pred = rng.integers(0, 6000, (4, 5, 6))
+    gt = np.where(rng.random(pred.shape) < 0.5, pred, rng.integers(0, 6000, pred.shape))
+    cm = M.confusion_matrix(pred, gt, 6000)
+    want = np.zeros((6000, 6000), np.int64)
+    np.add.at(want, (gt.ravel(), pred.ravel()), 1)
+    np.testing.assert_array_equal(cm, want)

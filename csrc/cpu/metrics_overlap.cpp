@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 #include <stdexcept>
+#include <string>
 #include <type_traits>
 
 #include "medseg/dispatch.h"
@@ -130,9 +131,15 @@ std::vector<ClassBox> class_boxes(const Layout& layout, const ArrayArg& pred, co
 
 std::vector<int64_t> confusion_matrix(const Layout& layout, const ArrayArg& pred, const ArrayArg& gt, int64_t k) {
     if (layout.ndim != 3) throw std::invalid_argument("confusion_matrix expects a 3-axis layout");
+    // k * k overflowed int64 for k = 2**33 (an empty table, then writes past it).
+    if (k < 1 || k > (int64_t(1) << 20))
+        throw std::invalid_argument("num_classes must be in 1..2**20, got " + std::to_string(k));
     const int64_t d0 = layout.shape[0], d1 = layout.shape[1], d2 = layout.shape[2];
     const int64_t rows = d0 * d1;
-    const int threads = get_num_threads();
+    // One table per thread while they stay small; large tables are filled by one thread (the
+    // counts are integers, so the result is the same either way).
+    const int64_t table_bytes = k * k * int64_t(sizeof(int64_t));
+    const int threads = table_bytes * get_num_threads() <= (int64_t(256) << 20) ? get_num_threads() : 1;
     std::vector<std::vector<int64_t>> partial(threads, std::vector<int64_t>(k * k, 0));
     detail::dispatch_labels(pred.dtype, [&](auto pt) {
         using P = typename decltype(pt)::type;
@@ -140,7 +147,7 @@ std::vector<int64_t> confusion_matrix(const Layout& layout, const ArrayArg& pred
             using G = typename decltype(gtag)::type;
             const P* pp = pred.data<P>();
             const G* gp = gt.data<G>();
-            parallel_for(rows, 16, [&](int64_t begin, int64_t end, int t) {
+            auto count_rows = [&](int64_t begin, int64_t end, int t) {
                 int64_t* acc = partial[t].data();
                 for (int64_t r = begin; r < end; ++r) {
                     const int64_t i = r / d1, j = r % d1;
@@ -153,7 +160,11 @@ std::vector<int64_t> confusion_matrix(const Layout& layout, const ArrayArg& pred
                         acc[b * k + a] += 1;
                     }
                 }
-            });
+            };
+            if (threads == 1)
+                count_rows(0, rows, 0);
+            else
+                parallel_for(rows, 16, count_rows);
         });
     });
     std::vector<int64_t> out(k * k, 0);

@@ -81,6 +81,8 @@ __all__ = [
 ]
 
 CONVENTIONS = ("monai", "medpy", "deepmind")
+# Largest K of confusion_matrix / mean_iou: the K x K int64 table is then 32 GiB.
+MAX_CONFUSION_CLASSES = 2**16
 # How surface distances are found: "auto" (nearest-neighbour search over the other surface, the
 # exact EDT of the union box when the search would cost more), or one of them forced. Every path
 # gives bit-identical results; tests force each one ("auto-small-budget": the search gives up
@@ -246,7 +248,8 @@ def _surface_call(pred: Any, gt: Any, spacing: Any, convention: int, queries: li
                   classes: list[int] | None) -> np.ndarray:
     pv, gv = _pair(pred, gt, binary=classes is None)
     if not 1 <= pv.ndim <= 3:
-        raise ValueError(f"pred and gt must be 1-D, 2-D or 3-D for surface metrics, got shape={pv.shape}")
+        raise ValueError(f"pred and gt must be 1-D, 2-D or 3-D for surface metrics (one case, no batch or "
+                         f"channel axis; score each case and class separately), got shape={pv.shape}")
     if convention == 2 and pv.ndim < 2:
         raise ValueError(f"convention='deepmind' needs 2-D or 3-D masks, got shape={pv.shape}")
     sp = _spacing(spacing, pv.ndim, what="mask")
@@ -372,7 +375,7 @@ def confusion_matrix(pred: Any, gt: Any, num_classes: int) -> np.ndarray:
     pred, gt : array
         Integer label maps of the same shape (float maps must hold integer values).
     num_classes : int
-        Number of classes K.
+        Number of classes K, ``1 <= K <= 65536``.
 
     Returns
     -------
@@ -387,8 +390,10 @@ def confusion_matrix(pred: Any, gt: Any, num_classes: int) -> np.ndarray:
     array([[1, 1],
            [0, 1]])
     """
-    if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < 1:
-        raise ValueError(f"num_classes must be a positive integer, got {num_classes!r}")
+    if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)):
+        raise TypeError(f"num_classes must be a positive integer, got {type(num_classes).__name__} {num_classes!r}")
+    if not 1 <= num_classes <= MAX_CONFUSION_CLASSES:
+        raise ValueError(f"num_classes must be in 1..{MAX_CONFUSION_CLASSES} (a K x K table), got {num_classes!r}")
     pv, gv = _pair(pred, gt, binary=False)
     shape, ps, pv = _three_axes(pv)
     _, gs, gv = _three_axes(gv)
