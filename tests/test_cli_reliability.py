@@ -143,6 +143,33 @@ def test_predict_full_disk_exits_nonzero_and_rerun_redoes(demo, tmp_path):
         assert read_image(out / f)[0].shape == read_image(images / f.replace(".nii", "_0000.nii"))[0].shape
 
 
+def test_predict_disk_fills_midway(demo, tmp_path, monkeypatch, capsys):
+    """The first case fits, the second does not: exit 2 naming the second file; the rerun keeps the first
+    (it reads back) and writes the second."""
+    import errno
+
+    images = demo / "dataset" / "imagesTr"
+    out = tmp_path / "pred"
+    argv = ["predict", "--model", str(demo / "model" / "checkpoint_final.pt"), "--input", str(images),
+            "--output", str(out), "--threads", "1"]
+    real_fsync, calls = os.fsync, []
+
+    def fsync_then_full(fd):
+        calls.append(fd)
+        if len(calls) > 1:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync_then_full)
+    rc = main(argv)
+    _one_line_error(capsys, rc, r"pred/phantom_001\.nii\.gz: write failed \(No space left on device\)")
+    assert sorted(os.listdir(out)) == ["phantom_000.nii.gz"]
+    monkeypatch.setattr(os, "fsync", real_fsync)
+    assert main(argv) == 0
+    assert "wrote 1 file(s), skipped 1 existing" in capsys.readouterr().out
+    assert read_image(out / "phantom_001.nii.gz")[0].dtype == np.uint8
+
+
 def test_preprocess_full_disk_leaves_no_case(demo, tmp_path, monkeypatch, capsys):
     import errno
 

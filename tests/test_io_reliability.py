@@ -417,3 +417,26 @@ def test_clean_stale_temp_files(tmp_path):
     removed = clean_stale_temp_files(tmp_path, older_than=time.time() - 60)
     assert removed == [dead]
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([mine.name, fresh.name, keep.name])
+
+
+@pytest.mark.parametrize("suffix", [".nii.gz", ".nrrd"])
+def test_geometry_the_format_cannot_keep_is_refused(tmp_path, suffix):
+    """NIfTI orthonormalizes a sheared direction and NRRD folds shear into the spacing: refused, not changed."""
+    shear = np.array([[1.0, 0.3, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+    meta = Meta((1.0, 1.0, 1.0), (0.0, 0.0, 0.0), shear)
+    with pytest.raises(ValueError, match=rf"meta cannot be stored in .*x\{suffix}: it reads back as"):
+        write_image(tmp_path / f"x{suffix}", np.zeros((3, 4, 5), np.uint8), meta)
+    assert list(tmp_path.iterdir()) == []
+    write_image(tmp_path / "x.mha", np.zeros((3, 4, 5), np.uint8), meta)
+    np.testing.assert_allclose(read_image(tmp_path / "x.mha")[1].direction, shear)
+
+
+def test_nifti_4d_direction_mixing_spatial_and_extra_axis_refused(tmp_path):
+    rot = np.eye(4)
+    rot[:3, :3] = [[0.0, 0.0, 1.0], [0.6, 0.8, 0.0], [-0.8, 0.6, 0.0]]  # array axis 0 is NIfTI's 4th dimension
+    meta = Meta((1.0, 2.0, 3.0, 4.0), (1.0, 2.0, 3.0, 4.0), rot)
+    with pytest.raises(ValueError, match=r"meta cannot be stored in .*x\.nii\.gz"):
+        write_image(tmp_path / "x.nii.gz", np.zeros((2, 3, 4, 5), np.uint8), meta)
+    for suffix in (".nrrd", ".mha"):
+        write_image(tmp_path / f"x{suffix}", np.zeros((2, 3, 4, 5), np.uint8), meta)
+        assert read_image(tmp_path / f"x{suffix}")[1].same_geometry(meta)

@@ -994,22 +994,23 @@ def write_image(path: str | os.PathLike, array: Any, meta: Meta | None = None, *
     detached = str(p).lower().endswith((".mhd", ".nhdr"))
     try:
         if detached:
-            _write_detached(sitk, image, p, a)
+            _write_detached(sitk, image, p, a, meta)
             return
-        with atomic_path(p, verify=lambda t: _verify_image(t, a, fmt)) as tmp:
+        with atomic_path(p, verify=lambda t: _verify_image(t, a, fmt, meta, p)) as tmp:
             cap = _Capture()
             with cap:
                 if fmt == "dicom":
                     _write_dicom_series(tmp, image, a)
                 else:
                     sitk.WriteImage(image, str(tmp), compress and str(p).lower().endswith(".gz") or False)
-            _raise_or_log(tmp, cap.messages(), "write")
+            _raise_or_log(p, cap.messages(), "write")
     except RuntimeError as exc:
         raise DataError(f"{p}: cannot write image ({str(exc).strip().splitlines()[-1][:200]})") from None
 
 
-def _verify_image(tmp: Path, a: np.ndarray, fmt: str) -> None:
-    """The written file reads back: our header check (every voxel byte present), then ITK's header."""
+def _verify_image(tmp: Path, a: np.ndarray, fmt: str, meta: Meta, target: Path) -> None:
+    """The written file reads back: our header check (every voxel byte present), then ITK's header with the
+    array's shape and the geometry ``meta`` (to float32 precision, as NIfTI stores it)."""
     sitk = _sitk()
     h = _check_header(tmp)
     if h is not None and (tuple(reversed(h.itk_size)) != a.shape or h.itemsize not in (0, a.dtype.itemsize)):
@@ -1021,19 +1022,27 @@ def _verify_image(tmp: Path, a: np.ndarray, fmt: str) -> None:
             if fmt == "dicom":
                 reader = sitk.ImageSeriesReader()
                 reader.SetFileNames(reader.GetGDCMSeriesFileNames(str(tmp)))
-                got = tuple(reversed(reader.Execute().GetSize()))
+                info: Any = reader.Execute()
             else:
                 info = sitk.ImageFileReader()
                 info.SetFileName(str(tmp))
                 info.ReadImageInformation()
-                got = tuple(reversed(info.GetSize()))
+            got = tuple(reversed(info.GetSize()))
+            n = len(got)
+            back = Meta(tuple(reversed(info.GetSpacing())), tuple(reversed(info.GetOrigin())),
+                        np.asarray(info.GetDirection(), np.float64).reshape(n, n)[::-1, ::-1])
     except RuntimeError as exc:
         raise DataError(f"{tmp}: does not read back ({str(exc).strip().splitlines()[-1][:200]})") from None
     if got != a.shape:
         raise DataError(f"{tmp}: reads back with shape {got}, expected {a.shape}")
+    if not back.same_geometry(meta, tol=1e-4):
+        raise ValueError(f"meta cannot be stored in {target}: it reads back as spacing {back.spacing}, origin "
+                         f"{back.origin}, direction {back.direction.round(6).tolist()} (given {meta.spacing}, "
+                         f"{meta.origin}, {meta.direction.round(6).tolist()}); NIfTI keeps only orthonormal directions "
+                         "of the last 3 axes and NRRD no shear: write .mha, or give an orthonormal direction")
 
 
-def _write_detached(sitk: Any, image: Any, p: Path, a: np.ndarray) -> None:
+def _write_detached(sitk: Any, image: Any, p: Path, a: np.ndarray, meta: Meta) -> None:
     """Header + data file formats (.mhd/.raw, .nhdr/.raw): the header names the data file, so both are
     written with their final names in a temporary folder, verified, and moved into place, data first,
     header last."""
@@ -1048,7 +1057,7 @@ def _write_detached(sitk: Any, image: Any, p: Path, a: np.ndarray) -> None:
                 sitk.WriteImage(image, str(tmpdir / p.name), False)
             _raise_or_log(p, cap.messages(), "write")
             _fsync_path(tmpdir)
-            _verify_image(tmpdir / p.name, a, "itk")
+            _verify_image(tmpdir / p.name, a, "itk", meta, p)
         except (OSError, DataError) as exc:
             raise _write_failed(p, tmpdir / p.name, exc) from exc
         for f in sorted(tmpdir.iterdir(), key=lambda f: f.name == p.name):
