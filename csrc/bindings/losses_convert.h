@@ -1,63 +1,111 @@
-// Conversion of the loss-kernel arguments from plain Python values (pybind11 only).
+// Typed arguments of the fused-loss kernels (pybind11 only; no kernel logic).
+//
+// The enums and the configuration struct are bound once, here, and registered by both _C and
+// _C_cuda. They are module-local (py::module_local): each extension owns its copy of the Python
+// types, so neither module needs the other to import, and an object made by one module is
+// refused (TypeError) by the other's functions; Python builds them from the module it calls.
 #pragma once
 
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <cstdint>
+#include <optional>
 #include <stdexcept>
 #include <string>
-#include <tuple>
 #include <vector>
 
-#include "medseg/dispatch.h"
+#include "convert.h"
 #include "medseg/losses.h"
 
 namespace medseg::bindings {
 
-// (B, K, n0, n1, n2)
-inline SegShape make_seg_shape(const std::vector<int64_t>& dims) {
-    if (dims.size() != 5) throw std::invalid_argument("loss shape must be (B, K, n0, n1, n2)");
-    SegShape s;
-    s.batch = dims[0];
-    s.classes = dims[1];
-    for (int i = 0; i < 3; ++i) s.n[i] = dims[2 + i];
-    return s;
+namespace py = pybind11;
+
+// (B, K, n0, n1, n2): the 5-D layout shared by every array of a call (arrays are ArrayDesc with
+// 5 strides, read by make_array).
+inline Layout make_seg_layout(const std::vector<int64_t>& dims) {
+    if (dims.size() != 5)
+        throw std::invalid_argument("loss shape must be (B, K, n0, n1, n2), got " + std::to_string(dims.size()) +
+                                    " values");
+    return make_layout(dims);
 }
 
-// (ptr, dtype, [sb, sk, s0, s1, s2])
-using SegDesc = std::tuple<uintptr_t, std::string, std::vector<int64_t>>;
-
-inline SegArray make_seg_array(const SegDesc& desc) {
-    SegArray a;
-    a.ptr = std::get<0>(desc);
-    a.dtype = parse_dtype(std::get<1>(desc));
-    const auto& st = std::get<2>(desc);
-    if (st.size() != 5) throw std::invalid_argument("loss array strides must be (sb, sk, s0, s1, s2)");
-    a.sb = st[0];
-    a.sk = st[1];
-    for (int i = 0; i < 3; ++i) a.ss[i] = st[2 + i];
-    return a;
+// The configuration as the kernels see it: classes come from the shape, and enum values made
+// from out-of-range integers (pybind11 enums accept any int) are refused.
+inline SegLossConfig kernel_config(SegLossConfig cfg, const Layout& shape) {
+    const int act = static_cast<int>(cfg.act), term = static_cast<int>(cfg.term);
+    if (act < 0 || act > 1) throw std::invalid_argument("config.act must be a DiceAct, got the value " + std::to_string(act));
+    if (term < 0 || term > 3)
+        throw std::invalid_argument("config.term must be a PixelTerm, got the value " + std::to_string(term));
+    cfg.classes = seg_classes(shape);
+    return cfg;
 }
 
-// (act, term, term_first, gamma, squared_pred, onehot, has_ignore, ignore_index, explog_eps)
-using SegConfigTuple = std::tuple<int, int, int, double, bool, bool, bool, int64_t, double>;
+inline std::string seg_config_repr(const SegLossConfig& c) {
+    const char* acts[] = {"softmax", "sigmoid"};
+    const char* terms[] = {"none", "focal_softmax", "focal_sigmoid", "explog_softmax"};
+    const int a = static_cast<int>(c.act), t = static_cast<int>(c.term);
+    return std::string("SegLossConfig(act=") + (a >= 0 && a <= 1 ? acts[a] : "?") +
+           ", term=" + (t >= 0 && t <= 3 ? terms[t] : "?") + ", term_first=" + std::to_string(c.term_first) +
+           ", gamma=" + std::to_string(c.gamma) + ", squared_pred=" + (c.squared_pred ? "True" : "False") +
+           ", onehot=" + (c.onehot ? "True" : "False") +
+           ", ignore_index=" + (c.has_ignore ? std::to_string(c.ignore_index) : std::string("None")) +
+           ", explog_eps=" + std::to_string(c.explog_eps) + ")";
+}
 
-inline SegLossConfig make_seg_config(const SegConfigTuple& t, int64_t classes) {
-    SegLossConfig c;
-    c.classes = classes;
-    const int act = std::get<0>(t), term = std::get<1>(t);
-    if (act < 0 || act > 1) throw std::invalid_argument("unknown Dice activation");
-    if (term < 0 || term > 3) throw std::invalid_argument("unknown pixel term");
-    c.act = static_cast<DiceAct>(act);
-    c.term = static_cast<PixelTerm>(term);
-    c.term_first = std::get<2>(t);
-    c.gamma = std::get<3>(t);
-    c.squared_pred = std::get<4>(t);
-    c.onehot = std::get<5>(t);
-    c.has_ignore = std::get<6>(t);
-    c.ignore_index = std::get<7>(t);
-    c.explog_eps = std::get<8>(t);
-    return c;
+inline void bind_loss_types(py::module_& m) {
+    py::enum_<DiceAct>(m, "DiceAct", py::module_local(), "Activation of the Dice probabilities.")
+        .value("softmax", DiceAct::Softmax, "softmax over the classes")
+        .value("sigmoid", DiceAct::Sigmoid, "a sigmoid per class");
+    py::enum_<PixelTerm>(m, "PixelTerm", py::module_local(), "Per-element loss term summed into Tp / Tn.")
+        .value("none", PixelTerm::None)
+        .value("focal_softmax", PixelTerm::FocalSoftmax, "softmax focal term (cross-entropy at gamma 0)")
+        .value("focal_sigmoid", PixelTerm::FocalSigmoid, "sigmoid focal term")
+        .value("explog_softmax", PixelTerm::ExpLogSoftmax, "exponential-logarithmic cross term");
+    py::enum_<SegSum>(m, "SegSum", py::module_local(), "Index of each per-(batch, class) sum in the last axis.")
+        .value("I", SegSum::I, "sum p t")
+        .value("P", SegSum::P, "sum p (p^2 with squared_pred)")
+        .value("G", SegSum::G, "sum t (t^2 with squared_pred)")
+        .value("Tp", SegSum::Tp, "sum t term")
+        .value("Tn", SegSum::Tn, "sum (1 - t) term");
+
+    py::class_<SegLossConfig>(m, "SegLossConfig", py::module_local(),
+                              "What the fused loss kernels compute; keyword arguments only.")
+        .def(py::init([](DiceAct act, PixelTerm term, int term_first, double gamma, bool squared_pred, bool onehot,
+                         std::optional<int64_t> ignore_index, double explog_eps) {
+                 SegLossConfig c;
+                 c.act = act;
+                 c.term = term;
+                 c.term_first = term_first;
+                 c.gamma = gamma;
+                 c.squared_pred = squared_pred;
+                 c.onehot = onehot;
+                 c.has_ignore = ignore_index.has_value();
+                 c.ignore_index = ignore_index.value_or(-1);
+                 c.explog_eps = explog_eps;
+                 return c;
+             }),
+             py::kw_only(), py::arg("act") = DiceAct::Softmax, py::arg("term") = PixelTerm::None,
+             py::arg("term_first") = 0, py::arg("gamma") = 2.0, py::arg("squared_pred") = false,
+             py::arg("onehot") = false, py::arg("ignore_index") = py::none(), py::arg("explog_eps") = 1e-7)
+        .def_readwrite("act", &SegLossConfig::act)
+        .def_readwrite("term", &SegLossConfig::term)
+        .def_readwrite("term_first", &SegLossConfig::term_first,
+                       "softmax terms normalise over classes [term_first, K)")
+        .def_readwrite("gamma", &SegLossConfig::gamma, "focal exponent, or the exp-log cross exponent")
+        .def_readwrite("squared_pred", &SegLossConfig::squared_pred)
+        .def_readwrite("onehot", &SegLossConfig::onehot, "the target holds K channels instead of labels")
+        .def_property(
+            "ignore_index",
+            [](const SegLossConfig& c) { return c.has_ignore ? std::optional<int64_t>(c.ignore_index) : std::nullopt; },
+            [](SegLossConfig& c, std::optional<int64_t> v) {
+                c.has_ignore = v.has_value();
+                c.ignore_index = v.value_or(-1);
+            },
+            "label whose voxels are skipped, or None")
+        .def_readwrite("explog_eps", &SegLossConfig::explog_eps)
+        .def("__repr__", &seg_config_repr);
 }
 
 }  // namespace medseg::bindings

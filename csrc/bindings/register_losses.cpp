@@ -7,13 +7,14 @@ namespace py = pybind11;
 namespace medseg::bindings {
 
 void register_losses(py::module_& m) {
+    bind_loss_types(m);
     m.def(
         "seg_loss_sums",
-        [](const std::vector<int64_t>& dims, const SegConfigTuple& config, const SegDesc& logits, const SegDesc& target,
-           uintptr_t sums, uintptr_t counts) {
-            const SegShape shape = make_seg_shape(dims);
-            return cpu::seg_loss_sums(shape, make_seg_config(config, shape.classes), make_seg_array(logits),
-                                      make_seg_array(target), reinterpret_cast<double*>(sums),
+        [](const std::vector<int64_t>& dims, const SegLossConfig& config, const ArrayDesc& logits,
+           const ArrayDesc& target, uintptr_t sums, uintptr_t counts) {
+            const Layout shape = make_seg_layout(dims);
+            return cpu::seg_loss_sums(shape, kernel_config(config, shape), make_array(logits, shape),
+                                      make_array(target, shape), reinterpret_cast<double*>(sums),
                                       reinterpret_cast<int64_t*>(counts));
         },
         py::arg("shape"), py::arg("config"), py::arg("logits"), py::arg("target"), py::arg("sums"), py::arg("counts"),
@@ -23,12 +24,12 @@ void register_losses(py::module_& m) {
 
     m.def(
         "seg_loss_grad",
-        [](const std::vector<int64_t>& dims, const SegConfigTuple& config, const SegDesc& logits, const SegDesc& target,
-           uintptr_t grad_sums, const SegDesc& grad) {
-            const SegShape shape = make_seg_shape(dims);
-            cpu::seg_loss_grad(shape, make_seg_config(config, shape.classes), make_seg_array(logits),
-                               make_seg_array(target), reinterpret_cast<const double*>(grad_sums),
-                               make_seg_array(grad));
+        [](const std::vector<int64_t>& dims, const SegLossConfig& config, const ArrayDesc& logits,
+           const ArrayDesc& target, uintptr_t grad_sums, const ArrayDesc& grad) {
+            const Layout shape = make_seg_layout(dims);
+            cpu::seg_loss_grad(shape, kernel_config(config, shape), make_array(logits, shape),
+                               make_array(target, shape), reinterpret_cast<const double*>(grad_sums),
+                               make_array(grad, shape));
         },
         py::arg("shape"), py::arg("config"), py::arg("logits"), py::arg("target"), py::arg("grad_sums"),
         py::arg("grad"), py::call_guard<py::gil_scoped_release>(),

@@ -68,16 +68,16 @@ struct Buffers {
 };
 
 // Element offset of voxel v0 when voxels [v0, v0 + len) are one unit-stride run, else -1.
-inline int64_t unit_run_base(const SegShape& shape, const int64_t* ss, int64_t v0, int64_t len) {
+inline int64_t unit_run_base(const Layout& shape, const int64_t* ss, int64_t v0, int64_t len) {
     if (ss[2] != 1) return -1;
-    if (v0 % shape.n[2] + len <= shape.n[2]) return spatial_offset(shape, ss, v0);
+    if (v0 % seg_extent(shape, 2) + len <= seg_extent(shape, 2)) return spatial_offset(shape, ss, v0);
     return -1;
 }
 
 struct Job {
-    SegShape shape;
+    Layout shape;
     SegLossConfig cfg;
-    SegArray logits, target, grad;
+    ArrayArg logits, target, grad;
     const double* grad_sums = nullptr;
     int64_t cap = 0;
     int64_t term_first = 0;
@@ -93,12 +93,12 @@ struct Job {
 
 template <typename T>
 MSF_AVX2 void load_x_t(const Job& job, int64_t b, int64_t v0, int64_t len, int64_t len8, Buffers& buf) {
-    const int64_t K = job.shape.classes, cap = buf.cap;
-    const T* xb = reinterpret_cast<const T*>(job.logits.ptr) + b * job.logits.sb;
-    const int64_t base = unit_run_base(job.shape, job.logits.ss, v0, len);
-    if (base < 0) spatial_offsets(job.shape, job.logits.ss, v0, len, buf.off.data());
+    const int64_t K = seg_classes(job.shape), cap = buf.cap;
+    const T* xb = reinterpret_cast<const T*>(job.logits.ptr) + b * batch_stride(job.logits);
+    const int64_t base = unit_run_base(job.shape, spatial_strides(job.logits), v0, len);
+    if (base < 0) spatial_offsets(job.shape, spatial_strides(job.logits), v0, len, buf.off.data());
     for (int64_t k = 0; k < K; ++k) {
-        const T* xk = xb + k * job.logits.sk;
+        const T* xk = xb + k * class_stride(job.logits);
         if constexpr (std::is_same_v<T, float>) {
             if (base >= 0 && len == len8) {
                 buf.xr[k] = xk + base;
@@ -121,14 +121,14 @@ MSF_AVX2 void load_x_t(const Job& job, int64_t b, int64_t v0, int64_t len, int64
 template <typename L>
 MSF_AVX2 void load_labels_t(const Job& job, int64_t b, int64_t v0, int64_t len, int64_t len8, Buffers& buf,
                             int64_t& count, int64_t& bad) {
-    const L* tb = reinterpret_cast<const L*>(job.target.ptr) + b * job.target.sb;
-    const int64_t K = job.shape.classes;
+    const L* tb = reinterpret_cast<const L*>(job.target.ptr) + b * batch_stride(job.target);
+    const int64_t K = seg_classes(job.shape);
     const int64_t kr = K == 1 ? 2 : K;
     const bool has_ignore = job.cfg.has_ignore;
     const int64_t ignore = job.cfg.ignore_index;
     int32_t* lab = buf.lab.data();
     int64_t n_ok = 0, n_bad = 0;
-    const int64_t base = unit_run_base(job.shape, job.target.ss, v0, len);
+    const int64_t base = unit_run_base(job.shape, spatial_strides(job.target), v0, len);
     // Branch-free (no short circuits), so the contiguous loop vectorises.
     const uint64_t ukr = static_cast<uint64_t>(kr);
 #define MSF_LABEL_STEP(RAW)                                                                   \
@@ -145,7 +145,7 @@ MSF_AVX2 void load_labels_t(const Job& job, int64_t b, int64_t v0, int64_t len, 
         const L* src = tb + base;
         for (int64_t v = 0; v < len; ++v) MSF_LABEL_STEP(src[v])
     } else {
-        spatial_offsets(job.shape, job.target.ss, v0, len, buf.off.data());
+        spatial_offsets(job.shape, spatial_strides(job.target), v0, len, buf.off.data());
         const int64_t* off = buf.off.data();
         for (int64_t v = 0; v < len; ++v) MSF_LABEL_STEP(tb[off[v]])
     }
@@ -158,12 +158,12 @@ MSF_AVX2 void load_labels_t(const Job& job, int64_t b, int64_t v0, int64_t len, 
 // Gradient rows: written in place when float32 and unit-stride (returns true), else into buf.g.
 template <typename T>
 MSF_AVX2 bool grad_rows_t(const Job& job, int64_t b, int64_t v0, int64_t len, int64_t len8, Buffers& buf) {
-    const int64_t K = job.shape.classes;
+    const int64_t K = seg_classes(job.shape);
     if constexpr (std::is_same_v<T, float>) {
-        const int64_t base = unit_run_base(job.shape, job.grad.ss, v0, len);
+        const int64_t base = unit_run_base(job.shape, spatial_strides(job.grad), v0, len);
         if (base >= 0 && len == len8) {
-            T* gb = reinterpret_cast<T*>(job.grad.ptr) + b * job.grad.sb + base;
-            for (int64_t k = 0; k < K; ++k) buf.gr[k] = gb + k * job.grad.sk;
+            T* gb = reinterpret_cast<T*>(job.grad.ptr) + b * batch_stride(job.grad) + base;
+            for (int64_t k = 0; k < K; ++k) buf.gr[k] = gb + k * class_stride(job.grad);
             return true;
         }
     }
@@ -173,13 +173,13 @@ MSF_AVX2 bool grad_rows_t(const Job& job, int64_t b, int64_t v0, int64_t len, in
 
 template <typename T>
 MSF_AVX2 void store_g_t(const Job& job, int64_t b, int64_t v0, int64_t len, Buffers& buf) {
-    const int64_t K = job.shape.classes;
-    T* gb = reinterpret_cast<T*>(job.grad.ptr) + b * job.grad.sb;
-    const int64_t base = unit_run_base(job.shape, job.grad.ss, v0, len);
-    if (base < 0) spatial_offsets(job.shape, job.grad.ss, v0, len, buf.off.data());
+    const int64_t K = seg_classes(job.shape);
+    T* gb = reinterpret_cast<T*>(job.grad.ptr) + b * batch_stride(job.grad);
+    const int64_t base = unit_run_base(job.shape, spatial_strides(job.grad), v0, len);
+    if (base < 0) spatial_offsets(job.shape, spatial_strides(job.grad), v0, len, buf.off.data());
     for (int64_t k = 0; k < K; ++k) {
         const float* src = buf.g.data() + k * buf.cap;
-        T* gk = gb + k * job.grad.sk;
+        T* gk = gb + k * class_stride(job.grad);
         if (base >= 0) {
             T* dst = gk + base;
             for (int64_t v = 0; v < len; ++v) dst[v] = store_from<T, float>(src[v]);
@@ -315,7 +315,7 @@ MSF_AVX2_INLINE vf vdpow_gamma(vf base, vf gamma) {
 // over [term_first, K) that cannot reuse the Dice softmax).
 template <int ACT, int TERM>
 MSF_AVX2_INLINE void tile_softmax(const Job& job, int64_t len8, Buffers& buf) {
-    const int64_t K = job.shape.classes, cap = buf.cap;
+    const int64_t K = seg_classes(job.shape), cap = buf.cap;
     const float* const* xr = buf.xr.data();
     if constexpr (ACT == kActSoftmax)
         softmax_pass(xr, 0, K, len8, buf.e.data(), cap, buf.r.data(),
@@ -351,7 +351,7 @@ MSF_AVX2_INLINE vf dice_upstream(vf gi, vf gp, vf gp2, vf t, vf p, vf valid) {
 
 template <int ACT, int TERM, int G, bool SQ>
 MSF_AVX2 void sums_units(const Job& job, int64_t begin, int64_t end, double* partial, int64_t stride) {
-    const int64_t K = job.shape.classes, N = job.shape.voxels(), cap = job.cap;
+    const int64_t K = seg_classes(job.shape), N = seg_voxels(job.shape), cap = job.cap;
     const int64_t units_per_item = (N + kUnit - 1) / kUnit;
     [[maybe_unused]] const vf gamma = vset(job.gamma);
     Buffers buf(K, cap);
@@ -438,7 +438,7 @@ MSF_AVX2_INLINE void store_row(float* p, vf v, bool stream) {
 
 template <int ACT, int TERM, int G, bool SQ>
 MSF_AVX2 void grad_units(const Job& job, int64_t begin, int64_t end) {
-    const int64_t K = job.shape.classes, N = job.shape.voxels(), cap = job.cap;
+    const int64_t K = seg_classes(job.shape), N = seg_voxels(job.shape), cap = job.cap;
     const int64_t units_per_item = (N + kUnit - 1) / kUnit;
     [[maybe_unused]] const vf gamma = vset(job.gamma);
     Buffers buf(K, cap);
@@ -553,14 +553,14 @@ bool covered(const SegLossConfig& cfg, DType logits) {
     return cfg.term == PixelTerm::None || cfg.term == PixelTerm::FocalSoftmax || cfg.term == PixelTerm::FocalSigmoid;
 }
 
-bool make_job(const SegShape& shape, const SegLossConfig& cfg, const SegArray& logits, const SegArray& target,
+bool make_job(const Layout& shape, const SegLossConfig& cfg, const ArrayArg& logits, const ArrayArg& target,
               Job& job) {
     if (!simd_active() || !covered(cfg, logits.dtype)) return false;
     job.shape = shape;
     job.cfg = cfg;
     job.logits = logits;
     job.target = target;
-    job.cap = tile_size(shape.classes);
+    job.cap = tile_size(seg_classes(shape));
     job.term_first = cfg.term_first;
     job.reuse_softmax = cfg.act == DiceAct::Softmax && cfg.term_first == 0;
     job.gamma = static_cast<float>(cfg.gamma);
@@ -606,11 +606,11 @@ void with_kernel(const SegLossConfig& cfg, Fn&& fn) {
 
 }  // namespace
 
-bool seg_loss_sums_simd(const SegShape& shape, const SegLossConfig& cfg, const SegArray& logits,
-                        const SegArray& target, double* sums, int64_t* counts, int64_t* bad_out) {
+bool seg_loss_sums_simd(const Layout& shape, const SegLossConfig& cfg, const ArrayArg& logits,
+                        const ArrayArg& target, double* sums, int64_t* counts, int64_t* bad_out) {
     Job job;
     if (!make_job(shape, cfg, logits, target, job)) return false;
-    const int64_t B = shape.batch, K = shape.classes, N = shape.voxels();
+    const int64_t B = seg_batch(shape), K = seg_classes(shape), N = seg_voxels(shape);
     const int64_t units_per_item = (N + kUnit - 1) / kUnit;
     const int64_t units = B * units_per_item;
     const int64_t stride = K * kNumSums + 2;
@@ -626,13 +626,13 @@ bool seg_loss_sums_simd(const SegShape& shape, const SegLossConfig& cfg, const S
     return true;
 }
 
-bool seg_loss_grad_simd(const SegShape& shape, const SegLossConfig& cfg, const SegArray& logits,
-                        const SegArray& target, const double* grad_sums, const SegArray& grad) {
+bool seg_loss_grad_simd(const Layout& shape, const SegLossConfig& cfg, const ArrayArg& logits,
+                        const ArrayArg& target, const double* grad_sums, const ArrayArg& grad) {
     Job job;
     if (!make_job(shape, cfg, logits, target, job)) return false;
     job.grad = grad;
     job.grad_sums = grad_sums;
-    const int64_t B = shape.batch, K = shape.classes, N = shape.voxels();
+    const int64_t B = seg_batch(shape), K = seg_classes(shape), N = seg_voxels(shape);
     const int64_t units_per_item = (N + kUnit - 1) / kUnit;
     with_kernel(cfg, [&](auto act, auto term, auto g, auto sq) {
         constexpr int A = decltype(act)::value, TM = decltype(term)::value, G = decltype(g)::value;
@@ -679,12 +679,12 @@ bool loss_math(int fn, bool use_simd, const float* x, float* y, int64_t n) {
 
 #else  // no AVX2 path in this build
 
-bool seg_loss_sums_simd(const SegShape&, const SegLossConfig&, const SegArray&, const SegArray&, double*, int64_t*,
+bool seg_loss_sums_simd(const Layout&, const SegLossConfig&, const ArrayArg&, const ArrayArg&, double*, int64_t*,
                         int64_t*) {
     return false;
 }
-bool seg_loss_grad_simd(const SegShape&, const SegLossConfig&, const SegArray&, const SegArray&, const double*,
-                        const SegArray&) {
+bool seg_loss_grad_simd(const Layout&, const SegLossConfig&, const ArrayArg&, const ArrayArg&, const double*,
+                        const ArrayArg&) {
     return false;
 }
 bool loss_math(int fn, bool use_simd, const float* x, float* y, int64_t n) {

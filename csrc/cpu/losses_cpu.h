@@ -11,21 +11,21 @@ namespace medseg::cpu {
 // label in range). Returns the number of labels outside [0, K) that are not ignore_index (those
 // voxels are skipped). Blocks of a fixed voxel count are reduced in a fixed order, so results do
 // not depend on the thread count.
-int64_t seg_loss_sums(const SegShape& shape, const SegLossConfig& cfg, const SegArray& logits,
-                      const SegArray& target, double* sums, int64_t* counts);
+int64_t seg_loss_sums(const Layout& shape, const SegLossConfig& cfg, const ArrayArg& logits,
+                      const ArrayArg& target, double* sums, int64_t* counts);
 
 // Backward pass: grad (logits' dtype and shape) = d loss / d logits, given
 // grad_sums[b][k][kNumSums] = d loss / d sums. Reads the logits and the target once.
-void seg_loss_grad(const SegShape& shape, const SegLossConfig& cfg, const SegArray& logits, const SegArray& target,
-                   const double* grad_sums, const SegArray& grad);
+void seg_loss_grad(const Layout& shape, const SegLossConfig& cfg, const ArrayArg& logits, const ArrayArg& target,
+                   const double* grad_sums, const ArrayArg& grad);
 
 // AVX2 path (losses_avx2.cpp) of the two drivers above, used by them first: false (nothing
 // done) where the configuration (float64 logits, one-hot targets, exp-log term) or the CPU is not
 // covered, or the scalar path is forced.
-bool seg_loss_sums_simd(const SegShape& shape, const SegLossConfig& cfg, const SegArray& logits,
-                        const SegArray& target, double* sums, int64_t* counts, int64_t* bad);
-bool seg_loss_grad_simd(const SegShape& shape, const SegLossConfig& cfg, const SegArray& logits,
-                        const SegArray& target, const double* grad_sums, const SegArray& grad);
+bool seg_loss_sums_simd(const Layout& shape, const SegLossConfig& cfg, const ArrayArg& logits,
+                        const ArrayArg& target, double* sums, int64_t* counts, int64_t* bad);
+bool seg_loss_grad_simd(const Layout& shape, const SegLossConfig& cfg, const ArrayArg& logits,
+                        const ArrayArg& target, const double* grad_sums, const ArrayArg& grad);
 
 // mode 0 forces the scalar path, 1 uses AVX2 where the CPU has it (the default; the environment
 // variable MEDSEG_LOSSES_SIMD=0 starts in mode 0), anything else only queries. Returns 1 when the

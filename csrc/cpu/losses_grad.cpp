@@ -17,9 +17,9 @@ namespace {
 using namespace losses_detail;
 
 template <typename T, typename C, typename L>
-void grad_impl(const SegShape& shape, const SegLossConfig& cfg, const SegArray& logits, const SegArray& target,
-               const double* grad_sums, const SegArray& grad) {
-    const int64_t B = shape.batch, K = shape.classes, N = shape.voxels();
+void grad_impl(const Layout& shape, const SegLossConfig& cfg, const ArrayArg& logits, const ArrayArg& target,
+               const double* grad_sums, const ArrayArg& grad) {
+    const int64_t B = seg_batch(shape), K = seg_classes(shape), N = seg_voxels(shape);
     const int64_t units_per_item = (N + kUnit - 1) / kUnit;
     const int64_t cap = tile_size(K);
     const bool softmax_term = cfg.term == PixelTerm::FocalSoftmax || cfg.term == PixelTerm::ExpLogSoftmax;
@@ -135,12 +135,12 @@ void grad_impl(const SegShape& shape, const SegLossConfig& cfg, const SegArray& 
                     }
                 }
                 // Store.
-                spatial_offsets(shape, grad.ss, v0, len, off_g.data());
-                T* out = reinterpret_cast<T*>(grad.ptr) + b * grad.sb;
+                spatial_offsets(shape, spatial_strides(grad), v0, len, off_g.data());
+                T* out = reinterpret_cast<T*>(grad.ptr) + b * batch_stride(grad);
                 const bool contiguous = is_unit_run(off_g.data(), len);
                 for (int64_t k = 0; k < K; ++k) {
                     const C* gk = tile.g.data() + k * cap;
-                    T* ok = out + k * grad.sk;
+                    T* ok = out + k * class_stride(grad);
                     if (contiguous) {
                         T* dst = ok + off_g[0];
                         for (int64_t v = 0; v < len; ++v) dst[v] = store_from<T, C>(gk[v]);
@@ -155,9 +155,9 @@ void grad_impl(const SegShape& shape, const SegLossConfig& cfg, const SegArray& 
 
 }  // namespace
 
-void seg_loss_grad(const SegShape& shape, const SegLossConfig& cfg, const SegArray& logits, const SegArray& target,
-                   const double* grad_sums, const SegArray& grad) {
-    if (shape.batch == 0 || shape.classes == 0 || shape.voxels() == 0) return;
+void seg_loss_grad(const Layout& shape, const SegLossConfig& cfg, const ArrayArg& logits, const ArrayArg& target,
+                   const double* grad_sums, const ArrayArg& grad) {
+    if (seg_batch(shape) == 0 || seg_classes(shape) == 0 || seg_voxels(shape) == 0) return;
     if (seg_loss_grad_simd(shape, cfg, logits, target, grad_sums, grad)) return;
     dispatch_logits(logits.dtype, [&](auto t_tag, auto c_tag) {
         using T = typename decltype(t_tag)::type;

@@ -16,9 +16,9 @@ namespace {
 using namespace losses_detail;
 
 template <typename T, typename C, typename L>
-int64_t sums_impl(const SegShape& shape, const SegLossConfig& cfg, const SegArray& logits, const SegArray& target,
+int64_t sums_impl(const Layout& shape, const SegLossConfig& cfg, const ArrayArg& logits, const ArrayArg& target,
                   double* sums, int64_t* counts) {
-    const int64_t B = shape.batch, K = shape.classes, N = shape.voxels();
+    const int64_t B = seg_batch(shape), K = seg_classes(shape), N = seg_voxels(shape);
     const int64_t units_per_item = (N + kUnit - 1) / kUnit;
     const int64_t units = B * units_per_item;
     const int64_t stride = K * kNumSums + 2;   // sums, count, bad
@@ -120,11 +120,11 @@ int64_t sums_impl(const SegShape& shape, const SegLossConfig& cfg, const SegArra
 
 }  // namespace
 
-int64_t seg_loss_sums(const SegShape& shape, const SegLossConfig& cfg, const SegArray& logits,
-                      const SegArray& target, double* sums, int64_t* counts) {
-    for (int64_t i = 0; i < shape.batch * shape.classes * kNumSums; ++i) sums[i] = 0.0;
-    for (int64_t b = 0; b < shape.batch; ++b) counts[b] = 0;
-    if (shape.batch == 0 || shape.classes == 0 || shape.voxels() == 0) return 0;
+int64_t seg_loss_sums(const Layout& shape, const SegLossConfig& cfg, const ArrayArg& logits,
+                      const ArrayArg& target, double* sums, int64_t* counts) {
+    for (int64_t i = 0; i < seg_batch(shape) * seg_classes(shape) * kNumSums; ++i) sums[i] = 0.0;
+    for (int64_t b = 0; b < seg_batch(shape); ++b) counts[b] = 0;
+    if (seg_batch(shape) == 0 || seg_classes(shape) == 0 || seg_voxels(shape) == 0) return 0;
     int64_t bad = 0;
     if (seg_loss_sums_simd(shape, cfg, logits, target, sums, counts, &bad)) return bad;
     return dispatch_logits(logits.dtype, [&](auto t_tag, auto c_tag) {

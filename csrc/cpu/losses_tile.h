@@ -64,17 +64,17 @@ struct Tile {
 };
 
 // Spatial offsets of voxels [v0, v0 + len) of an array with spatial strides ss.
-inline void spatial_offsets(const SegShape& shape, const int64_t* ss, int64_t v0, int64_t len, int64_t* out) {
-    int64_t i2 = v0 % shape.n[2];
-    const int64_t r = v0 / shape.n[2];
-    int64_t i1 = r % shape.n[1];
-    int64_t i0 = r / shape.n[1];
+inline void spatial_offsets(const Layout& shape, const int64_t* ss, int64_t v0, int64_t len, int64_t* out) {
+    int64_t i2 = v0 % seg_extent(shape, 2);
+    const int64_t r = v0 / seg_extent(shape, 2);
+    int64_t i1 = r % seg_extent(shape, 1);
+    int64_t i0 = r / seg_extent(shape, 1);
     int64_t off = i0 * ss[0] + i1 * ss[1] + i2 * ss[2];
     for (int64_t v = 0; v < len; ++v) {
         out[v] = off;
-        if (++i2 == shape.n[2]) {
+        if (++i2 == seg_extent(shape, 2)) {
             i2 = 0;
-            if (++i1 == shape.n[1]) {
+            if (++i1 == seg_extent(shape, 1)) {
                 i1 = 0;
                 ++i0;
             }
@@ -113,17 +113,17 @@ inline double sum_double(const C* v, int64_t n) {
 // Loads tile [v0, v0 + len) of batch item b and applies the activations. Returns the number of
 // out-of-range labels in the tile.
 template <typename C, typename T, typename L>
-int64_t load_tile(const SegShape& shape, const SegLossConfig& cfg, const SegArray& logits, const SegArray& target,
+int64_t load_tile(const Layout& shape, const SegLossConfig& cfg, const ArrayArg& logits, const ArrayArg& target,
                   int64_t b, int64_t v0, int64_t len, Tile<C>& tile) {
-    const int64_t K = shape.classes, cap = tile.cap;
+    const int64_t K = seg_classes(shape), cap = tile.cap;
     tile.len = len;
-    spatial_offsets(shape, logits.ss, v0, len, tile.off_x.data());
-    spatial_offsets(shape, target.ss, v0, len, tile.off_t.data());
-    const T* xb = reinterpret_cast<const T*>(logits.ptr) + b * logits.sb;
-    const L* tb = reinterpret_cast<const L*>(target.ptr) + b * target.sb;
+    spatial_offsets(shape, spatial_strides(logits), v0, len, tile.off_x.data());
+    spatial_offsets(shape, spatial_strides(target), v0, len, tile.off_t.data());
+    const T* xb = reinterpret_cast<const T*>(logits.ptr) + b * batch_stride(logits);
+    const L* tb = reinterpret_cast<const L*>(target.ptr) + b * batch_stride(target);
     const bool x_contiguous = is_unit_run(tile.off_x.data(), len);
     for (int64_t k = 0; k < K; ++k) {
-        const T* xk = xb + k * logits.sk;
+        const T* xk = xb + k * class_stride(logits);
         C* dst = tile.x.data() + k * cap;
         if (x_contiguous) {
             const T* src = xk + tile.off_x[0];
@@ -136,7 +136,7 @@ int64_t load_tile(const SegShape& shape, const SegLossConfig& cfg, const SegArra
     if (cfg.onehot) {
         for (int64_t v = 0; v < len; ++v) tile.valid[v] = C(1);
         for (int64_t k = 0; k < K; ++k) {
-            const L* tk = tb + k * target.sk;
+            const L* tk = tb + k * class_stride(target);
             C* dst = tile.t.data() + k * cap;
             for (int64_t v = 0; v < len; ++v) dst[v] = load_as<C>(tk[tile.off_t[v]]);
         }

@@ -212,13 +212,7 @@ void label_segment(const float* row, int64_t sk, int64_t sa, int64_t K, int64_t 
         L* o = out.data<L>() + offset;
         for (int64_t j = a; j < e; ++j) o[j * so] = static_cast<L>(index[j]);
     };
-    switch (out.dtype) {
-        case DType::UInt8: store(TypeTag<uint8_t>{}); break;
-        case DType::Int16: store(TypeTag<int16_t>{}); break;
-        case DType::Int32: store(TypeTag<int32_t>{}); break;
-        case DType::Int64: store(TypeTag<int64_t>{}); break;
-        default: break;   // checked by sw_scatter_add
-    }
+    dispatch_label_out(out.dtype, store);   // the dtype was checked by sw_scatter_add
 }
 
 struct WindowBox {
@@ -467,18 +461,6 @@ void finalize_kernel(const SwGrid& g, const SwImportance& imp, const ArrayArg& a
             }
         }
     });
-}
-
-template <typename Fn>
-decltype(auto) dispatch_label_out(DType dtype, Fn&& fn) {
-    switch (dtype) {
-        case DType::UInt8: return fn(TypeTag<uint8_t>{});
-        case DType::Int16: return fn(TypeTag<int16_t>{});
-        case DType::Int32: return fn(TypeTag<int32_t>{});
-        case DType::Int64: return fn(TypeTag<int64_t>{});
-        default: break;
-    }
-    throw std::invalid_argument(std::string("unsupported label dtype ") + dtype_name(dtype));
 }
 
 }  // namespace

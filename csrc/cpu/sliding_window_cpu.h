@@ -11,17 +11,6 @@
 
 namespace medseg::cpu {
 
-// The importance map of a plan. When `scale` is given the map is separable up to a floor,
-// imp[z, y, x] = max(scale[z * patch_y + y] * row[x], floor) bit for bit (MONAI's Gaussian and the
-// constant map; the plan checks this), and the kernels read one row and a scalar per (z, y)
-// instead of the full 3-D map; otherwise `map` (contiguous, patch-shaped) is read.
-struct SwImportance {
-    const float* map = nullptr;
-    const float* scale = nullptr;
-    const float* row = nullptr;
-    float floor = 0.0f;
-};
-
 // out[i, c] = x[b, c] cropped at window first + i (zeros outside the image). x: (batch, channels,
 // *image); out: (n, channels, *patch) of x's dtype or float32.
 void sw_gather(const SwGrid& grid, const ArrayArg& x, int64_t batch, int64_t channels, const ArrayArg& out,

@@ -10,11 +10,11 @@ namespace medseg::cuda {
 
 // Device pointers: sums (B*K*5 float64), counts (B int64) and bad (1 int64, incremented by the
 // number of out-of-range labels). Asynchronous on `stream`; deterministic (fixed-order reductions).
-void seg_loss_sums(const SegShape& shape, const SegLossConfig& cfg, const SegArray& logits, const SegArray& target,
+void seg_loss_sums(const Layout& shape, const SegLossConfig& cfg, const ArrayArg& logits, const ArrayArg& target,
                    uintptr_t sums, uintptr_t counts, uintptr_t bad, uintptr_t stream);
 
 // grad_sums: device pointer to B*K*5 float64 (d loss / d sums); grad written in the logits' dtype.
-void seg_loss_grad(const SegShape& shape, const SegLossConfig& cfg, const SegArray& logits, const SegArray& target,
-                   uintptr_t grad_sums, const SegArray& grad, uintptr_t stream);
+void seg_loss_grad(const Layout& shape, const SegLossConfig& cfg, const ArrayArg& logits, const ArrayArg& target,
+                   uintptr_t grad_sums, const ArrayArg& grad, uintptr_t stream);
 
 }  // namespace medseg::cuda

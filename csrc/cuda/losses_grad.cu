@@ -9,24 +9,24 @@ namespace {
 using namespace losses_detail;
 
 template <typename T, typename L, typename C>
-__global__ void grad_kernel(SegShape shape, SegLossConfig cfg, SegArray logits, SegArray target,
-                            const double* grad_sums, SegArray grad) {
-    const int64_t K = shape.classes, N = shape.voxels();
+__global__ void grad_kernel(Layout shape, SegLossConfig cfg, ArrayArg logits, ArrayArg target,
+                            const double* grad_sums, ArrayArg grad) {
+    const int64_t K = seg_classes(shape), N = seg_voxels(shape);
     const int64_t b = blockIdx.y;
-    const T* xb = reinterpret_cast<const T*>(logits.ptr) + b * logits.sb;
-    const L* tb = reinterpret_cast<const L*>(target.ptr) + b * target.sb;
-    T* gb = reinterpret_cast<T*>(grad.ptr) + b * grad.sb;
+    const T* xb = reinterpret_cast<const T*>(logits.ptr) + b * batch_stride(logits);
+    const L* tb = reinterpret_cast<const L*>(target.ptr) + b * batch_stride(target);
+    T* gb = reinterpret_cast<T*>(grad.ptr) + b * batch_stride(grad);
     const double* gs = grad_sums + b * K * kNumSums;
     const bool softmax_term = cfg.term == PixelTerm::FocalSoftmax || cfg.term == PixelTerm::ExpLogSoftmax;
     const C gamma = static_cast<C>(cfg.gamma), eps = static_cast<C>(cfg.explog_eps);
     const int64_t step = static_cast<int64_t>(gridDim.x) * blockDim.x;
     for (int64_t v = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; v < N; v += step) {
-        VoxelRef<T, L, C> r{xb + spatial_offset(shape, logits.ss, v), logits.sk,
-                            tb + spatial_offset(shape, target.ss, v), target.sk};
+        VoxelRef<T, L, C> r{xb + spatial_offset(shape, spatial_strides(logits), v), class_stride(logits),
+                            tb + spatial_offset(shape, spatial_strides(target), v), class_stride(target)};
         const VoxelNorm<C> n = voxel_norm(cfg, K, r);
-        T* out = gb + spatial_offset(shape, grad.ss, v);
+        T* out = gb + spatial_offset(shape, spatial_strides(grad), v);
         if (!n.valid) {
-            for (int64_t k = 0; k < K; ++k) out[k * grad.sk] = store_from<T, C>(C(0));
+            for (int64_t k = 0; k < K; ++k) out[k * class_stride(grad)] = store_from<T, C>(C(0));
             continue;
         }
         // Pass 1: sum_c u_c p_c (softmax Dice) and sum_c h_c (softmax pixel term).
@@ -68,16 +68,16 @@ __global__ void grad_kernel(SegShape shape, SegLossConfig cfg, SegArray logits, 
                 }
                 g += h - q * sh;
             }
-            out[k * grad.sk] = store_from<T, C>(g);
+            out[k * class_stride(grad)] = store_from<T, C>(g);
         }
     }
 }
 
 }  // namespace
 
-void seg_loss_grad(const SegShape& shape, const SegLossConfig& cfg, const SegArray& logits, const SegArray& target,
-                   uintptr_t grad_sums, const SegArray& grad, uintptr_t stream) {
-    const int64_t B = shape.batch, K = shape.classes, N = shape.voxels();
+void seg_loss_grad(const Layout& shape, const SegLossConfig& cfg, const ArrayArg& logits, const ArrayArg& target,
+                   uintptr_t grad_sums, const ArrayArg& grad, uintptr_t stream) {
+    const int64_t B = seg_batch(shape), K = seg_classes(shape), N = seg_voxels(shape);
     if (B == 0 || K == 0 || N == 0) return;
     const cudaStream_t s = as_stream(stream);
     const int threads = 256;

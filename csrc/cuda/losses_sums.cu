@@ -22,17 +22,17 @@ __device__ inline double warp_sum(double v) {
 }
 
 template <typename T, typename L, typename C>
-__global__ void sums_kernel(SegShape shape, SegLossConfig cfg, SegArray logits, SegArray target, double* partial) {
+__global__ void sums_kernel(Layout shape, SegLossConfig cfg, ArrayArg logits, ArrayArg target, double* partial) {
     extern __shared__ double smem[];   // [warps][K * kNumSums + 2]
-    const int64_t K = shape.classes, N = shape.voxels();
+    const int64_t K = seg_classes(shape), N = seg_voxels(shape);
     const int64_t width = K * kNumSums + 2;
     const int warps = blockDim.x / 32, warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     double* mine = smem + warp * width;
     for (int64_t i = lane; i < width; i += 32) mine[i] = 0.0;
     __syncwarp();
     const int64_t b = blockIdx.y;
-    const T* xb = reinterpret_cast<const T*>(logits.ptr) + b * logits.sb;
-    const L* tb = reinterpret_cast<const L*>(target.ptr) + b * target.sb;
+    const T* xb = reinterpret_cast<const T*>(logits.ptr) + b * batch_stride(logits);
+    const L* tb = reinterpret_cast<const L*>(target.ptr) + b * batch_stride(target);
     const bool softmax_term = cfg.term == PixelTerm::FocalSoftmax || cfg.term == PixelTerm::ExpLogSoftmax;
     const C gamma = static_cast<C>(cfg.gamma), eps = static_cast<C>(cfg.explog_eps);
     double count = 0.0, bad = 0.0;
@@ -41,8 +41,8 @@ __global__ void sums_kernel(SegShape shape, SegLossConfig cfg, SegArray logits, 
         const int64_t v = base + threadIdx.x;
         const bool inside = v < N;
         const int64_t vv = inside ? v : 0;
-        VoxelRef<T, L, C> r{xb + spatial_offset(shape, logits.ss, vv), logits.sk,
-                            tb + spatial_offset(shape, target.ss, vv), target.sk};
+        VoxelRef<T, L, C> r{xb + spatial_offset(shape, spatial_strides(logits), vv), class_stride(logits),
+                            tb + spatial_offset(shape, spatial_strides(target), vv), class_stride(target)};
         VoxelNorm<C> n = voxel_norm(cfg, K, r);
         n.valid = n.valid && inside;
         count += n.valid ? 1.0 : 0.0;
@@ -108,9 +108,9 @@ __global__ void finish_kernel(int64_t batch, int64_t width, int blocks, const do
 
 }  // namespace
 
-void seg_loss_sums(const SegShape& shape, const SegLossConfig& cfg, const SegArray& logits, const SegArray& target,
+void seg_loss_sums(const Layout& shape, const SegLossConfig& cfg, const ArrayArg& logits, const ArrayArg& target,
                    uintptr_t sums, uintptr_t counts, uintptr_t bad, uintptr_t stream) {
-    const int64_t B = shape.batch, K = shape.classes, N = shape.voxels();
+    const int64_t B = seg_batch(shape), K = seg_classes(shape), N = seg_voxels(shape);
     if (B == 0 || K == 0 || N == 0) return;   // outputs were zero-filled by the caller
     const cudaStream_t s = as_stream(stream);
     const int64_t width = K * kNumSums + 2;

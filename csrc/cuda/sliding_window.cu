@@ -138,18 +138,6 @@ __global__ void finalize_kernel(SwGrid g, const float* __restrict__ imp, const f
     }
 }
 
-template <typename Fn>
-decltype(auto) dispatch_label_out(DType dtype, Fn&& fn) {
-    switch (dtype) {
-        case DType::UInt8: return fn(TypeTag<uint8_t>{});
-        case DType::Int16: return fn(TypeTag<int16_t>{});
-        case DType::Int32: return fn(TypeTag<int32_t>{});
-        case DType::Int64: return fn(TypeTag<int64_t>{});
-        default: break;
-    }
-    throw std::invalid_argument(std::string("unsupported label dtype ") + dtype_name(dtype));
-}
-
 }  // namespace
 
 void sw_gather(const SwGrid& grid, const ArrayArg& x, int64_t batch, int64_t channels, const ArrayArg& out,

@@ -104,13 +104,17 @@ class SlidingWindow(WindowPlan):
     def _pad3(self, values: Sequence[int], fill: int) -> list[int]:
         return [fill] * (3 - self.ndim) + [int(v) for v in values]
 
-    def _data_on(self, v: B.ArrayView) -> tuple[list, Any]:
-        """(grid descriptor, importance map pointer) with the arrays resident on v's device."""
+    def _data_on(self, v: B.ArrayView) -> tuple[Any, Any]:
+        """(grid, importance): the kernel module's ``SwGrid`` and ``SwImportance`` for v's device, with
+        the origin lists and the importance map resident there (cached with the plan, which keeps the
+        arrays they point to alive). On the CPU the importance carries the separable factors
+        ``(scale, row, floor)`` when the map has them."""
         key = (v.device, v.device_index, v.kind if v.device == "cuda" else "cpu")
         cached = self._device_data.get(key)
         if cached is None:
             axes = [np.zeros(1, dtype=np.int64)] * (3 - self.ndim) + [np.ascontiguousarray(a) for a in self.axis_origins]
             imp = self.importance_map
+            factors = {}
             if v.device == "cuda":
                 if v.kind == "torch":
                     torch = sys.modules["torch"]
@@ -128,21 +132,17 @@ class SlidingWindow(WindowPlan):
             else:
                 ptrs = [int(a.__array_interface__["data"][0]) for a in axes]
                 imp_ptr = int(imp.__array_interface__["data"][0])
-            grid = [self._pad3(self.image_size, 1), self._pad3(self.patch_size, 1),
-                    [len(a) for a in axes], ptrs]
-            cached = (grid, imp_ptr, axes, imp)   # keep the arrays alive with the plan
+                if self._factors is not None:
+                    scale, row, floor = self._factors
+                    factors = {"scale": int(scale.__array_interface__["data"][0]),
+                               "row": int(row.__array_interface__["data"][0]), "floor": floor}
+            module = B.kernels(v)
+            grid = module.SwGrid(image=self._pad3(self.image_size, 1), patch=self._pad3(self.patch_size, 1),
+                                 count=[len(a) for a in axes], origins=ptrs)
+            importance = module.SwImportance(map=imp_ptr, **factors)
+            cached = (grid, importance, axes, imp)   # keep the arrays alive with the plan
             self._device_data[key] = cached
         return cached[0], cached[1]
-
-    def _importance_args(self, v: B.ArrayView) -> tuple:
-        """Extra kernel arguments describing the importance map: on the CPU the separable factors
-        ``(scale pointer, row pointer, floor)`` (null pointers when the map is not separable)."""
-        if v.device == "cuda":
-            return ()
-        if self._factors is None:
-            return ((0, 0, 0.0),)
-        scale, row, floor = self._factors
-        return ((int(scale.__array_interface__["data"][0]), int(row.__array_interface__["data"][0]), floor),)
 
     def _strides5(self, v: B.ArrayView, lead: int) -> list[int]:
         """Element strides of v as (batch, channel, z, y, x); `lead` = number of leading axes present."""
@@ -250,21 +250,23 @@ class SlidingWindow(WindowPlan):
               B.describe(ov, self._strides5(ov, 2)), start, count)
         return result
 
-    def _region_desc(self, batch: int, channels: int, off: Sequence[int], shape: Sequence[int], ring: int = 0,
-                     rows: int = 0, in_order: tuple = (False, False)) -> tuple:
-        """Region tuple for the kernels. ``ring``: the accumulator is a ring of that depth along the
-        first axis (internal streaming); ``rows``: the region then spans only that many planes.
-        ``in_order`` = (assign_first, divide_last): every window of each image is added exactly
-        once and in order, so a voxel's first window may assign (the accumulator need not be
-        zeroed) and its last window may divide by the weight sum (no finalize pass)."""
+    def _region_desc(self, v: B.ArrayView, batch: int, channels: int, off: Sequence[int], shape: Sequence[int],
+                     ring: int = 0, rows: int = 0, in_order: tuple = (False, False)) -> Any:
+        """The kernel module's ``SwRegion`` for an accumulator on v's device. ``ring``: the
+        accumulator is a ring of that depth along the first axis (internal streaming); ``rows``: the
+        region then spans only that many planes. ``in_order`` = (assign_first, divide_last): every
+        window of each image is added exactly once and in order, so a voxel's first window may
+        assign (the accumulator need not be zeroed) and its last window may divide by the weight sum
+        (no finalize pass)."""
         shape = list(shape)
         wrap = [0] * self.ndim
         if ring:
             wrap[0] = ring
             if rows:
                 shape[0] = rows
-        return (batch, channels, self._pad3(off, 0), self._pad3(shape, 1), self._pad3(wrap, 0),
-                bool(in_order[0]), bool(in_order[1]))
+        return B.kernels(v).SwRegion(batch=int(batch), channels=int(channels), origin=self._pad3(off, 0),
+                                     shape=self._pad3(shape, 1), wrap=self._pad3(wrap, 0),
+                                     assign_first=bool(in_order[0]), divide_last=bool(in_order[1]))
 
     def _acc_view(self, accumulator: Any, offset: Any) -> tuple[B.ArrayView, int, int, list[int]]:
         av = B.view(accumulator, "accumulator")
@@ -343,7 +345,7 @@ class SlidingWindow(WindowPlan):
         if n == 0 or av.size == 0:
             return
         grid, imp = self._data_on(av)
-        region = self._region_desc(batch, channels, off, av.shape[-self.ndim:], _ring, 0, _in_order)
+        region = self._region_desc(av, batch, channels, off, av.shape[-self.ndim:], _ring, 0, _in_order)
         extra = {}
         if _labels is not None:
             # Internal (CPU, in-order streaming): (B, *image_size) labels written by each voxel's last window.
@@ -354,7 +356,7 @@ class SlidingWindow(WindowPlan):
             extra["block"] = int(_block)   # internal (CPU): blocked accumulator planes
         _call(av, "sw_scatter_add", grid, imp, B.describe(pv, self._strides5(pv, 2)),
               B.describe(av, self._strides5(av, av.ndim - self.ndim)), region, self._weights_strides(wv, av), start, n,
-              *self._importance_args(av), **extra)
+              **extra)
 
     def _unblock(self, accumulator: Any, block: int) -> None:
         """Blocked planes of a contiguous CPU accumulator (written with ``_block=block``) back to row-major."""
@@ -435,14 +437,14 @@ class SlidingWindow(WindowPlan):
         if av.size == 0:
             return result
         grid, imp = self._data_on(av)
-        region = self._region_desc(batch, channels, off, spatial, _ring, _rows, (False, _normalized))
+        region = self._region_desc(av, batch, channels, off, spatial, _ring, _rows, (False, _normalized))
         if argmax:
             s = list(ov.strides)
             out_strides = ([0] if not lead else s[:1]) + [0] + [0] * (3 - self.ndim) + s[-self.ndim:]
         else:
             out_strides = self._strides5(ov, av.ndim - self.ndim)
         _call(av, "sw_finalize", grid, imp, B.describe(av, self._strides5(av, av.ndim - self.ndim)), region,
-              self._weights_strides(wv, av), B.describe(ov, out_strides), bool(argmax), *self._importance_args(av))
+              self._weights_strides(wv, av), B.describe(ov, out_strides), bool(argmax))
         return result
 
 

@@ -97,4 +97,17 @@ decltype(auto) dispatch_target(DType dtype, Fn&& fn) {
     throw std::invalid_argument(std::string("unsupported target dtype ") + dtype_name(dtype));
 }
 
+// Label outputs of the sliding-window argmax (uint8, int16, int32, int64).
+template <typename Fn>
+decltype(auto) dispatch_label_out(DType dtype, Fn&& fn) {
+    switch (dtype) {
+        case DType::UInt8: return fn(TypeTag<uint8_t>{});
+        case DType::Int16: return fn(TypeTag<int16_t>{});
+        case DType::Int32: return fn(TypeTag<int32_t>{});
+        case DType::Int64: return fn(TypeTag<int64_t>{});
+        default: break;
+    }
+    throw std::invalid_argument(std::string("unsupported label dtype ") + dtype_name(dtype));
+}
+
 }  // namespace medseg

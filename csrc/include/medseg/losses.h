@@ -16,7 +16,9 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "medseg/array_arg.h"
 #include "medseg/common.h"
+#include "medseg/strided.h"
 
 // Hot element math is forced inline so the CPU element loops vectorise (a call blocks that).
 #if defined(__CUDACC__)
@@ -30,6 +32,8 @@
 namespace medseg {
 
 enum : int { kSumI = 0, kSumP = 1, kSumG = 2, kSumTp = 3, kSumTn = 4, kNumSums = 5 };
+// The same indices as a type, for the bindings (Python indexes the (B, K, 5) sums by these names).
+enum class SegSum : int { I = kSumI, P = kSumP, G = kSumG, Tp = kSumTp, Tn = kSumTn };
 
 enum class DiceAct : int { Softmax = 0, Sigmoid = 1 };
 enum class PixelTerm : int { None = 0, FocalSoftmax = 1, FocalSigmoid = 2, ExpLogSoftmax = 3 };
@@ -47,24 +51,22 @@ struct SegLossConfig {
     double explog_eps = 1e-7;    // (-log p) is clamped below at this value in the exp-log term
 };
 
-// Strided 4-d view (batch, class, and up to 3 collapsed spatial axes) used by every array of a call.
-struct SegArray {
-    uintptr_t ptr = 0;
-    DType dtype = DType::Float32;
-    int64_t sb = 0, sk = 0, ss[3] = {0, 0, 0};
-};
+// Every array of a call is a 5-D ArrayArg (batch, class, s0, s1, s2) over one 5-D Layout: Python
+// collapses the spatial axes to 3 (leading 1s when fewer), so the loss kernels use the arrays and
+// layouts of every other kernel family; these accessors name the axes.
+MSF_HDI int64_t seg_batch(const Layout& shape) { return shape.shape[0]; }
+MSF_HDI int64_t seg_classes(const Layout& shape) { return shape.shape[1]; }
+MSF_HDI int64_t seg_extent(const Layout& shape, int axis) { return shape.shape[2 + axis]; }   // spatial axis 0..2
+MSF_HDI int64_t seg_voxels(const Layout& shape) { return shape.shape[2] * shape.shape[3] * shape.shape[4]; }
+MSF_HDI int64_t batch_stride(const ArrayArg& a) { return a.strides.s[0]; }
+MSF_HDI int64_t class_stride(const ArrayArg& a) { return a.strides.s[1]; }
+MSF_HDI const int64_t* spatial_strides(const ArrayArg& a) { return a.strides.s + 2; }
 
-struct SegShape {
-    int64_t batch = 0, classes = 0;
-    int64_t n[3] = {1, 1, 1};
-    MSF_HDI int64_t voxels() const { return n[0] * n[1] * n[2]; }
-};
-
-MSF_HDI int64_t spatial_offset(const SegShape& shape, const int64_t* strides, int64_t v) {
-    const int64_t i2 = v % shape.n[2];
-    const int64_t r = v / shape.n[2];
-    const int64_t i1 = r % shape.n[1];
-    const int64_t i0 = r / shape.n[1];
+MSF_HDI int64_t spatial_offset(const Layout& shape, const int64_t* strides, int64_t v) {
+    const int64_t i2 = v % seg_extent(shape, 2);
+    const int64_t r = v / seg_extent(shape, 2);
+    const int64_t i1 = r % seg_extent(shape, 1);
+    const int64_t i0 = r / seg_extent(shape, 1);
     return i0 * strides[0] + i1 * strides[1] + i2 * strides[2];
 }
 

@@ -28,6 +28,18 @@ struct SwGrid {
     MSF_HD int64_t patch_voxels() const { return patch[0] * patch[1] * patch[2]; }
 };
 
+// The importance map of a plan. When `scale` is given the map is separable up to a floor,
+// imp[z, y, x] = max(scale[z * patch_y + y] * row[x], floor) bit for bit (MONAI's Gaussian and the
+// constant map; the plan checks this), and the CPU kernels read one row and a scalar per (z, y)
+// instead of the full 3-D map; otherwise (and always on the GPU) `map` (contiguous,
+// patch-shaped) is read.
+struct SwImportance {
+    const float* map = nullptr;
+    const float* scale = nullptr;
+    const float* row = nullptr;
+    float floor = 0.0f;
+};
+
 // Origin (z, y, x) of window w (0 <= w < windows()) of one image, raster order, x fastest.
 MSF_HD inline void window_origin(const SwGrid& g, int64_t w, int64_t origin[3]) {
     const int64_t ix = w % g.count[2];

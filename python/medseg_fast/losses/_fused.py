@@ -23,30 +23,46 @@ import torch
 
 from .. import _backend, _ext
 
-__all__ = ["SegConfig", "seg_sums", "ACT_SOFTMAX", "ACT_SIGMOID", "TERM_NONE", "TERM_FOCAL_SOFTMAX",
-           "TERM_FOCAL_SIGMOID", "TERM_EXPLOG_SOFTMAX", "SUM_I", "SUM_P", "SUM_G", "SUM_TP", "SUM_TN"]
+__all__ = ["SegConfig", "seg_sums", "SUM_I", "SUM_P", "SUM_G", "SUM_TP", "SUM_TN"]
 
-ACT_SOFTMAX, ACT_SIGMOID = 0, 1
-TERM_NONE, TERM_FOCAL_SOFTMAX, TERM_FOCAL_SIGMOID, TERM_EXPLOG_SOFTMAX = 0, 1, 2, 3
-SUM_I, SUM_P, SUM_G, SUM_TP, SUM_TN = range(5)
+# Positions of the five sums in the last axis of the (B, K, 5) result, as the kernels define them.
+_SEG_SUM = _ext.cpu_module().SegSum
+SUM_I, SUM_P, SUM_G, SUM_TP, SUM_TN = (int(_SEG_SUM.I), int(_SEG_SUM.P), int(_SEG_SUM.G), int(_SEG_SUM.Tp),
+                                       int(_SEG_SUM.Tn))
 
 
 @dataclass(frozen=True)
 class SegConfig:
-    """What the kernel computes (see module docstring)."""
+    """What the kernel computes (see module docstring).
 
-    act: int = ACT_SOFTMAX
-    term: int = TERM_NONE
+    ``act`` names a ``DiceAct`` (``"softmax"``, ``"sigmoid"``) and ``term`` a ``PixelTerm``
+    (``"none"``, ``"focal_softmax"``, ``"focal_sigmoid"``, ``"explog_softmax"``) of the extension
+    module; :meth:`for_kernel` turns the names into that module's typed ``SegLossConfig``.
+    """
+
+    act: str = "softmax"
+    term: str = "none"
     term_first: int = 0
     gamma: float = 2.0
     squared_pred: bool = False
     ignore_index: int | None = None
     explog_eps: float = 1e-7
 
-    def as_tuple(self, onehot: bool) -> tuple:
-        has_ignore = self.ignore_index is not None
-        return (self.act, self.term, self.term_first, float(self.gamma), bool(self.squared_pred), bool(onehot),
-                has_ignore, int(self.ignore_index) if has_ignore else 0, float(self.explog_eps))
+    def for_kernel(self, module: Any, onehot: bool) -> Any:
+        """This configuration as ``module.SegLossConfig`` (module: ``_C`` or ``_C_cuda``)."""
+        return module.SegLossConfig(
+            act=_member(module.DiceAct, self.act, "act"), term=_member(module.PixelTerm, self.term, "term"),
+            term_first=int(self.term_first), gamma=float(self.gamma), squared_pred=bool(self.squared_pred),
+            onehot=bool(onehot), ignore_index=None if self.ignore_index is None else int(self.ignore_index),
+            explog_eps=float(self.explog_eps))
+
+
+def _member(enum: Any, name: str, what: str) -> Any:
+    """The member of a bound enum called ``name``; ValueError naming the choices otherwise."""
+    members = enum.__members__
+    if not isinstance(name, str) or name not in members:
+        raise ValueError(f"{what} must be one of {tuple(members)}, got {name!r}")
+    return members[name]
 
 
 def _collapse_spatial(shape: tuple[int, ...], strides: list[tuple[int, ...]]) -> tuple[list[int], list[list[int]]] | None:
@@ -111,7 +127,7 @@ def _forward(logits: torch.Tensor, target: torch.Tensor, onehot: bool, config: S
     sums = torch.zeros((B, K, 5), dtype=torch.float64, device=logits.device)
     counts = torch.zeros((B,), dtype=torch.int64, device=logits.device)
     mod = _module_for(logits)
-    cfg = config.as_tuple(onehot)
+    cfg = config.for_kernel(mod, onehot)
     if logits.is_cuda:
         bad = torch.zeros((), dtype=torch.int64, device=logits.device)
         with torch.cuda.device(logits.device):
@@ -140,7 +156,7 @@ def _backward(logits: torch.Tensor, target: torch.Tensor, onehot: bool, config: 
     dims, (ldesc, tdesc, gdesc) = planned
     gs = grad_sums.to(device=logits.device, dtype=torch.float64).contiguous()
     mod = _module_for(logits)
-    cfg = config.as_tuple(onehot)
+    cfg = config.for_kernel(mod, onehot)
     if logits.is_cuda:
         with torch.cuda.device(logits.device):
             mod.seg_loss_grad(dims, cfg, ldesc, tdesc, gs.data_ptr(), gdesc, _stream(logits))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from ._fused import ACT_SIGMOID, ACT_SOFTMAX, SUM_I, TERM_NONE, SegConfig, seg_sums
+from ._fused import SUM_I, SegConfig, seg_sums
 from ._inputs import check_pair, result_dtype
 from ._signed_distance import class_signed_distance
 
@@ -56,7 +56,7 @@ class BoundaryLoss(torch.nn.Module):
             raise ValueError(f"distance must have the shape of input: input.shape={tuple(input.shape)}, "
                              f"distance.shape={tuple(distance.shape)}")
         first = 0 if (self.include_background or K == 1) else 1
-        config = SegConfig(act=ACT_SOFTMAX if self.softmax else ACT_SIGMOID, term=TERM_NONE)
+        config = SegConfig(act="softmax" if self.softmax else "sigmoid", term="none")
         sums, _, _ = seg_sums(input, distance, True, config)
         n = float(input[0, 0].numel())
         loss = (sums[:, first:, SUM_I] / n).mean()

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import torch
 
-from ._fused import ACT_SOFTMAX, SUM_G, SUM_TP, TERM_FOCAL_SOFTMAX, SegConfig, seg_sums
+from ._fused import SUM_G, SUM_TP, SegConfig, seg_sums
 from ._inputs import check_pair, class_vector, poison_if_bad, result_dtype
 
 __all__ = ["CrossEntropyLoss"]
@@ -46,7 +46,7 @@ class CrossEntropyLoss(torch.nn.Module):
         target, onehot = check_pair(input, target, need_classes=2)
         K = int(input.shape[1])
         weight = class_vector(self.weight, K, "weight", device=input.device, allow_scalar=False)
-        config = SegConfig(act=ACT_SOFTMAX, term=TERM_FOCAL_SOFTMAX, gamma=0.0,
+        config = SegConfig(act="softmax", term="focal_softmax", gamma=0.0,
                            ignore_index=None if onehot else self.ignore_index)
         sums, counts, bad = seg_sums(input, target, onehot, config)
         nll = sums[..., SUM_TP]

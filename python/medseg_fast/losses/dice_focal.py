@@ -8,15 +8,7 @@ from collections.abc import Sequence
 import torch
 
 from ._formulas import dice_from_sums, focal_from_sums
-from ._fused import (
-    ACT_SIGMOID,
-    ACT_SOFTMAX,
-    TERM_FOCAL_SIGMOID,
-    TERM_FOCAL_SOFTMAX,
-    TERM_NONE,
-    SegConfig,
-    seg_sums,
-)
+from ._fused import SegConfig, seg_sums
 from ._inputs import check_pair, class_vector, poison_if_bad, result_dtype
 
 __all__ = ["DiceFocalLoss"]
@@ -121,10 +113,10 @@ class DiceFocalLoss(torch.nn.Module):
 
     def _config(self, first: int) -> SegConfig:
         if self.lambda_focal == 0.0:
-            term = TERM_NONE
+            term = "none"
         else:
-            term = TERM_FOCAL_SOFTMAX if self.focal_activation == "softmax" else TERM_FOCAL_SIGMOID
-        return SegConfig(act=ACT_SOFTMAX if self.softmax else ACT_SIGMOID, term=term, term_first=first,
+            term = "focal_softmax" if self.focal_activation == "softmax" else "focal_sigmoid"
+        return SegConfig(act="softmax" if self.softmax else "sigmoid", term=term, term_first=first,
                          gamma=self.gamma, squared_pred=self.squared_pred, ignore_index=self.ignore_index)
 
     def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

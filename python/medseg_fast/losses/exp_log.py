@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from ._fused import ACT_SOFTMAX, SUM_G, SUM_I, SUM_P, SUM_TP, TERM_EXPLOG_SOFTMAX, SegConfig, seg_sums
+from ._fused import SUM_G, SUM_I, SUM_P, SUM_TP, SegConfig, seg_sums
 from ._inputs import check_pair, poison_if_bad, result_dtype
 
 __all__ = ["ExpLogLoss"]
@@ -69,7 +69,7 @@ class ExpLogLoss(torch.nn.Module):
         target, onehot = check_pair(input, target, ignore_index=self.ignore_index, need_classes=2)
         K = int(input.shape[1])
         first = 0 if self.include_background else 1
-        config = SegConfig(act=ACT_SOFTMAX, term=TERM_EXPLOG_SOFTMAX, gamma=self.gamma_cross,
+        config = SegConfig(act="softmax", term="explog_softmax", gamma=self.gamma_cross,
                            ignore_index=self.ignore_index, explog_eps=self.eps)
         sums, counts, bad = seg_sums(input, target, onehot, config)
         s = sums[:, first:]

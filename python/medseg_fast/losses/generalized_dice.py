@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from ._fused import ACT_SIGMOID, ACT_SOFTMAX, SUM_G, SUM_I, SUM_P, TERM_NONE, SegConfig, seg_sums
+from ._fused import SUM_G, SUM_I, SUM_P, SegConfig, seg_sums
 from ._inputs import check_pair, poison_if_bad, result_dtype
 
 __all__ = ["GeneralizedDiceLoss"]
@@ -63,7 +63,7 @@ class GeneralizedDiceLoss(torch.nn.Module):
                                     need_classes=2 if self.softmax else 1)
         K = int(input.shape[1])
         first = 0 if (self.include_background or K == 1) else 1
-        config = SegConfig(act=ACT_SOFTMAX if self.softmax else ACT_SIGMOID, term=TERM_NONE,
+        config = SegConfig(act="softmax" if self.softmax else "sigmoid", term="none",
                            ignore_index=self.ignore_index)
         sums, _, bad = seg_sums(input, target, onehot, config)
         s = sums[:, first:]
