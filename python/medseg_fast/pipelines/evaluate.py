@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import math
 import os
 from collections.abc import Sequence
@@ -19,6 +20,7 @@ from . import _ops
 
 __all__ = ["evaluate", "summarize", "voc_colormap", "overlay_png", "write_png", "check_label_map", "MAX_CLASSES"]
 
+log = logging.getLogger(__name__)
 MAX_CLASSES = 255  # distinct foreground values a label map may hold when no classes are declared
 
 
@@ -251,8 +253,15 @@ def evaluate(pred: str | os.PathLike, gt: str | os.PathLike, out: str | os.PathL
         raise DataError(f"{outdir}: cannot create the output folder ({exc.strerror or exc})") from None
     image_files: dict[str, Path] = {}
     if images is not None:
-        for cid, p in _collect(Path(images), "images").items():
-            image_files[cid[:-5] if cid.endswith("_0000") else cid] = p
+        found = _collect(Path(images), "images")
+        if Path(images).is_file() and len(gts) == 1:
+            image_files[next(iter(gts))] = Path(images)  # one case, one image: whatever its name
+        else:
+            for cid, p in found.items():
+                image_files[cid[:-5] if cid.endswith("_0000") else cid] = p
+        unmatched = sorted(set(gts) - set(image_files))
+        if unmatched and overlays:
+            log.warning("%s: no image for case(s) %s; their overlays are drawn without one", images, unmatched[:5])
     if overlays:
         (outdir / "overlays").mkdir(exist_ok=True)
     rows: list[dict[str, Any]] = []
@@ -275,6 +284,8 @@ def evaluate(pred: str | os.PathLike, gt: str | os.PathLike, out: str | os.PathL
         if overlays:
             img = read_image(image_files[cid])[0] if cid in image_files else None
             if img is not None and img.shape != g.shape:
+                log.warning("%s: shape %s differs from %s %s; overlay drawn without the image", image_files[cid],
+                            img.shape, gts[cid], g.shape)
                 img = None
             if g.ndim == 2 and img is None:
                 cmap = voc_colormap()
