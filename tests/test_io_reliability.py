@@ -440,3 +440,14 @@ def test_nifti_4d_direction_mixing_spatial_and_extra_axis_refused(tmp_path):
     for suffix in (".nrrd", ".mha"):
         write_image(tmp_path / f"x{suffix}", np.zeros((2, 3, 4, 5), np.uint8), meta)
         assert read_image(tmp_path / f"x{suffix}")[1].same_geometry(meta)
+
+
+def test_uncompressed_data_under_gz_name_still_reads(tmp_path, rng):
+    """Some tools store a .nii.gz uncompressed; ITK reads it, so the byte check goes by content too."""
+    p = _nifti(tmp_path, rng)
+    plain = tmp_path / "plain.nii.gz"
+    plain.write_bytes(p.read_bytes())
+    np.testing.assert_array_equal(read_image(plain)[0], read_image(p)[0])
+    plain.write_bytes(p.read_bytes()[:-1])
+    with pytest.raises(DataError, match=r"plain\.nii\.gz: .*needs 672 bytes of voxel data, the file holds 671"):
+        read_image(plain)

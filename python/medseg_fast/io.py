@@ -223,8 +223,10 @@ def _short(p: Path, need: int, have: int, what: str = "voxel data") -> DataError
 
 
 def _check_nifti(p: Path) -> _Header:
-    gz = p.name.lower().endswith(".gz")
     with open(p, "rb") as fh:
+        # by content, as ITK's znzlib: a .nii.gz may be stored uncompressed, a .nii gzipped
+        gz = fh.read(2) == b"\x1f\x8b"
+        fh.seek(0)
         if gz:
             head, total = _inflate(fh, p, "gzip", keep=540)
         else:
