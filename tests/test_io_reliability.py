@@ -451,3 +451,13 @@ def test_uncompressed_data_under_gz_name_still_reads(tmp_path, rng):
     plain.write_bytes(p.read_bytes()[:-1])
     with pytest.raises(DataError, match=r"plain\.nii\.gz: .*needs 672 bytes of voxel data, the file holds 671"):
         read_image(plain)
+
+
+def test_nearly_orthonormal_direction_still_writes_to_nifti(tmp_path, caplog):
+    """Scanner cosines off by 2e-4 are orthonormalized by NIfTI (logged), not refused."""
+    d = np.eye(3)
+    d[0, 1] = 2e-4
+    with caplog.at_level("WARNING", logger="medseg_fast.io"):
+        write_image(tmp_path / "x.nii.gz", np.zeros((3, 4, 5), np.uint8), Meta((1.0, 1.0, 1.0), (0.0, 0.0, 0.0), d))
+    np.testing.assert_allclose(read_image(tmp_path / "x.nii.gz")[1].direction, d, atol=2e-4)
+    assert "coerced to orthogonal" in caplog.text
