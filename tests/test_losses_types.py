@@ -55,7 +55,9 @@ def test_config_fields_by_name(which):
     default = mod.SegLossConfig()
     assert (default.act, default.term, default.ignore_index, default.gamma) == \
         (mod.DiceAct.softmax, mod.PixelTerm.none, None, 2.0)
-    assert "act=sigmoid" in repr(mod.SegLossConfig(act=mod.DiceAct.sigmoid))
+    assert repr(mod.SegLossConfig(act=mod.DiceAct.sigmoid, ignore_index=255)) == (
+        "SegLossConfig(act=sigmoid, term=none, term_first=0, gamma=2.0, squared_pred=False, onehot=False, "
+        "ignore_index=255, explog_eps=1e-07)")
 
 
 @pytest.mark.parametrize("which", MODULES)

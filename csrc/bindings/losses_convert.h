@@ -46,12 +46,13 @@ inline std::string seg_config_repr(const SegLossConfig& c) {
     const char* acts[] = {"softmax", "sigmoid"};
     const char* terms[] = {"none", "focal_softmax", "focal_sigmoid", "explog_softmax"};
     const int a = static_cast<int>(c.act), t = static_cast<int>(c.term);
+    auto real = [](double v) { return py::repr(py::float_(v)).cast<std::string>(); };   // Python's shortest form
     return std::string("SegLossConfig(act=") + (a >= 0 && a <= 1 ? acts[a] : "?") +
            ", term=" + (t >= 0 && t <= 3 ? terms[t] : "?") + ", term_first=" + std::to_string(c.term_first) +
-           ", gamma=" + std::to_string(c.gamma) + ", squared_pred=" + (c.squared_pred ? "True" : "False") +
+           ", gamma=" + real(c.gamma) + ", squared_pred=" + (c.squared_pred ? "True" : "False") +
            ", onehot=" + (c.onehot ? "True" : "False") +
            ", ignore_index=" + (c.has_ignore ? std::to_string(c.ignore_index) : std::string("None")) +
-           ", explog_eps=" + std::to_string(c.explog_eps) + ")";
+           ", explog_eps=" + real(c.explog_eps) + ")";
 }
 
 inline void bind_loss_types(py::module_& m) {

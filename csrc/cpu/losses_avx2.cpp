@@ -564,14 +564,14 @@ bool make_job(const Layout& shape, const SegLossConfig& cfg, const ArrayArg& log
     job.term_first = cfg.term_first;
     job.reuse_softmax = cfg.act == DiceAct::Softmax && cfg.term_first == 0;
     job.gamma = static_cast<float>(cfg.gamma);
-    switch (logits.dtype) {
-        case DType::Float32: job.load_x = &load_x_t<float>; job.grad_rows = &grad_rows_t<float>;
-                             job.store_g = &store_g_t<float>; break;
-        case DType::Float16: job.load_x = &load_x_t<half_t>; job.grad_rows = &grad_rows_t<half_t>;
-                             job.store_g = &store_g_t<half_t>; break;
-        default: job.load_x = &load_x_t<bfloat16_t>; job.grad_rows = &grad_rows_t<bfloat16_t>;
-                 job.store_g = &store_g_t<bfloat16_t>; break;
-    }
+    dispatch_logits(logits.dtype, [&](auto t_tag, auto) {
+        using T = typename decltype(t_tag)::type;
+        if constexpr (!std::is_same_v<T, double>) {   // float64 is not covered (checked above)
+            job.load_x = &load_x_t<T>;
+            job.grad_rows = &grad_rows_t<T>;
+            job.store_g = &store_g_t<T>;
+        }
+    });
     dispatch_target(target.dtype, [&](auto l_tag) {
         using L = typename decltype(l_tag)::type;
         job.load_labels = &load_labels_t<L>;
