@@ -532,3 +532,55 @@ def test_confusion_matrix_large_table_single_thread_path_matches(rng):
     want = np.zeros((6000, 6000), np.int64)
     np.add.at(want, (gt.ravel(), pred.ravel()), 1)
     np.testing.assert_array_equal(cm, want)
+
+
+def test_normalizers_near_float32_max_stay_finite():
+    # numpy's float32 interpolation of the percentiles overflowed (inf, -inf): ct_normalize gave [inf, inf].
+    x = np.array([-3e38, 3e38], np.float32)
+    x64 = x.astype(np.float64)
+    lo, hi = np.percentile(x64, [0.5, 99.5])
+    np.testing.assert_allclose(mf.ct_normalize(x), (np.clip(x64, lo, hi) - x64.mean()) / x64.std(), rtol=1e-6)
+    np.testing.assert_allclose(mf.mr_normalize(x, percentiles=(1, 99)), [-1.0, 1.0], rtol=1e-6)
+    # intensity_stats itself keeps numpy's float32 result, bit for bit.
+    with np.errstate(over="ignore", invalid="ignore"):
+        np.testing.assert_array_equal(mf.intensity_stats(x)["percentiles"], np.percentile(x, [0.5, 99.5]))
+
+
+def test_intensity_stats_float64_near_max_match_numpy():
+    # The kernel's sums of squares overflowed: mean inf and std 0.0 where numpy gives 3.3e307 and inf.
+    # numpy's own std overflows here (inf); ours is the finite std of the values (numpy on them scaled).
+    for x in (np.array([-1e308, 1e308, 1e308, 5e307]), np.array([-1e200, 3e200, 2e200])):
+        scaled = x / 1e200
+        for policy in ("propagate", "omit"):
+            s = mf.intensity_stats(x, nan_policy=policy)
+            assert s["mean"] == pytest.approx(np.mean(scaled) * 1e200, rel=1e-12)
+            assert s["std"] == pytest.approx(np.std(scaled) * 1e200, rel=1e-12)
+        np.testing.assert_allclose(mf.mr_normalize(x), (scaled - scaled.mean()) / scaled.std(), rtol=1e-6)
+
+
+@pytest.mark.parametrize("spacing", [1e200, 1e-200, (1.0, 1.0, 1e101)])
+def test_extreme_spacing_is_rejected(spacing):
+    # spacing 1e200 gave NaN at zero distance (0 * inf) and inf elsewhere; 1e-200 gave all zeros.
+    from medseg_fast import metrics as M
+
+    m = np.zeros((3, 3, 3), np.uint8)
+    m[1, 1, 1] = 1
+    sp = spacing if isinstance(spacing, tuple) else (spacing,) * 3
+    for call in (lambda: mf.distance_transform(m, sp), lambda: mf.signed_distance(m, sp),
+                 lambda: M.hausdorff(m, m, sp), lambda: mf.component_stats(m, sp),
+                 lambda: mf.remove_small_components(m, 1, spacing=sp)):
+        with pytest.raises(ValueError, match=r"spacing values must lie in \[1e-100, 1e\+100\]"):
+            call()
+
+
+def test_huge_integer_arguments_get_clear_errors():
+    from medseg_fast import metrics as M
+
+    m = np.zeros((3, 3, 3), np.uint8)
+    u = np.array([0, 2**64 - 1], np.uint64)
+    for call in (lambda: M.dice(u, u, classes=[2**64 - 1]), lambda: M.evaluate(m, m, [2**63]),
+                 lambda: mf.keep_largest_per_class(m, classes=[2**70])):
+        with pytest.raises(ValueError, match="classes must be label values that fit int64, got"):
+            call()
+    # min_size beyond float's integers: a threshold no component reaches, not a numpy TypeError.
+    np.testing.assert_array_equal(mf.remove_small_components(m + 1, 2**70), np.zeros_like(m))

@@ -13,6 +13,7 @@ over the roots for the numbering.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from numbers import Integral
 from typing import Any
@@ -20,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from . import _backend as B
-from .distance import _flag
+from .distance import SPACING_RANGE, _flag
 from .metrics import _classes
 from .resample import _label_range
 
@@ -277,7 +278,7 @@ def component_stats(
     centroids[~present] = np.nan
     result = {
         "sizes": counts,
-        "volumes_mm3": counts * float(np.prod(sp)),
+        "volumes_mm3": counts * math.prod(sp),
         "bboxes": bboxes,
         "centroids": centroids,
     }
@@ -297,6 +298,9 @@ def _spacing(spacing: Any, ndim: int) -> tuple[float, ...]:
         raise ValueError(f"spacing must have {ndim} positive values for a {ndim}-D array, got {spacing!r}") from None
     if len(sp) != ndim or not all(np.isfinite(s) and s > 0 for s in sp):
         raise ValueError(f"spacing must have {ndim} positive values for a {ndim}-D array, got {spacing!r}")
+    if not all(SPACING_RANGE[0] <= s <= SPACING_RANGE[1] for s in sp):
+        # Voxel volumes (products of up to 3 values) must stay finite and nonzero in float64.
+        raise ValueError(f"spacing values must lie in [{SPACING_RANGE[0]:g}, {SPACING_RANGE[1]:g}], got {sp!r}")
     return sp
 
 
@@ -432,10 +436,10 @@ def remove_small_components(
     array([[0, 0, 2, 2]], dtype=uint8)
     """
     if isinstance(min_size, bool) or not isinstance(min_size, (int, float, np.integer, np.floating)) \
-            or not np.isfinite(min_size) or min_size < 0:
+            or not math.isfinite(float(min_size)) or min_size < 0:
         raise ValueError(f"min_size must be a finite number >= 0, got {min_size!r}")
     p = _Prepared(x, connectivity, "x", background)
-    voxel = float(np.prod(_spacing(spacing, p.ndim))) if spacing is not None else 1.0
+    voxel = math.prod(_spacing(spacing, p.ndim)) if spacing is not None else 1.0
     if p.empty:
         return _copy_or_empty(p)
     if p.view.device == "cuda":

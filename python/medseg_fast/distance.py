@@ -48,7 +48,15 @@ def _spacing(spacing: Any, ndim: int, name: str = "spacing", what: str = "mask")
     if len(values) != ndim or not all(math.isfinite(v) and v > 0 for v in values):
         shown = spacing if isinstance(spacing, Real) else tuple(spacing)
         raise ValueError(f"{name} must have {ndim} positive values for a {ndim}-D {what}, got {shown!r}")
+    if not all(SPACING_RANGE[0] <= v <= SPACING_RANGE[1] for v in values):
+        # Squared distances are summed in float64: 1e200 overflowed to inf (and 0 * inf = NaN at
+        # zero distance), 1e-200 underflowed to 0.
+        raise ValueError(f"{name} values must lie in [{SPACING_RANGE[0]:g}, {SPACING_RANGE[1]:g}] so squared "
+                         f"distances stay finite and nonzero in float64, got {tuple(values)!r}")
     return values
+
+
+SPACING_RANGE = (1e-100, 1e100)
 
 
 def _flag(value: Any, name: str) -> bool:

@@ -355,6 +355,7 @@ class _Summary:
     def __init__(self, xv: B.ArrayView, mask: B.ArrayView | None, nan_policy: str = "propagate"):
         self.xv, self.mask = xv, mask
         self.propagate = nan_policy == "propagate"
+        self.scaled_std: float | None = None
         self.layout, strides = B.plan_layout(xv.shape, xv.strides, *([mask.strides] if mask is not None else []))
         self.x_desc = B.describe(xv, strides[0])
         self.m_desc = B.describe(mask, strides[1]) if mask is not None else B.describe(None, [0] * len(self.layout))
@@ -393,6 +394,7 @@ class _Summary:
             self.min, self.max = float(vals.min()), float(vals.max())
 
     def _from_moments(self, lo: float, hi: float) -> None:
+        self.scaled_std = None
         count, nan_count, mean, m2, mn, mx = _call(self.xv, "moments", self.layout, self.x_desc, self.m_desc, lo, hi)
         self.count, self.nan_count = int(count), int(nan_count)
         if count == 0:
@@ -402,11 +404,31 @@ class _Summary:
             # +-inf (inf - inf = NaN when both occur) and every deviation from it NaN or inf.
             self.mean = math.nan if (mn == -math.inf and mx == math.inf) else (math.inf if mx == math.inf else -math.inf)
             self.var, self.min, self.max = math.nan, float(mn), float(mx)
+        elif max(-mn, mx) > 1e150:
+            # float64 data this large overflows the kernel's sums of squares: a rare slow path
+            # over a scaled float64 copy of the selected values (numpy's results, overflow to inf).
+            self.min, self.max = float(mn), float(mx)
+            self.mean, self.var, self.scaled_std = self._scaled_moments(lo, hi)
         else:
             self.mean, self.var, self.min, self.max = mean, m2 / count, float(mn), float(mx)
         if self.propagate and self.nan_count:
             self.mean = self.var = self.min = self.max = math.nan
             self.count += self.nan_count
+
+    def _scaled_moments(self, lo: float, hi: float) -> tuple[float, float, float]:
+        def host(v: B.ArrayView) -> np.ndarray:
+            if v.kind == "torch":
+                return v.obj.detach().cpu().numpy()
+            return v.obj.get() if v.kind == "cupy" else np.asarray(v.obj)
+
+        values = host(self.xv)
+        values = values[host(self.mask) != 0] if self.mask is not None else values.ravel()
+        values = np.clip(values[~np.isnan(values)], lo, hi).astype(np.float64)
+        scale = float(np.max(np.abs(values)))
+        scaled = values / scale
+        var = float(np.var(scaled))
+        # The variance itself may exceed float64 (inf); the std is scaled back from its root.
+        return scale * float(np.mean(scaled)), scale * scale * var, scale * math.sqrt(var)
 
     def clamp(self, lo: float, hi: float) -> None:
         """Recompute mean/var of clamp(x, lo, hi) over the same voxels."""
@@ -417,6 +439,8 @@ class _Summary:
 
     @property
     def std(self) -> float:
+        if self.scaled_std is not None and self.var == self.var:
+            return self.scaled_std
         return math.sqrt(self.var) if self.var == self.var else math.nan
 
     def order_statistics(self, ranks: np.ndarray) -> np.ndarray:
@@ -435,8 +459,13 @@ class _Summary:
             return buffer
         return buffer.astype(np.float64)
 
-    def percentiles(self, q_percent: np.ndarray) -> np.ndarray:
-        """numpy.percentile (nanpercentile when omitting NaN), method="linear", bit for bit."""
+    def percentiles(self, q_percent: np.ndarray, *, finite: bool = False) -> np.ndarray:
+        """numpy.percentile (nanpercentile when omitting NaN), method="linear", bit for bit.
+
+        ``finite=True`` (the normalizers): where numpy's interpolation in the input dtype
+        overflows between finite order statistics (float32 data near +-FLT_MAX gives inf), it is
+        redone in float64, which cannot overflow there.
+        """
         n = self.count
         if n == 0 or (self.propagate and self.nan_count):
             return np.full(q_percent.shape, np.nan)
@@ -460,6 +489,11 @@ class _Summary:
             diff = b - a
             result = np.add(a, diff * gamma)
             np.subtract(b, diff * (1 - gamma), out=result, where=gamma >= 0.5, casting="unsafe")
+        if finite and not np.all(np.isfinite(result)) and np.all(np.isfinite(values)):
+            a, b = a.astype(np.float64), b.astype(np.float64)
+            diff = b - a
+            result = np.add(a, diff * gamma)
+            np.subtract(b, diff * (1 - gamma), out=result, where=gamma >= 0.5)
         return result.astype(np.float64)
 
 
@@ -578,7 +612,7 @@ def ct_normalize(
         summary = _Summary(xv, mv, policy)
         if summary.count == 0 and summary.nan_count == 0:
             raise ValueError("mask selects no voxels: cannot compute normalization statistics")
-        lo, hi = (float(v) for v in summary.percentiles(q))
+        lo, hi = (float(v) for v in summary.percentiles(q, finite=True))
         mean, std = float(summary.mean), float(summary.std)
     params = [(lo, hi, mean, 1.0 / max(std, 1e-8), 0.0)]
     return _apply_windows(xv, params, dtype_s, out, stacked=False)
@@ -634,7 +668,7 @@ def mr_normalize(
         raise ValueError("mask selects no voxels: cannot compute normalization statistics")
     lo, hi = -math.inf, math.inf
     if q is not None:
-        lo, hi = (float(v) for v in summary.percentiles(q))
+        lo, hi = (float(v) for v in summary.percentiles(q, finite=True))
     if method == "zscore":
         if percentiles is not None:
             summary.clamp(lo, hi)

@@ -182,6 +182,9 @@ def _classes(classes: Any, name: str = "classes", *, allow_negative: bool = Fals
     negative = [v for v in values if v < 0]
     if negative and not allow_negative:
         raise ValueError(f"{name} must be non-negative label values, got {negative[0]} in {classes!r}")
+    wide = [v for v in values if not -(2**63) <= v < 2**63]
+    if wide:
+        raise ValueError(f"{name} must be label values that fit int64, got {wide[0]} in {classes!r}")
     if len(set(values)) != len(values):
         raise ValueError(f"{name} must not repeat a label, got {classes!r}")
     return values
