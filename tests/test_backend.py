@@ -240,3 +240,14 @@ def test_label_statistics_kernel_rejects_max_label_that_overflows():
     with pytest.raises(ValueError, match=r"value outside 0\.\.max_label \(max_label=2\)"):
         kernel([1, 1, 2], desc, 2)
     assert kernel([1, 1, 2], desc, 5)[0].tolist() == [1, 0, 0, 0, 0, 1]
+
+
+def test_misaligned_accumulator_is_rejected_by_scatter_add():
+    import medseg_fast as mf
+
+    plan = mf.SlidingWindow((4, 5), (2, 3), mode="constant")
+    x = np.arange(20, dtype=np.float32).reshape(1, 1, 4, 5)
+    acc = np.frombuffer(bytearray(4 * 20 + 1), np.float32, count=20, offset=1).reshape(1, 4, 5)
+    with pytest.raises(ValueError, match="accumulator must be aligned"):
+        plan.scatter_add(acc, plan.gather(x), 0)
+    assert not acc.any()

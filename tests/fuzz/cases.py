@@ -929,10 +929,24 @@ def _huge_labels(spec):
                                                                                   "int16", ">i2", ">u2")
 
 
-# key -> {"target": name or "*", "match": args -> bool, "case": a reproducer case}. Empty: the
-# known bugs of issue 15 this suite hit (torch unsigned inputs, component_stats with huge label
-# values, the resample order-3 segfault) were fixed before it was merged.
-KNOWN_BUGS: dict[str, dict] = {}
+# key -> {"target": name or "*", "match": args -> bool, "case": a reproducer case}. The known bugs
+# of issue 15 this suite hit first (torch unsigned inputs, component_stats with huge label values,
+# the resample order-3 segfault) were fixed before it was merged.
+def _empty_nd4(args):
+    spec = _arr(args, "pred")
+    return spec is not None and len(spec["shape"]) > 3 and 0 in spec["shape"][-2:]
+
+
+KNOWN_BUGS: dict[str, dict] = {
+    "metrics.py _three_axes: reshape((-1, ...)) of an empty >3-D input (new, fuzz)": {
+        "target": "*", "match": _empty_nd4,
+        "case": {"target": "confusion_matrix", "args": {
+            "pred": {"__array__": {"kind": "numpy", "dtype": "bool", "shape": [2, 2, 2, 0], "layout": "C",
+                                   "fill": "labels", "seed": 0, "k": 1}},
+            "gt": {"__array__": {"kind": "numpy", "dtype": "bool", "shape": [2, 2, 2, 0], "layout": "C",
+                                 "fill": "labels", "seed": 0, "k": 1}}, "num_classes": 1}},
+    },
+}
 
 
 def known_bug(case: dict) -> str | None:
@@ -953,6 +967,28 @@ def materialize(args: dict) -> dict:
 
 def arrays_of(built: dict) -> dict:
     return {k: v for k, v in built.items() if isinstance(v, np.ndarray) or type(v).__module__.startswith("torch")}
+
+
+# Words besides the argument names that an error message may name its subject by.
+ALIASES = {
+    "window_bounds": ("window",), "hu_window": ("window", "out"), "multi_window": ("window", "width", "center"),
+    "sliding_window_inference": ("predictor",), "losses": ("input", "logits", "target", "weight", "gamma", "smooth",
+                                                           "alpha", "classes", "channels", "ignore_index"),
+    "SlidingWindow": ("image", "patch"), "set_num_threads": ("n",), "label": ("x",), "evaluate": ("pred", "gt"),
+}
+
+
+def check_message(t: Target, args: dict, status: str, msg: str) -> None:
+    """A rejection names what it rejects: an argument name (or an alias) appears in the message."""
+    names = {k for k in args if not k.startswith("_")} | set(ALIASES.get(t.name, ())) | {"x", "mask", "labels"}
+    if t.name in ("dice", "iou", "pixel_accuracy", "confusion_matrix", "mean_iou", "hausdorff",
+                  "average_surface_distance", "surface_dice"):
+        names |= {"pred", "gt"}
+    if t.name in ("label", "largest_component", "remove_small_components", "fill_holes", "keep_largest_per_class",
+                  "component_stats", "distance_transform", "signed_distance"):
+        names |= {"labelmap", "mask", "x", "labels"}
+    low = msg.lower()
+    assert any(n.lower() in low for n in names), f"{status} message names no argument ({sorted(names)}): {msg!r}"
 
 
 def invoke(t: Target, built: dict) -> tuple[str, Any]:
@@ -1002,6 +1038,7 @@ def run_case(case: dict, threads: int = 3) -> str:
     status, result = invoke(t, built)
     if status != "ok":
         MESSAGES[f"{status}: {str(result)[:90]}"] += 1
+        check_message(t, case["args"], status, str(result))
     for k, v in inputs.items():
         assert snapshot(v) == before[k], f"input {k} was modified"
     specs = {k: v["__array__"] for k, v in case["args"].items() if isinstance(v, dict) and "__array__" in v}
