@@ -58,10 +58,6 @@ def is_int(dtype: str) -> bool:
     return not (is_float(dtype) or is_complex(dtype) or dtype == "bool")
 
 
-def _np_dtype(name: str) -> np.dtype:
-    return np.dtype(name)
-
-
 def _torch():
     import torch
 
@@ -914,24 +910,6 @@ def _arr(args, key="x"):
     return v["__array__"] if isinstance(v, dict) and "__array__" in v else None
 
 
-def _is_torch_unsigned(spec):
-    return spec is not None and spec["kind"] == "torch" and spec["dtype"] in ("uint16", "uint32", "uint64")
-
-
-def _spec_is(spec, **want):
-    return spec is not None and all(spec.get(k) in (v if isinstance(v, (list, tuple)) else (v,)) for k, v in want.items())
-
-
-def _huge_labels(spec):
-    # component_stats sizes its table by the largest value: a 4-byte-or-wider "full" range would
-    # try to allocate tens of GiB (and may be granted on an overcommitting machine).
-    return spec is not None and spec["fill"] == "full" and spec["dtype"] not in ("bool", "uint8", "int8", "uint16",
-                                                                                  "int16", ">i2", ">u2")
-
-
-# key -> {"target": name or "*", "match": args -> bool, "case": a reproducer case}. The known bugs
-# of issue 15 this suite hit first (torch unsigned inputs, component_stats with huge label values,
-# the resample order-3 segfault) were fixed before it was merged.
 def _empty_nd4(args):
     spec = _arr(args, "pred")
     return spec is not None and len(spec["shape"]) > 3 and 0 in spec["shape"][-2:]
