@@ -584,3 +584,19 @@ def test_huge_integer_arguments_get_clear_errors():
             call()
     # min_size beyond float's integers: a threshold no component reaches, not a numpy TypeError.
     np.testing.assert_array_equal(mf.remove_small_components(m + 1, 2**70), np.zeros_like(m))
+
+
+def test_out_partially_overlapping_x_is_rejected():
+    # out=b[1:] for x=b[:-1] overwrote x before reading it: all zeros instead of the window.
+    b = np.arange(1000, dtype=np.float32)
+    before = b.copy()
+    for x, out in ((b[:-1], b[1:]), (b[1:], b[:-1]), (b[::2], b[1::2][:500]), (b[:500], b[::-1][400:900])):
+        with pytest.raises(ValueError, match="out must not overlap x's memory unless it is x itself"):
+            mf.hu_window(x, lo=0, hi=1e3, out=out)
+    with pytest.raises(ValueError, match="out must not overlap x's memory"):
+        mf.multi_window(b[:500], [(0, 10)], out=b[250:750].reshape(1, 500))
+    np.testing.assert_array_equal(b, before)
+    # In place with the same layout stays allowed and exact.
+    expected = mf.hu_window(b, lo=0, hi=1e3)
+    assert mf.hu_window(b, lo=0, hi=1e3, out=b) is b
+    np.testing.assert_array_equal(b, expected)

@@ -114,9 +114,28 @@ def _check_out(out: Any, xv: B.ArrayView, shape: tuple[int, ...], dtype: str) ->
     B.check_same_device(xv, ov, "x", "out")
     if ov.shape != tuple(shape) or ov.dtype != dtype:
         raise ValueError(f"out must have shape={tuple(shape)} and dtype={dtype}, got shape={ov.shape}, dtype={ov.dtype}")
-    if ov.ptr == xv.ptr and (ov.strides != xv.strides or ov.dtype != xv.dtype or len(shape) != xv.ndim):
-        raise ValueError("out must not overlap x unless it is x itself with the same layout")
+    same = ov.ptr == xv.ptr and ov.strides == xv.strides and ov.dtype == xv.dtype and len(shape) == xv.ndim
+    if not same and ov.device == xv.device and _overlaps(_extent(ov), _extent(xv)):
+        # A shifted view of x's buffer (out=b[1:] for x=b[:-1]) was overwritten before it was read.
+        raise ValueError(
+            "out must not overlap x's memory unless it is x itself with the same layout, got "
+            f"x: {xv.describe()}, strides={xv.strides}; out: {ov.describe()}, strides={ov.strides}"
+        )
     return ov
+
+
+def _extent(v: B.ArrayView) -> tuple[int, int]:
+    """Byte range [first, last) that a view's elements occupy (empty views occupy nothing)."""
+    if v.size == 0:
+        return v.ptr, v.ptr
+    item = B._ITEMSIZE[v.dtype]
+    low = sum(s * (n - 1) * item for s, n in zip(v.strides, v.shape) if s < 0)
+    high = sum(s * (n - 1) * item for s, n in zip(v.strides, v.shape) if s > 0)
+    return v.ptr + low, v.ptr + high + item
+
+
+def _overlaps(a: tuple[int, int], b: tuple[int, int]) -> bool:
+    return a[0] < b[1] and b[0] < a[1]
 
 
 # ----------------------------------------------------------------------------- kernel calls
