@@ -2,7 +2,11 @@
 
 Every output is produced in one pass over the input by the same per-voxel function,
 ``y = (clamp(x, lo, hi) - center) * scale + offset``, in float32 (double for 32/64-bit integer and
-float64 inputs), then stored as float32, float16 or bfloat16. NaN inputs stay NaN.
+float64 inputs), then stored as float32, float16 or bfloat16. Saturated voxels get exactly the
+ends of the output range. A call whose windows float32 cannot evaluate accurately (wider than
+float32's range, ends or inputs near +-FLT_MAX, a subnormal slope) runs in double throughout, a
+rare slow path chosen once per call. Windows that collapse (lo == hi) or overflow in float64 are
+refused. Inputs follow ``numpy.clip``: NaN stays NaN, +-inf saturate.
 """
 
 from __future__ import annotations
@@ -621,7 +625,7 @@ def ct_normalize(
     policy = _nan_policy(nan_policy)
     if stats is not None:
         if mask is not None:
-            raise ValueError("give either stats or mask: dataset-level stats are not recomputed from a mask")
+            raise ValueError("give either stats or mask, got both: dataset-level stats are not recomputed from a mask")
         mean, std, lo, hi = _stats_from_mapping(stats)
     else:
         q = _percentile_pair(percentiles)
@@ -630,7 +634,7 @@ def ct_normalize(
             return _apply_windows(xv, [(0.0, 0.0, 0.0, 1.0, 0.0)], dtype_s, out, stacked=False)
         summary = _Summary(xv, mv, policy)
         if summary.count == 0 and summary.nan_count == 0:
-            raise ValueError("mask selects no voxels: cannot compute normalization statistics")
+            raise ValueError(f"mask selects no voxels (got 0 of {xv.size}): cannot compute normalization statistics")
         lo, hi = (float(v) for v in summary.percentiles(q, finite=True))
         mean, std = float(summary.mean), float(summary.std)
     params = [(lo, hi, mean, 1.0 / max(std, 1e-8), 0.0)]
@@ -676,7 +680,7 @@ def mr_normalize(
         raise ValueError(f"method must be 'zscore' or 'minmax', got {method!r}")
     masked_only = _flag(masked_only, "masked_only")
     if masked_only and mask is None:
-        raise ValueError("masked_only=True needs a mask")
+        raise ValueError("masked_only=True needs a mask, got mask=None")
     policy = _nan_policy(nan_policy)
     q = _percentile_pair(percentiles) if percentiles is not None else None
     mv = B.mask_view(mask, xv) if mask is not None else None
@@ -684,7 +688,7 @@ def mr_normalize(
         return _apply_windows(xv, [(0.0, 0.0, 0.0, 1.0, 0.0)], dtype_s, out, stacked=False)
     summary = _Summary(xv, mv, policy)
     if summary.count == 0 and summary.nan_count == 0:
-        raise ValueError("mask selects no voxels: cannot compute normalization statistics")
+        raise ValueError(f"mask selects no voxels (got 0 of {xv.size}): cannot compute normalization statistics")
     lo, hi = -math.inf, math.inf
     if q is not None:
         lo, hi = (float(v) for v in summary.percentiles(q, finite=True))
