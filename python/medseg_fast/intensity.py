@@ -671,7 +671,7 @@ def mr_normalize(
     --------
     >>> import numpy as np
     >>> y = mr_normalize(np.array([1.0, 2.0, 3.0]))
-    >>> np.round(y, 4).tolist()
+    >>> [round(float(v), 4) for v in y]
     [-1.2247, 0.0, 1.2247]
     """
     xv = _input(x)
