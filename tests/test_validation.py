@@ -600,3 +600,13 @@ def test_out_partially_overlapping_x_is_rejected():
     expected = mf.hu_window(b, lo=0, hi=1e3)
     assert mf.hu_window(b, lo=0, hi=1e3, out=b) is b
     np.testing.assert_array_equal(b, expected)
+
+
+@pytest.mark.parametrize("shape", [(2, 2, 2, 0), (0, 3, 4, 5), (2, 0, 1, 1, 3)])
+def test_pooled_metrics_of_empty_many_axis_inputs(shape):
+    # confusion_matrix / mean_iou reshaped (-1, ...) an empty >3-D input: "cannot reshape array of size 0".
+    from medseg_fast import metrics as M
+
+    p = np.zeros(shape, bool)
+    np.testing.assert_array_equal(M.confusion_matrix(p, p, 2), np.zeros((2, 2), np.int64))
+    assert np.isnan(M.mean_iou(p, p, 2)) and np.isnan(M.pixel_accuracy(p, p))

@@ -159,7 +159,9 @@ def _pair(pred: Any, gt: Any, *, binary: bool) -> tuple[B.ArrayView, B.ArrayView
 def _three_axes(v: B.ArrayView) -> tuple[list[int], list[int], B.ArrayView]:
     """Shape and strides as 3 axes (leading size-1 axes added; more than 3 axes flattened)."""
     if v.ndim > 3:
-        arr = np.ascontiguousarray(v.obj).reshape((-1,) + tuple(v.shape[-2:]))
+        # An explicit leading size: reshape(-1, ...) is ambiguous (ValueError) for empty inputs.
+        lead = int(np.prod(v.shape[:-2], dtype=np.int64))
+        arr = np.ascontiguousarray(v.obj).reshape((lead,) + tuple(v.shape[-2:]))
         v = B.view(arr, "x")
     shape = [1] * (3 - v.ndim) + list(v.shape)
     strides = [0] * (3 - v.ndim) + list(v.strides)
