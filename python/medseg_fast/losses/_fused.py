@@ -16,6 +16,7 @@ the logits (nothing of the logits' size is saved besides the caller's own logits
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,6 +56,12 @@ class SegConfig:
             term_first=int(self.term_first), gamma=float(self.gamma), squared_pred=bool(self.squared_pred),
             onehot=bool(onehot), ignore_index=None if self.ignore_index is None else int(self.ignore_index),
             explog_eps=float(self.explog_eps))
+
+
+@functools.lru_cache(maxsize=64)
+def _kernel_config(module: Any, config: SegConfig, onehot: bool) -> Any:
+    """``config.for_kernel`` cached (the kernels only read it): a loss makes the same few configs every step."""
+    return config.for_kernel(module, onehot)
 
 
 def _member(enum: Any, name: str, what: str) -> Any:
@@ -127,7 +134,7 @@ def _forward(logits: torch.Tensor, target: torch.Tensor, onehot: bool, config: S
     sums = torch.zeros((B, K, 5), dtype=torch.float64, device=logits.device)
     counts = torch.zeros((B,), dtype=torch.int64, device=logits.device)
     mod = _module_for(logits)
-    cfg = config.for_kernel(mod, onehot)
+    cfg = _kernel_config(mod, config, bool(onehot))
     if logits.is_cuda:
         bad = torch.zeros((), dtype=torch.int64, device=logits.device)
         with torch.cuda.device(logits.device):
@@ -156,7 +163,7 @@ def _backward(logits: torch.Tensor, target: torch.Tensor, onehot: bool, config: 
     dims, (ldesc, tdesc, gdesc) = planned
     gs = grad_sums.to(device=logits.device, dtype=torch.float64).contiguous()
     mod = _module_for(logits)
-    cfg = config.for_kernel(mod, onehot)
+    cfg = _kernel_config(mod, config, bool(onehot))
     if logits.is_cuda:
         with torch.cuda.device(logits.device):
             mod.seg_loss_grad(dims, cfg, ldesc, tdesc, gs.data_ptr(), gdesc, _stream(logits))
