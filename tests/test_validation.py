@@ -610,3 +610,19 @@ def test_pooled_metrics_of_empty_many_axis_inputs(shape):
     p = np.zeros(shape, bool)
     np.testing.assert_array_equal(M.confusion_matrix(p, p, 2), np.zeros((2, 2), np.int64))
     assert np.isnan(M.mean_iou(p, p, 2)) and np.isnan(M.pixel_accuracy(p, p))
+
+
+def test_distance_transform_is_layout_invariant_and_exact(rng):
+    # Passes in memory order made Fortran / transposed / size-1-axis layouts an ulp off scipy
+    # (float64) and off the C-order result (float32); found by the fuzz suite's layout check.
+    ndi = pytest.importorskip("scipy.ndimage")
+    for _ in range(40):
+        shape = tuple(int(s) for s in rng.integers(1, 7, rng.integers(2, 5)))
+        mask = rng.random(shape) > (0.2 if rng.random() < 0.5 else -1.0)  # half without background
+        spacing = tuple(float(s) for s in rng.choice([1.0, 0.7, 2.5, 0.3], len(shape)))
+        want = ndi.distance_transform_edt(mask, sampling=spacing)
+        c32 = mf.distance_transform(mask, spacing)
+        for view in (np.asfortranarray(mask), mask.T.copy().T, mask[::-1].copy()[::-1]):
+            np.testing.assert_array_equal(mf.distance_transform(view, spacing, dtype="float64"), want)
+            np.testing.assert_array_equal(mf.distance_transform(view, spacing), c32)
+            np.testing.assert_array_equal(mf.signed_distance(view, spacing), mf.signed_distance(mask, spacing))

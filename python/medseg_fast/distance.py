@@ -74,16 +74,17 @@ def _out_dtype(dtype: Any) -> str:
 
 
 def _edt(mv: B.ArrayView, spacing: tuple[float, ...], squared: bool, dtype: str) -> Any:
-    order = B.memory_order(mv)
-    result = B.allocate(mv, mv.shape, dtype, axis_order=order)
+    # The passes run over the axes in logical order whatever the memory layout: each pass adds
+    # its axis's squared term, so the order of the passes is the order of the float sum. Passes
+    # in memory order made results depend on the layout (Fortran order, transposes, size-1 axes
+    # moved last) by an ulp, and differ from scipy's sum d0^2 + d1^2 + ... . The output is
+    # C-contiguous (the kernel writes it that way); the mask is read through its strides.
+    result = B.allocate(mv, mv.shape, dtype)
     if mv.size == 0:
         return result
     ov = B.view(result, "out")
-    shape = [mv.shape[a] for a in order]
-    mask_strides = [mv.strides[a] for a in order]
-    out_strides = [ov.strides[a] for a in order]
-    args = (shape, B.describe(mv, mask_strides), B.describe(ov, out_strides), [spacing[a] for a in order],
-            bool(squared), order.index(0))
+    args = (list(mv.shape), B.describe(mv, list(mv.strides)), B.describe(ov, list(ov.strides)), list(spacing),
+            bool(squared), 0)
     module = B.kernels(mv)
     if mv.device == "cuda":
         with B.device_guard(mv):
