@@ -123,7 +123,12 @@ def test_cpu_and_cuda_modules_expose_the_same_types():
     for name in ("SwGrid", "SwRegion", "SwImportance"):
         assert {n for n in dir(getattr(C, name)) if not n.startswith("_")} == \
             {n for n in dir(getattr(G, name)) if not n.startswith("_")}
-    # Module-local types: the CPU kernels refuse a region made by the CUDA module (TypeError, no crash).
-    region = G.SwRegion(batch=1, channels=1, origin=(0, 0, 0), shape=(1, 1, 1))
-    with pytest.raises(TypeError):
-        C.sw_finalize(None, None, (0, "float32", []), region, (0, "float32", []), (0, "float32", []), False)
+    # Module-local types of the same C++ type: the CPU kernels load a region made by the CUDA module.
+    plan = SlidingWindow((4, 6), (2, 4), mode="constant")
+    acc = np.ones((1, 1, 4, 6), np.float32)
+    out = np.empty((1, 1, 4, 6), np.float32)
+    grid, imp = plan._data_on(B.view(acc))
+    region = G.SwRegion(batch=1, channels=1, origin=(0, 0, 0), shape=(1, 4, 6))
+    C.sw_finalize(grid, imp, B.describe(B.view(acc), [24, 24, 0, 6, 1]), region, B.describe(None, [0] * 4),
+                  B.describe(B.view(out), [24, 24, 0, 6, 1]), False)
+    np.testing.assert_array_equal(out, 1.0 / plan.weight_map()[None, None])

@@ -1,9 +1,10 @@
 // Typed arguments of the fused-loss kernels (pybind11 only; no kernel logic).
 //
 // The enums and the configuration struct are bound once, here, and registered by both _C and
-// _C_cuda. They are module-local (py::module_local): each extension owns its copy of the Python
-// types, so neither module needs the other to import, and an object made by one module is
-// refused (TypeError) by the other's functions; Python builds them from the module it calls.
+// _C_cuda. They are module-local (py::module_local): each extension registers its own Python types,
+// so neither module has to import the other and registering the same C++ type twice is no error.
+// pybind11 still loads an instance made by the other module (same C++ type: it asks that module's
+// loader), so objects work across the two; Python builds them from the module it calls anyway.
 #pragma once
 
 #include <pybind11/pybind11.h>

@@ -3,9 +3,9 @@
 // map (SwImportance) are bound here once, with keyword constructors and named fields.
 //
 // The types are module-local (py::module_local), like the loss types (losses_convert.h): _C and
-// _C_cuda each register their own copy, neither imports the other, and an object made by one
-// module is refused (TypeError) by the other's functions, so Python builds them from the module
-// it calls. Addresses (origin lists, importance map) are integers owned by Python.
+// _C_cuda each register their own copy and neither imports the other (an instance made by one is
+// still accepted by the other, pybind11 loading it through its own module). Addresses (origin
+// lists, importance map) are integers owned by Python; Python caches the structs with the plan.
 #pragma once
 
 #include <pybind11/pybind11.h>
