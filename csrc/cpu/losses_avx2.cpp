@@ -16,6 +16,10 @@
 // Functions are compiled for AVX2 by target attributes (not by a flag on the whole file, so no
 // inline function shared with other files is ever built for AVX2) and entered only after a
 // run-time CPU check; loss_simd_mode(0) forces the scalar path (tests run both).
+//
+// One file of ~700 lines on purpose: the AVX2 helpers are file-local functions carrying the target
+// attribute, and they must inline into the tile passes; split over several files they would become
+// out-of-line calls, or move into a shared header where other files could build them for AVX2.
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC optimize("no-trapping-math")
 #endif
