@@ -89,7 +89,8 @@ def run_worker(targets: list[str], workdir: Path) -> dict[str, dict]:
         with open(err, "wb") as stderr:
             proc = subprocess.Popen(
                 [sys.executable, str(WORKER), "--log", str(log), "--profile", PROFILE, "--targets", ",".join(pending)],
-                stdout=subprocess.DEVNULL, stderr=stderr, cwd=str(FUZZ_DIR.parent.parent))
+                stdout=subprocess.DEVNULL, stderr=stderr, cwd=str(FUZZ_DIR.parent.parent),
+                env={**os.environ, "HYPOTHESIS_STORAGE_DIRECTORY": str(workdir / "hypothesis")})
             last_size, last_change = -1, time.monotonic()
             rc: int | None = None
             while True:

@@ -20,6 +20,12 @@ import traceback
 import zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+# No example database (settings below) and hypothesis' constants cache kept out of the checkout:
+# a fuzz run writes nothing under .hypothesis/.
+if "HYPOTHESIS_STORAGE_DIRECTORY" not in os.environ:
+    import tempfile
+
+    os.environ["HYPOTHESIS_STORAGE_DIRECTORY"] = os.path.join(tempfile.gettempdir(), "medseg-fuzz-hypothesis")
 
 import cases as C  # noqa: E402
 from hypothesis import HealthCheck, Phase, given, seed, settings  # noqa: E402
