@@ -271,7 +271,8 @@ def kind_of(x) -> str:
 
 def to_np(x) -> np.ndarray:
     if isinstance(x, np.ndarray):
-        return x
+        # ml_dtypes' bfloat16 has numpy kind "V": compare (and check NaN) as float32.
+        return x.astype(np.float32) if x.dtype.name == "bfloat16" else x
     t = x.detach().cpu()
     if t.dtype == _torch().bfloat16:
         t = t.float()
@@ -316,6 +317,21 @@ def _make_out(spec, x, dtype):
         return out
     torch = _torch()
     return torch.zeros(shape, dtype=getattr(torch, np.dtype(np_dtype).name))
+
+
+def _with_out(d, args, lead=lambda a: []):
+    """args plus an ``out`` spec (usually none) shaped ``lead + x.shape``."""
+    args["out"] = _out_spec(d, [*lead(args), *args["x"]["__array__"]["shape"]])
+    return args
+
+
+def _returns_out(a, call):
+    out = _make_out(a["out"], a["x"], a["dtype"])
+    a["_out"] = out
+    r = call(out)
+    if out is not None:
+        assert r is out, "a call given out= must return out"
+    return r
 
 
 # window_bounds
@@ -387,13 +403,14 @@ WINDOW_SPECS = mostly(
 
 
 def _mw_check(r, a):
-    if all(isinstance(w, str) or all(math.isfinite(v) and abs(v) < 1e30 for v in w) for w in a["windows"]):
+    if a.get("_out") is None and all(isinstance(w, str) or all(math.isfinite(v) and abs(v) < 1e30 for v in w) for w in a["windows"]):
         _check_window(r, a, len(a["windows"]))
 
 
 target("multi_window",
-       lambda d: {"x": d(arrays(max_nd=4)), "windows": d(maybe_bad(WINDOW_SPECS, 12)), "dtype": d(OUT_DTYPES)},
-       lambda a: _mf().multi_window(a["x"], a["windows"], dtype=a["dtype"]),
+       lambda d: _with_out(d, {"x": d(arrays(max_nd=4)), "windows": d(maybe_bad(WINDOW_SPECS, 12)),
+                               "dtype": d(OUT_DTYPES)}, lambda a: [len(a["windows"]) if isinstance(a["windows"], list) else 1]),
+       lambda a: _returns_out(a, lambda out: _mf().multi_window(a["x"], a["windows"], dtype=a["dtype"], out=out)),
        _mw_check)
 
 PERCENTILES_OK = st.one_of(st.sampled_from([(0.5, 99.5), (0, 100), (1, 99), (50.0, 50.0)]),
@@ -464,25 +481,27 @@ def _ct_gen(d):
     stats = d(mostly(st.none(), st.one_of(st.fixed_dictionaries(
         {"mean": floats_any, "std": floats_any, "percentiles": st.sampled_from([(-100.0, 100.0), (5.0, -5.0), (0.0,)])}),
         bad)))
-    return {"x": x, "mask": _mask_arg(d, x), "stats": stats, "percentiles": d(PERCENTILES), "dtype": d(OUT_DTYPES)}
+    return _with_out(d, {"x": x, "mask": _mask_arg(d, x), "stats": stats, "percentiles": d(PERCENTILES),
+                         "dtype": d(OUT_DTYPES)})
 
 
 target("ct_normalize", _ct_gen,
-       lambda a: _mf().ct_normalize(a["x"], mask=a["mask"], stats=a["stats"], percentiles=a["percentiles"],
-                                    dtype=a["dtype"]),
+       lambda a: _returns_out(a, lambda out: _mf().ct_normalize(a["x"], mask=a["mask"], stats=a["stats"],
+                                                                percentiles=a["percentiles"], dtype=a["dtype"], out=out)),
        _norm_check, exact=False)
 
 
 def _mr_gen(d):
     x = d(arrays(max_nd=4))
-    return {"x": x, "mask": _mask_arg(d, x), "method": d(maybe_bad(st.sampled_from(["zscore", "minmax"]))),
-            "percentiles": d(st.one_of(st.none(), PERCENTILES)), "dtype": d(OUT_DTYPES),
-            "out_range": d(maybe_bad(st.sampled_from([(0.0, 1.0), (-1.0, 1.0)]), 12))}
+    return _with_out(d, {"x": x, "mask": _mask_arg(d, x), "method": d(maybe_bad(st.sampled_from(["zscore", "minmax"]))),
+                         "percentiles": d(st.one_of(st.none(), PERCENTILES)), "dtype": d(OUT_DTYPES),
+                         "out_range": d(maybe_bad(st.sampled_from([(0.0, 1.0), (-1.0, 1.0)]), 12))})
 
 
 target("mr_normalize", _mr_gen,
-       lambda a: _mf().mr_normalize(a["x"], mask=a["mask"], method=a["method"], percentiles=a["percentiles"],
-                                    dtype=a["dtype"], out_range=a["out_range"]),
+       lambda a: _returns_out(a, lambda out: _mf().mr_normalize(
+           a["x"], mask=a["mask"], method=a["method"], percentiles=a["percentiles"], dtype=a["dtype"],
+           out_range=a["out_range"], out=out)),
        _norm_check, exact=False)
 
 
