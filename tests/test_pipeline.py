@@ -1,5 +1,6 @@
-"""Dataset, phantom, fingerprint, preprocessing (resume, atomic cache), sampling, augmentation, the _ops
-fallbacks against peers, prediction (geometry kept, Ctrl-C safe, resumable), evaluation, CLI errors."""
+"""Dataset, phantom, fingerprint, preprocessing (resume, atomic cache), sampling, augmentation, the pipelines on
+the kernels (metrics against MONAI, empty masks included; the kernels each stage calls), the training loss, CLI
+errors."""
 
 from __future__ import annotations
 
@@ -25,7 +26,8 @@ from medseg_fast.data import (
 from medseg_fast.data.fingerprint import target_spacing
 from medseg_fast.data.phantom import HU
 from medseg_fast.io import DataError, Meta, read_image, write_image
-from medseg_fast.pipelines import _ops
+from medseg_fast.losses.factory import make_loss
+from medseg_fast.pipelines.evaluate import METRICS, evaluate
 
 torch.set_num_threads(1)
 SMALL = PhantomConfig(fov_mm=(60.0, 200.0, 260.0), spacing=(6.0, 5.0, 5.0))
@@ -268,10 +270,41 @@ def test_augment_skips_rotation_for_non_square_plane():
     assert xa.shape == x.shape
 
 
-# ------------------------------------------------------------------------------------------- _ops fallbacks vs peers
-def test_metrics_match_monai(rng):
-    from monai.metrics import compute_average_surface_distance, compute_dice, compute_hausdorff_distance
+# ------------------------------------------------------------------------------------------- pipelines on the kernels
+def _evaluate_arrays(tmp_path, pred, gt, spacing, labels):
+    """Run the evaluate pipeline on two label maps written as NIfTI; its rows from metrics.csv."""
+    import csv
 
+    meta = Meta.identity(spacing)
+    write_image(tmp_path / "p" / "case.nii.gz", pred.astype(np.uint8), meta)
+    write_image(tmp_path / "g" / "case.nii.gz", gt.astype(np.uint8), meta)
+    evaluate(tmp_path / "p", tmp_path / "g", tmp_path / "e", labels=labels, overlays=False)
+    with open(tmp_path / "e" / "metrics.csv", newline="") as fh:
+        return {int(r["class"]): {k: float(v) for k, v in r.items() if k in METRICS} for r in csv.DictReader(fh)}
+
+
+def _monai_rows(pred, gt, k, spacing, tolerance=2.0):
+    from monai.metrics import (
+        compute_average_surface_distance,
+        compute_dice,
+        compute_hausdorff_distance,
+        compute_iou,
+        compute_surface_dice,
+    )
+
+    oh = lambda a: torch.nn.functional.one_hot(torch.from_numpy(a.astype(np.int64)), k).movedim(-1, 0)[None].float()  # noqa: E731
+    p, g = oh(pred), oh(gt)
+    values = {
+        "dice": compute_dice(p, g, include_background=False, ignore_empty=False)[0],
+        "iou": compute_iou(p, g, include_background=False, ignore_empty=False)[0],
+        "hd95": compute_hausdorff_distance(p, g, percentile=95, spacing=spacing)[0],
+        "assd": compute_average_surface_distance(p, g, symmetric=True, spacing=spacing)[0],
+        "surface_dice": compute_surface_dice(p, g, class_thresholds=[tolerance] * (k - 1), spacing=spacing)[0],
+    }
+    return {c: {m: float(v[c - 1]) for m, v in values.items()} for c in range(1, k)}
+
+
+def test_evaluate_matches_monai(tmp_path, rng):
     gt = np.zeros((12, 20, 18), np.int64)
     gt[3:9, 4:15, 5:14] = 1
     gt[2:5, 2:6, 2:6] = 2
@@ -279,64 +312,97 @@ def test_metrics_match_monai(rng):
     pred[rng.random(gt.shape) < 0.05] = 1
     pred[8:10] = 0
     spacing = (2.5, 1.0, 0.8)
-    rows = _ops.compute_metrics(pred, gt, [1, 2], spacing)
-    oh = lambda a: torch.nn.functional.one_hot(torch.from_numpy(a), 3).permute(3, 0, 1, 2)[None].float()  # noqa: E731
-    dice = compute_dice(oh(pred), oh(gt), include_background=False)[0]
-    hd = compute_hausdorff_distance(oh(pred), oh(gt), percentile=95, spacing=spacing)[0]
-    asd = compute_average_surface_distance(oh(pred), oh(gt), symmetric=True, spacing=spacing)[0]
-    for i, r in enumerate(rows):
-        assert r["dice"] == pytest.approx(float(dice[i]), rel=1e-6)
-        assert r["hd95"] == pytest.approx(float(hd[i]), rel=1e-5)
-        assert r["assd"] == pytest.approx(float(asd[i]), rel=1e-5)
-        assert r["iou"] == pytest.approx(r["dice"] / (2 - r["dice"]), rel=1e-9)
-        assert 0 <= r["surface_dice"] <= 1
-
-
-def test_metrics_empty_conventions():
-    z = np.zeros((4, 4, 4), np.uint8)
-    one = z.copy()
-    one[1, 1, 1] = 1
-    both_empty, pred_empty = _ops.compute_metrics(z, z, [1])[0], _ops.compute_metrics(z, one, [1])[0]
-    assert both_empty["dice"] == 1.0
-    assert both_empty["hd95"] == 0.0
-    assert pred_empty["dice"] == 0.0
-    assert np.isnan(pred_empty["hd95"])
-
-
-def test_postprocess_largest_matches_cc3d(rng):
-    import cc3d
-
-    lab = (rng.random((10, 12, 14)) < 0.3).astype(np.uint8) * rng.integers(1, 3, (10, 12, 14)).astype(np.uint8)
-    out = _ops.postprocess_largest(lab, [1, 2])
+    rows = _evaluate_arrays(tmp_path, pred, gt, spacing, {0: "bg", 1: "a", 2: "b"})
+    ref = _monai_rows(pred, gt, 3, spacing)
     for c in (1, 2):
-        ref = cc3d.largest_k(lab == c, k=1, connectivity=26) > 0
-        np.testing.assert_array_equal(out == c, ref)
-    assert set(np.unique(out)) <= {0, 1, 2}
-    assert ((out == 0) | (out == lab)).all()
+        for m in METRICS:
+            assert rows[c][m] == pytest.approx(ref[c][m], rel=1e-5), (c, m)
 
 
-def test_resample_image_matches_torch_and_seg_is_argmax(rng):
-    x = rng.random((2, 5, 6, 7)).astype(np.float32)
-    y = _ops.resample_image(x, (9, 4, 10))
-    ref = torch.nn.functional.interpolate(torch.from_numpy(x)[None], size=(9, 4, 10), mode="trilinear",
-                                          align_corners=False)[0].numpy()
-    np.testing.assert_allclose(y, ref, rtol=1e-6, atol=1e-6)
-    lab = rng.integers(0, 3, (5, 6, 7)).astype(np.int16)
-    seg = _ops.resample_seg(lab, (9, 4, 10), num_classes=3)
-    probs = np.stack([_ops.resample_image((lab == c)[None].astype(np.float32), (9, 4, 10))[0] for c in range(3)])
-    assert (seg != probs.argmax(0)).mean() < 0.02  # exact ties may break either way
-    assert _ops.resample_seg(lab, (5, 6, 7)) is lab
+def test_evaluate_empty_masks_follow_monai(tmp_path):
+    """A class absent from one map or from both gets MONAI's values (Dice/IoU with ignore_empty=False); the
+    pipeline once rewrote them (both empty: HD95 0, surface Dice 1; one empty: ASSD NaN), a convention of
+    nobody's."""
+    gt = np.zeros((6, 8, 8), np.int64)
+    gt[1:4, 2:6, 2:6] = 1
+    gt[4:6, 0:2, 0:2] = 2  # class 2 only in the ground truth, class 3 in neither
+    pred = np.where(gt == 2, 0, gt)
+    pred[0, 7, 7] = 4  # class 4 only in the prediction
+    rows = _evaluate_arrays(tmp_path, pred, gt, (1.0, 1.0, 1.0), {0: "bg", 1: "a", 2: "b", 3: "c", 4: "d"})
+    ref = _monai_rows(pred, gt, 5, (1.0, 1.0, 1.0))
+    for c in (2, 3, 4):
+        for m in METRICS:
+            np.testing.assert_equal(rows[c][m], ref[c][m], err_msg=f"class {c} {m}")
+    assert rows[3]["dice"] == 1.0 and np.isnan(rows[3]["hd95"]) and np.isnan(rows[3]["surface_dice"])
+    assert rows[2]["dice"] == 0.0 and np.isnan(rows[2]["hd95"]) and rows[2]["assd"] == np.inf
+    assert rows[2]["surface_dice"] == 0.0
 
 
-def test_infer_volume_identity_predictor():
-    x = torch.randn(1, 2, 11, 13, 9)
-    y = _ops.infer_volume(x, lambda p: p * 2, (5, 6, 4), overlap=0.5, mirror_axes=(2,))
-    torch.testing.assert_close(y, x * 2, atol=1e-5, rtol=1e-5)
+def _spy(monkeypatch, module, name, calls):
+    real = getattr(module, name)
+
+    def spy(*args, **kwargs):
+        calls.append((name, kwargs))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, spy)
+
+
+def _tiny_checkpoint(ndim):
+    from medseg_fast.models import build_model
+
+    plan = {"channels": ["CT"], "classes": [1, 2], "num_classes": 3, "target_spacing": [2.0] * ndim,
+            "normalization": [{"scheme": "zscore"}], "mirror_axes": list(range(ndim))}
+    torch.manual_seed(0)
+    model = build_model({"arch": "UNet", "spatial_dims": ndim, "in_channels": 1, "out_channels": 3,
+                         "channels": [4, 8], "blocks": 1, "deep_supervision": False})
+    return {"model": model.state_dict(), "model_config": {"arch": "UNet", **model.config}, "plan": plan,
+            "patch_size": [8] * ndim}
+
+
+@pytest.mark.parametrize("ndim", [2, 3])
+def test_predictor_calls_the_kernels(monkeypatch, rng, ndim):
+    """Prediction runs sliding_window_inference (nnU-Net positions), resample and keep_largest_per_class
+    (full connectivity: 2-D maps once failed with connectivity=26)."""
+    import medseg_fast.data.preprocess as pre
+    import medseg_fast.pipelines.predict as pred_mod
+
+    calls = []
+    for name in ("sliding_window_inference", "resample", "keep_largest_per_class"):
+        _spy(monkeypatch, pred_mod, name, calls)
+    for name in ("resample",):
+        _spy(monkeypatch, pre, name, calls)
+    predictor = pred_mod.Predictor(_tiny_checkpoint(ndim), device="cpu", mirror=True)
+    shape = (9, 13, 11)[-ndim:]
+    image = rng.normal(size=shape).astype(np.float32) + 5.0
+    labels = predictor.predict_array(image, Meta.identity((1.5,) * ndim))
+    assert labels.shape == shape
+    assert labels.dtype == np.uint8
+    assert [c[0] for c in calls] == ["resample", "sliding_window_inference", "resample", "keep_largest_per_class"]
+    assert calls[1][1]["positions"] == "nnunet"
+    assert calls[1][1]["mirror_axes"] == tuple(range(ndim))
+
+
+def test_preprocess_calls_resample_kernels(monkeypatch, rng):
+    import medseg_fast.data.preprocess as pre
+
+    calls = []
+    _spy(monkeypatch, pre, "resample", calls)
+    _spy(monkeypatch, pre, "resample_labels", calls)
+    plan = _tiny_checkpoint(3)["plan"]
+    image = rng.normal(size=(1, 6, 7, 8)).astype(np.float32) + 3.0
+    label = (rng.random((6, 7, 8)) < 0.4).astype(np.uint8)
+    data, seg, props = pre.preprocess_image(image, Meta.identity((3.0, 1.0, 1.0)), plan, label)
+    assert [c[0] for c in calls] == ["resample", "resample_labels"]
+    assert calls[0][1]["spacing"] == (3.0, 1.0, 1.0)
+    assert data.shape == (1, 9, 4, 4)
+    assert seg.shape == (9, 4, 4)
+    assert seg.dtype == np.int8
 
 
 def test_loss_decreases_and_deep_supervision():
     torch.manual_seed(0)
-    loss = _ops.make_loss("dice_focal", deep_supervision_levels=1)
+    loss = make_loss("dice_focal", deep_supervision_levels=1)
     target = torch.randint(0, 3, (2, 8, 8, 8))
     logits = torch.zeros(2, 3, 8, 8, 8, requires_grad=True)
     low = torch.zeros(2, 3, 4, 4, 4, requires_grad=True)
@@ -347,8 +413,24 @@ def test_loss_decreases_and_deep_supervision():
     assert loss(good, target) < before
     assert low.grad is not None
     assert low.grad.abs().sum() > 0
-    with pytest.raises(ValueError, match="loss must be"):
-        _ops.make_loss("mse")
+    with pytest.raises(ValueError, match=r"loss must be one of \('dice_ce', 'dice_focal'\), got 'mse'"):
+        make_loss("mse")
+    with pytest.raises(ValueError, match="deep_supervision_levels must be an integer >= 0, got -1"):
+        make_loss("dice_ce", deep_supervision_levels=-1)
+
+
+def test_dice_ce_loss_equals_plain_torch():
+    """make_loss("dice_ce") is nnU-Net's soft Dice (batch, background excluded, smooth 1e-5) + cross-entropy."""
+    torch.manual_seed(3)
+    logits = torch.randn(2, 3, 8, 8, 8)
+    target = torch.randint(0, 3, (2, 8, 8, 8))
+    logp = torch.nn.functional.log_softmax(logits, dim=1)
+    onehot = torch.nn.functional.one_hot(target, 3).movedim(-1, 1).float()
+    dims = (0, 2, 3, 4)
+    inter = (logp.exp() * onehot).sum(dims)[1:]
+    denom = (logp.exp().sum(dims) + onehot.sum(dims))[1:]
+    ref = 1.0 - ((2.0 * inter + 1e-5) / (denom + 1e-5)).mean() + torch.nn.functional.nll_loss(logp, target)
+    torch.testing.assert_close(make_loss("dice_ce")(logits, target), ref, atol=1e-4, rtol=1e-4)
 
 
 # ------------------------------------------------------------------------------------------- CLI errors
@@ -388,46 +470,3 @@ def test_cli_help_for_every_command(capsys):
             main([cmd, "--help"])
         assert info.value.code == 0
         assert "usage: medseg-fast" in capsys.readouterr().out
-
-
-# ------------------------------------------------------------------------------------------- kernel vs fallback
-def _both(monkeypatch, fn):
-    kernel = fn()
-    monkeypatch.setenv("MEDSEG_FAST_PIPELINE_FALLBACK", "1")
-    fallback = fn()
-    monkeypatch.delenv("MEDSEG_FAST_PIPELINE_FALLBACK")
-    return kernel, fallback
-
-
-def test_backends_report():
-    b = _ops.backends()
-    assert set(b) == {"resample_image", "resample_seg", "postprocess_largest", "compute_metrics", "infer_volume",
-                      "make_loss"}
-    assert set(b.values()) <= {"kernel", "fallback"}
-
-
-def test_kernels_agree_with_fallbacks(monkeypatch, rng):
-    x = rng.random((2, 7, 9, 8)).astype(np.float32)
-    k, f = _both(monkeypatch, lambda: _ops.resample_image(x, (10, 5, 12)))
-    np.testing.assert_allclose(np.asarray(k), f, atol=1e-5)
-    lab = np.zeros((7, 9, 8), np.int16)
-    lab[1:5, 2:8, 1:6] = 1
-    lab[4:7, 0:3, 3:8] = 2
-    k, f = _both(monkeypatch, lambda: _ops.resample_seg(lab, (10, 5, 12), num_classes=3))
-    assert (np.asarray(k) != f).mean() < 0.02  # ties between classes may break differently
-    noisy = (rng.random((9, 10, 11)) < 0.35).astype(np.uint8) * rng.integers(1, 3, (9, 10, 11)).astype(np.uint8)
-    k, f = _both(monkeypatch, lambda: _ops.postprocess_largest(noisy, [1, 2]))
-    np.testing.assert_array_equal(np.asarray(k), f)
-    vol = torch.randn(1, 1, 12, 14, 10)
-    k, f = _both(monkeypatch, lambda: _ops.infer_volume(vol, lambda p: torch.cat([p, -p], 1), (6, 8, 6)))
-    torch.testing.assert_close(torch.as_tensor(k), f, atol=1e-5, rtol=1e-5)
-
-
-def test_loss_kernel_agrees_with_fallback(monkeypatch):
-    torch.manual_seed(3)
-    logits = torch.randn(2, 3, 8, 8, 8)
-    target = torch.randint(0, 3, (2, 8, 8, 8))
-    # full resolution only: the down-sampled deep-supervision targets may pick other voxels (nearest vs
-    # nearest-exact), which is a convention, not an error
-    k, f = _both(monkeypatch, lambda: _ops.make_loss("dice_ce")(logits, target))
-    torch.testing.assert_close(k, f, atol=1e-4, rtol=1e-4)

@@ -6,10 +6,9 @@ zero-copy and results come back as the same kind on the same device.
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
 from . import metrics
 from ._config import config, get_num_threads, set_num_threads, show_config
+from ._version import __version__
 from .components import (
     component_stats,
     fill_holes,

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import intensity_stats
 from ..io import DataError, Meta, read_image
 from .dataset import Case, DatasetInfo
 
@@ -73,8 +74,6 @@ def compute_fingerprint(info: DatasetInfo, cases: Sequence[Case], *, samples_per
                         seed: int = 1234) -> dict[str, Any]:
     """Spacings, shapes, per-channel foreground intensity statistics (from up to ``samples_per_case``
     foreground voxels per case, as nnU-Net), and the target spacing."""
-    from .. import intensity_stats
-
     rng = np.random.default_rng(seed)
     spacings, shapes, lateral = [], [], []
     samples: list[list[np.ndarray]] = [[] for _ in info.channels]

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..io import Meta, write_image
+from ..io import DataError, Meta, check_image_file, write_image, write_text_atomic
 
 __all__ = ["LABELS", "HU", "PhantomConfig", "make_phantom", "make_dataset"]
 
@@ -158,8 +158,6 @@ def make_phantom(seed: int, config: PhantomConfig | None = None) -> tuple[np.nda
 
 def _complete(p: Path) -> bool:
     """An existing file that reads back whole (a write cut short by a full disk is regenerated)."""
-    from ..io import DataError, check_image_file
-
     try:
         return p.exists() and check_image_file(p) is not None
     except DataError:
@@ -199,7 +197,5 @@ def make_dataset(out: str | os.PathLike, n_train: int = 8, n_test: int = 2, *, s
         "file_ending": ".nii.gz",
         "training": training,
     }
-    from ..io import write_text_atomic
-
     write_text_atomic(root / "dataset.json", json.dumps(info, indent=2))
     return root

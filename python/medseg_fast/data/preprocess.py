@@ -20,8 +20,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..io import DataError, Meta, _check_zip, atomic_path, clean_stale_temp_files, is_temp_name, write_text_atomic
-from ..pipelines import _ops
+from .. import ct_normalize, mr_normalize, resample, resample_labels
+from ..io import DataError, Meta, atomic_path, check_zip, clean_stale_temp_files, is_temp_name, write_text_atomic
 from .dataset import Case, DatasetInfo, find_cases, load_dataset
 from .fingerprint import compute_fingerprint, load_case
 
@@ -84,8 +84,6 @@ def crop_to_nonzero(image: np.ndarray) -> tuple[tuple[slice, ...], list[list[int
 
 
 def _normalize(image: np.ndarray, plan: dict[str, Any]) -> np.ndarray:
-    from .. import ct_normalize, mr_normalize
-
     out = np.empty(image.shape, dtype=np.float32)
     for c, norm in enumerate(plan["normalization"]):
         if norm["scheme"] == "ct":
@@ -127,10 +125,10 @@ def preprocess_image(image: np.ndarray, meta: Meta, plan: dict[str, Any],
     img = image[(slice(None), *crop)]
     data = _normalize(img, plan)
     new_shape = resampled_shape(img.shape[1:], meta.spacing, plan["target_spacing"])
-    data = _ops.resample_image(data, new_shape, spacing=meta.spacing, new_spacing=plan["target_spacing"], order=1)
+    data = resample(data, new_shape, spacing=meta.spacing, new_spacing=plan["target_spacing"], order=1)
     seg = None
     if label is not None:
-        seg = _ops.resample_seg(label[crop].astype(np.int16), new_shape, num_classes=plan["num_classes"], order=1)
+        seg = resample_labels(label[crop].astype(np.int16), new_shape, num_classes=plan["num_classes"], order=1)
         seg = seg.astype(np.int8)
     props = {"original_shape": list(image.shape[1:]), "bbox": bbox, "cropped_shape": list(img.shape[1:]),
              "meta": meta.to_dict()}
@@ -221,9 +219,9 @@ def preprocess_case_to(case: Case, info: DatasetInfo, plan: dict[str, Any], targ
     locs = class_locations(seg, plan["classes"], rng) if seg is not None else {}
     props["case_id"] = case.case_id
     props["plan_hash"] = plan["hash"]
-    # atomic_path fsyncs, then _check_zip reads every member back (CRC) before the rename: a full disk
+    # atomic_path fsyncs, then check_zip reads every member back (CRC) before the rename: a full disk
     # never leaves a case that a later run would skip as done
-    with atomic_path(target, verify=_check_zip) as tmp:
+    with atomic_path(target, verify=check_zip) as tmp:
         with open(tmp, "wb") as fh:
             np.savez(fh, data=data, seg=seg if seg is not None else np.zeros(0, np.int8),
                      props=np.frombuffer(json.dumps(props).encode(), dtype=np.uint8),
@@ -243,7 +241,7 @@ def case_files(out_dir: str | os.PathLike) -> list[Path]:
 def _cached_ok(target: Path, plan_hash: str) -> bool:
     """A finished case of this plan that reads back; anything else is redone (with a warning)."""
     try:
-        _check_zip(target)
+        check_zip(target)
         props = load_preprocessed(target)["props"]
     except DataError as exc:
         log.warning("%s; preprocessing it again", exc)

@@ -16,7 +16,13 @@ from typing import Any, Callable
 
 import torch
 
+from ..data.phantom import PhantomConfig, make_dataset
+from ..data.preprocess import preprocess_dataset
 from ..io import write_text_atomic
+from .checkpoint import CHECKPOINT_LAST
+from .evaluate import _json_safe, evaluate
+from .predict import Predictor
+from .train import TrainConfig, train
 
 __all__ = ["DemoConfig", "run_demo", "format_table"]
 
@@ -62,12 +68,6 @@ def _now() -> tuple[float, float]:
 def run_demo(out: str | os.PathLike, config: DemoConfig | None = None, *,
              echo: Callable[[str], None] | None = print) -> dict[str, Any]:
     """Run every stage into ``out`` and return the content of ``out/metrics.json``."""
-    from ..data.phantom import PhantomConfig, make_dataset
-    from ..data.preprocess import preprocess_dataset
-    from .evaluate import evaluate
-    from .predict import Predictor
-    from .train import CHECKPOINT_LAST, TrainConfig, train
-
     cfg = config or DemoConfig()
     say = echo or (lambda s: None)
     root = Path(out)
@@ -133,8 +133,6 @@ def run_demo(out: str | os.PathLike, config: DemoConfig | None = None, *,
         stage("evaluate", "Dice, IoU, HD95, ASSD, surface Dice; overlays", t)
     finally:
         torch.set_num_threads(threads_before)
-
-    from .evaluate import _json_safe
 
     metrics = {
         "mean_dice": summary["mean_dice"],

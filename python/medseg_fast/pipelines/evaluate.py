@@ -5,6 +5,7 @@ informative slice (PASCAL VOC colour map; 2-D label maps are written as colour P
 from __future__ import annotations
 
 import csv
+import io
 import json
 import logging
 import math
@@ -16,12 +17,19 @@ from typing import Any
 import numpy as np
 
 from ..io import DataError, atomic_path, is_image_path, is_temp_name, read_image, strip_suffix, write_text_atomic
-from . import _ops
+from ..metrics import evaluate as evaluate_case
 
-__all__ = ["evaluate", "summarize", "voc_colormap", "overlay_png", "write_png", "check_label_map", "MAX_CLASSES"]
+__all__ = ["evaluate", "summarize", "voc_colormap", "overlay_png", "write_png", "check_label_map", "MAX_CLASSES",
+           "METRICS", "CONVENTION", "EMPTY_DICE"]
 
 log = logging.getLogger(__name__)
 MAX_CLASSES = 255  # distinct foreground values a label map may hold when no classes are declared
+METRICS = ("dice", "iou", "hd95", "assd", "surface_dice")
+# MONAI's definitions, empty masks included (see medseg_fast.metrics): a class absent from both maps has Dice and
+# IoU 1 (DiceMetric / MeanIoU with ignore_empty=False) and NaN distances; absent from one map: Dice, IoU and
+# surface Dice 0, HD95 NaN, ASSD inf. summarize() leaves NaN / inf out of the means.
+CONVENTION = "monai"
+EMPTY_DICE = 1.0
 
 
 def voc_colormap(n: int = 256) -> np.ndarray:
@@ -216,7 +224,7 @@ def _json_safe(obj: Any) -> Any:
 
 def evaluate(pred: str | os.PathLike, gt: str | os.PathLike, out: str | os.PathLike, *,
              labels: dict[int, str] | None = None, images: str | os.PathLike | None = None,
-             metrics: Sequence[str] = _ops.METRICS, tolerance: float = 2.0, overlays: bool = True,
+             metrics: Sequence[str] = METRICS, tolerance: float = 2.0, overlays: bool = True,
              labels_source: str | None = None) -> dict[str, Any]:
     """Compare predicted label maps with the ground truth, case by case (matched by file name).
 
@@ -278,7 +286,8 @@ def evaluate(pred: str | os.PathLike, gt: str | os.PathLike, out: str | os.PathL
         in_pred = check_label_map(preds[cid], p, declared, source=source)
         # undeclared classes: every value in either map, so a class only predicted still counts (Dice 0)
         classes = sorted(declared) if declared is not None else sorted(set(in_gt) | set(in_pred))
-        for r in _ops.compute_metrics(p, g, classes, gmeta.spacing, metrics, tolerance=tolerance):
+        for r in evaluate_case(p, g, classes, gmeta.spacing, list(metrics), convention=CONVENTION, tolerance=tolerance,
+                               empty=EMPTY_DICE):
             name = labels.get(r["class"], str(r["class"])) if labels else str(r["class"])
             rows.append({"case": cid, "name": name, **r})
         if overlays:
@@ -294,8 +303,6 @@ def evaluate(pred: str | os.PathLike, gt: str | os.PathLike, out: str | os.PathL
                           np.concatenate([cmap[g.astype(np.int64) % 256], sep, cmap[p.astype(np.int64) % 256]], 1))
             else:
                 overlay_png(outdir / "overlays" / f"{cid}.png", p, g, img, spacing=gmeta.spacing)
-    import io
-
     fields = ["case", "class", "name", *metrics]
     buf = io.StringIO(newline="")
     w = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore")

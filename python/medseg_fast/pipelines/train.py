@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import io
 import json
 import logging
 import math
@@ -23,14 +24,21 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..io import DataError, _check_zip, atomic_path, is_temp_name, write_text_atomic
-from . import _ops
+from .. import sliding_window_inference
+from ..data.augment import AugmentConfig, augment_batch
+from ..data.preprocess import case_files, load_plan, load_preprocessed
+from ..data.sampling import PatchSampler, pad_to
+from ..io import DataError, is_temp_name, write_text_atomic
+from ..losses.factory import make_loss
+from ..metrics import evaluate as evaluate_case
+from ..models import build_model
+from .checkpoint import CHECKPOINT_FINAL, CHECKPOINT_LAST, load_checkpoint, save_checkpoint
+from .evaluate import CONVENTION, EMPTY_DICE
 
+# load_checkpoint and the file names live in .checkpoint; re-exported here, where they were first defined
 __all__ = ["TrainConfig", "train", "load_checkpoint", "default_patch_size", "CHECKPOINT_LAST", "CHECKPOINT_FINAL"]
 
 log = logging.getLogger(__name__)
-CHECKPOINT_LAST = "checkpoint_last.pt"
-CHECKPOINT_FINAL = "checkpoint_final.pt"
 
 
 @dataclass
@@ -95,32 +103,7 @@ def _dist_env() -> tuple[int, int, int]:
 
 
 def build_from_config(model_config: dict[str, Any]) -> torch.nn.Module:
-    from ..models import build_model
-
     return build_model(model_config)
-
-
-def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[str, Any]:
-    """Load a checkpoint written by :func:`train`, with a one-line :class:`DataError` if it is not one."""
-    p = Path(path)
-    if not p.is_file():
-        raise DataError(f"{p}: checkpoint file not found")
-    try:
-        ckpt = torch.load(p, map_location=map_location, weights_only=False)
-    except Exception as exc:  # noqa: BLE001 - any unpickling failure means "not a checkpoint"
-        raise DataError(f"{p}: not a readable checkpoint ({type(exc).__name__}: {str(exc)[:120]})") from None
-    if not isinstance(ckpt, dict) or "model" not in ckpt or "model_config" not in ckpt or "plan" not in ckpt:
-        raise DataError(f"{p}: not a medseg_fast checkpoint (needs model, model_config and plan)")
-    return ckpt
-
-
-def _save(path: Path, obj: dict[str, Any]) -> None:
-    """torch.save atomically; the zip container is read back (CRC of every member) before the rename."""
-    try:
-        with atomic_path(path, verify=_check_zip) as tmp:
-            torch.save(obj, tmp)
-    except RuntimeError as exc:  # torch's zip writer reports short writes (full disk) as RuntimeError
-        raise DataError(f"{path}: write failed ({' '.join(str(exc).split())[:200]}); nothing was written") from None
 
 
 def _lr_at(step: int, total: int, base: float) -> float:
@@ -133,18 +116,18 @@ def _lr_at(step: int, total: int, base: float) -> float:
 
 def _validate(model: torch.nn.Module, cases: list[dict[str, Any]], patch: Sequence[int], classes: Sequence[int],
               device: torch.device, overlap: float, autocast: Any) -> float:
-    from ..data.sampling import pad_to
-
     model.eval()
     dices = []
     with torch.no_grad(), autocast():
         for c in cases:
             data, pad = pad_to(c["data"], patch)
             x = torch.from_numpy(np.ascontiguousarray(data))[None]
-            logits = _ops.infer_volume(x, model, patch, overlap=overlap, device=device, output_device="cpu")
+            logits = sliding_window_inference(x, model, patch, overlap=overlap, positions="nnunet", device=device,
+                                              output_device="cpu")
             sl = tuple(slice(p, p + n) for p, n in zip(pad, c["seg"].shape))
             pred = logits[0].argmax(0)[sl].numpy()
-            rows = _ops.compute_metrics(pred, c["seg"], classes, metrics=("dice",))
+            # evaluate's conventions (MONAI's; Dice 1 for a class absent from both maps)
+            rows = evaluate_case(pred, c["seg"], classes, None, ("dice",), convention=CONVENTION, empty=EMPTY_DICE)
             dices.extend(r["dice"] for r in rows)
     model.train()
     return float(np.mean(dices)) if dices else math.nan
@@ -157,11 +140,6 @@ def train(config: TrainConfig, *, on_log: Callable[[dict[str, Any]], None] | Non
     ``checkpoint_last.pt`` every ``checkpoint_every`` steps and ``checkpoint_final.pt`` at the end (both
     atomically), ``log.csv`` and ``log.json``. ``on_log`` receives each log entry (rank 0).
     """
-    from ..data.augment import AugmentConfig, augment_batch
-    from ..data.preprocess import case_files, load_plan, load_preprocessed
-    from ..data.sampling import PatchSampler
-    from ..models import build_model
-
     rank, world, local_rank = _dist_env()
     distributed = world > 1
     device = _device(config.device, local_rank)
@@ -206,7 +184,7 @@ def train(config: TrainConfig, *, on_log: Callable[[dict[str, Any]], None] | Non
     model_config = {"arch": config.arch, **model.config}  # every resolved argument: rebuilds exactly
     mem_format = torch.channels_last_3d if (config.channels_last and len(patch) == 3) else torch.contiguous_format
     model = model.to(memory_format=mem_format)  # channels-last 3-D convolutions: ~1.5x faster on CPU (oneDNN)
-    loss_fn = _ops.make_loss(config.loss, deep_supervision_levels=max(depth - 2, 0) if config.deep_supervision else 0)
+    loss_fn = make_loss(config.loss, deep_supervision_levels=max(depth - 2, 0) if config.deep_supervision else 0)
     params = model.parameters()
     if config.optimizer == "sgd":
         opt: torch.optim.Optimizer = torch.optim.SGD(params, lr=config.lr, momentum=0.99, nesterov=True,
@@ -306,7 +284,7 @@ def train(config: TrainConfig, *, on_log: Callable[[dict[str, Any]], None] | Non
             if bar is not None:
                 bar.set_postfix(loss=f"{entry['loss']:.3f}")
         if rank == 0 and config.checkpoint_every and step % config.checkpoint_every == 0 and step < config.steps:
-            _save(last, checkpoint())
+            save_checkpoint(last, checkpoint())
     if bar is not None:
         bar.close()
     result: dict[str, Any] = {"steps": step, "patch_size": patch, "model_config": model_config}
@@ -319,8 +297,8 @@ def train(config: TrainConfig, *, on_log: Callable[[dict[str, Any]], None] | Non
                     "param_checksums": [float(t.item()) for t in gathered]}
         result["ddp"] = ddp_info
     if rank == 0:
-        _save(last, checkpoint())
-        _save(out / CHECKPOINT_FINAL, checkpoint(final=True))
+        save_checkpoint(last, checkpoint())
+        save_checkpoint(out / CHECKPOINT_FINAL, checkpoint(final=True))
         _write_logs(out, history)
         result.update(checkpoint=str(out / CHECKPOINT_FINAL), log=str(out / "log.csv"), history=history)
     if distributed:
@@ -330,8 +308,6 @@ def train(config: TrainConfig, *, on_log: Callable[[dict[str, Any]], None] | Non
 
 
 def _write_logs(out: Path, history: list[dict[str, Any]]) -> None:
-    import io
-
     keys = ["step", "loss", "lr", "seconds", "val_dice"]
     buf = io.StringIO(newline="")
     w = csv.DictWriter(buf, fieldnames=keys, extrasaction="ignore")
