@@ -53,7 +53,9 @@ def _bench(args: argparse.Namespace) -> int:
         if args.threads < 1:
             raise UsageError(f"--threads must be >= 1, got {args.threads}")
         medseg_fast.set_num_threads(args.threads)
-    rows = bench.run_suites(names, device=args.device, quick=args.quick)
+    if args.data is not None and not Path(args.data).expanduser().is_dir():
+        raise UsageError(f"--data must name an existing folder of benchmark volumes, got {args.data!r}")
+    rows = bench.run_suites(names, device=args.device, quick=args.quick, data=args.data)
     tag = args.tag or f"{'-'.join(names) if args.suite else 'all'}-{args.device}{'-quick' if args.quick else ''}"
     json_path, md_path = bench.write_results(rows, args.out, args.device, tag)
     print(f"results written to {md_path} and {json_path}")
@@ -187,7 +189,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from medseg_fast import __version__
+    from medseg_fast._version import __version__
 
     parser = _Parser(prog="medseg-fast", description="Fast kernels for 3D medical image segmentation.")
     parser.add_argument("--version", action="version", version=f"medseg-fast {__version__}")
@@ -201,6 +203,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--threads", type=int, default=None, help="CPU threads for our kernels")
     b.add_argument("--out", default="bench-results", help="output folder (default: ./bench-results)")
     b.add_argument("--tag", default=None, help="file name stem of the result files")
+    b.add_argument("--data", default=None, metavar="DIR",
+                   help="folder of the real benchmark volumes (default: $MEDSEG_BENCH_DATA; without either, the "
+                        "real-volume rows are skipped)")
     b.set_defaults(func=_bench)
     sub.add_parser("config", help="print what was built").set_defaults(func=_config)
 

@@ -1,16 +1,23 @@
 """Benchmark suites: ours vs the established peers, in one process (``medseg-fast bench``).
 
 A suite is a module ``medseg_fast.bench.suite_<name>`` exposing ``NAME``, ``DESCRIPTION`` and
-``run(device: str, quick: bool) -> list[Row]``; suites are discovered by that file name.
+``run(device: str, quick: bool) -> list[Row]``; suites are discovered by that file name. Suites find the real
+benchmark volumes through :func:`medseg_fast.bench.data.benchmark_dir` (``run_suites(..., data=DIR)`` or
+``$MEDSEG_BENCH_DATA``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
+import os
 import pkgutil
+from collections.abc import Iterator
 from pathlib import Path
 
+from ..io import write_text_atomic
+from .data import ENV_VAR, benchmark_dir
 from .harness import Row
 from .machine import machine_info
 
@@ -41,24 +48,59 @@ def format_table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
-def run_suites(names: list[str], device: str = "cpu", quick: bool = False, log=print) -> list[Row]:
+@contextlib.contextmanager
+def _data_folder(data: str | os.PathLike | None) -> Iterator[None]:
+    """``$MEDSEG_BENCH_DATA`` set to ``data`` (checked to be a folder) while the suites run, then restored."""
+    if data is None:
+        yield
+        return
+    folder = benchmark_dir(data)
+    old = os.environ.get(ENV_VAR)
+    os.environ[ENV_VAR] = str(folder)
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(ENV_VAR, None)
+        else:
+            os.environ[ENV_VAR] = old
+
+
+def run_suites(names: list[str], device: str = "cpu", quick: bool = False, log=print, *,
+               data: str | os.PathLike | None = None) -> list[Row]:
+    """Run the named suites in order and return their rows.
+
+    Parameters
+    ----------
+    data : path-like, optional
+        Folder of the benchmark volumes for this run (default: ``$MEDSEG_BENCH_DATA``; without either the
+        suites skip their real-volume rows). ValueError if it is not a folder.
+    """
     rows: list[Row] = []
-    for name in names:
-        module = _load(name)
-        log(f"== suite {name}: {module.DESCRIPTION}")
-        suite_rows = module.run(device=device, quick=quick)
-        log(format_table(suite_rows))
-        rows.extend(suite_rows)
+    with _data_folder(data):
+        for name in names:
+            module = _load(name)
+            log(f"== suite {name}: {module.DESCRIPTION}")
+            suite_rows = module.run(device=device, quick=quick)
+            log(format_table(suite_rows))
+            rows.extend(suite_rows)
     return rows
 
 
 def write_results(rows: list[Row], out_dir: str | Path, device: str, tag: str) -> tuple[Path, Path]:
+    """Write ``OUT/TAG.json`` and ``OUT/TAG.md`` (machine description + table), each atomically and verified.
+
+    Raises
+    ------
+    DataError
+        A file cannot be written (full disk, no permission); nothing half-written is left.
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     machine = machine_info(device)
     json_path = out / f"{tag}.json"
     md_path = out / f"{tag}.md"
-    json_path.write_text(json.dumps({"machine": machine, "rows": [r.as_dict() for r in rows]}, indent=1) + "\n")
+    write_text_atomic(json_path, json.dumps({"machine": machine, "rows": [r.as_dict() for r in rows]}, indent=1) + "\n")
     desc = "\n".join(f"- {k}: {v}" for k, v in machine.items())
-    md_path.write_text(f"# Benchmark results: {tag}\n\n{desc}\n\n{format_table(rows)}\n")
+    write_text_atomic(md_path, f"# Benchmark results: {tag}\n\n{desc}\n\n{format_table(rows)}\n")
     return json_path, md_path
