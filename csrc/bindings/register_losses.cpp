@@ -38,14 +38,21 @@ void register_losses(py::module_& m) {
     m.def("_losses_simd_mode", &cpu::loss_simd_mode, py::arg("mode") = -1,
           "Internal: 0 forces the scalar loss path, 1 uses AVX2 where available, -1 queries; returns 1 when AVX2 "
           "is in use.");
+    py::enum_<cpu::LossMathFn>(m, "LossMathFn", py::module_local(),
+                               "Internal: the float functions that _losses_math evaluates.")
+        .value("exp", cpu::LossMathFn::Exp)
+        .value("log", cpu::LossMathFn::Log)
+        .value("log1p", cpu::LossMathFn::Log1p)
+        .value("sigmoid", cpu::LossMathFn::Sigmoid);
     m.def(
         "_losses_math",
-        [](int fn, bool use_simd, uintptr_t x, uintptr_t y, int64_t n) {
+        [](cpu::LossMathFn fn, bool use_simd, uintptr_t x, uintptr_t y, int64_t n) {
             return cpu::loss_math(fn, use_simd, reinterpret_cast<const float*>(x), reinterpret_cast<float*>(y), n);
         },
         py::arg("fn"), py::arg("simd"), py::arg("x"), py::arg("y"), py::arg("n"),
         py::call_guard<py::gil_scoped_release>(),
-        "Internal test hook: float32 exp (0), log (1), log1p (2), sigmoid (3) of n values, AVX2 or scalar.");
+        "Internal test hook: float32 exp, log, log1p or sigmoid (a LossMathFn) of n values, AVX2 or scalar; "
+        "False when that path is not available.");
 }
 
 }  // namespace medseg::bindings

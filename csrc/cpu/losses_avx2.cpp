@@ -667,14 +667,14 @@ MSF_AVX2 void math_simd(const float* x, float* y, int64_t n) {
 }
 }  // namespace
 
-bool loss_math(int fn, bool use_simd, const float* x, float* y, int64_t n) {
+bool loss_math(LossMathFn fn, bool use_simd, const float* x, float* y, int64_t n) {
     if (use_simd) {
         if (!cpu_has_avx2_fma()) return false;
         switch (fn) {
-            case 0: math_simd<0>(x, y, n); return true;
-            case 1: math_simd<1>(x, y, n); return true;
-            case 2: math_simd<2>(x, y, n); return true;
-            case 3: math_simd<3>(x, y, n); return true;
+            case LossMathFn::Exp: math_simd<0>(x, y, n); return true;
+            case LossMathFn::Log: math_simd<1>(x, y, n); return true;
+            case LossMathFn::Log1p: math_simd<2>(x, y, n); return true;
+            case LossMathFn::Sigmoid: math_simd<3>(x, y, n); return true;
             default: return false;
         }
     }
@@ -691,21 +691,21 @@ bool seg_loss_grad_simd(const Layout&, const SegLossConfig&, const ArrayArg&, co
                         const ArrayArg&) {
     return false;
 }
-bool loss_math(int fn, bool use_simd, const float* x, float* y, int64_t n) {
+bool loss_math(LossMathFn fn, bool use_simd, const float* x, float* y, int64_t n) {
     if (use_simd) return false;
     return loss_math_scalar(fn, x, y, n);
 }
 
 #endif
 
-bool loss_math_scalar(int fn, const float* x, float* y, int64_t n) {
+bool loss_math_scalar(LossMathFn fn, const float* x, float* y, int64_t n) {
     for (int64_t i = 0; i < n; ++i) {
         const float v = x[i];
         switch (fn) {
-            case 0: y[i] = fast_exp(v); break;
-            case 1: y[i] = fast_log(v); break;
-            case 2: y[i] = fast_log1p01(v); break;
-            case 3: y[i] = sigmoid(v); break;
+            case LossMathFn::Exp: y[i] = fast_exp(v); break;
+            case LossMathFn::Log: y[i] = fast_log(v); break;
+            case LossMathFn::Log1p: y[i] = fast_log1p01(v); break;
+            case LossMathFn::Sigmoid: y[i] = sigmoid(v); break;
             default: return false;
         }
     }

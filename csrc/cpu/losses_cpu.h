@@ -32,9 +32,10 @@ bool seg_loss_grad_simd(const Layout& shape, const SegLossConfig& cfg, const Arr
 // AVX2 path is in use.
 int loss_simd_mode(int mode);
 
-// Test hook: y = f(x) elementwise for f = 0 exp, 1 log, 2 log1p (fast_log1p01, x in [0, 1]), 3 sigmoid,
+// Test hook: y = f(x) elementwise for f = exp, log, log1p (fast_log1p01, x in [0, 1]) or sigmoid,
 // with the AVX2 or the scalar float functions. False when that path is not available.
-bool loss_math(int fn, bool use_simd, const float* x, float* y, int64_t n);
-bool loss_math_scalar(int fn, const float* x, float* y, int64_t n);
+enum class LossMathFn : int { Exp = 0, Log = 1, Log1p = 2, Sigmoid = 3 };
+bool loss_math(LossMathFn fn, bool use_simd, const float* x, float* y, int64_t n);
+bool loss_math_scalar(LossMathFn fn, const float* x, float* y, int64_t n);
 
 }  // namespace medseg::cpu
