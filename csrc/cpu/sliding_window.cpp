@@ -2,6 +2,9 @@
 //
 // Work is split into rows (the fastest image axis): every row is written by exactly one thread and
 // receives its contributions in window order, so results do not depend on the thread count.
+// One file of ~540 lines: gather, scatter-add, unblock and finalize share the row helpers of the
+// anonymous namespace below (inlined into each row loop); a header for them would expose them to
+// every other translation unit.
 #include <algorithm>
 #include <cstring>
 #include <limits>
