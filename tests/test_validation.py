@@ -626,3 +626,18 @@ def test_distance_transform_is_layout_invariant_and_exact(rng):
             np.testing.assert_array_equal(mf.distance_transform(view, spacing, dtype="float64"), want)
             np.testing.assert_array_equal(mf.distance_transform(view, spacing), c32)
             np.testing.assert_array_equal(mf.signed_distance(view, spacing), mf.signed_distance(mask, spacing))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float16, np.int16])
+def test_unbounded_zscore_with_extreme_inputs(dtype):
+    # mr_normalize without percentiles has no input clamp: inputs near the dtype's max must map
+    # exactly (or overflow to inf only where the exact value is beyond float32) on the float path.
+    big = float(np.finfo(dtype).max) if np.dtype(dtype).kind == "f" else float(np.iinfo(dtype).max)
+    x = np.array([-big, big, 0, 4, np.nan if np.dtype(dtype).kind == "f" else 1], dtype)
+    for mask, expected_mean, expected_std in (([0, 0, 1, 1, 0], 2.0, 2.0), ([0, 0, 1, 0, 0], 0.0, 0.0)):
+        m = np.array(mask, bool)
+        y = mf.mr_normalize(x, mask=m)
+        scale = 1.0 / expected_std if expected_std > 0 else 1.0
+        with np.errstate(over="ignore", invalid="ignore"):
+            want = ((x.astype(np.float64) - expected_mean) * scale).astype(np.float32)
+        np.testing.assert_array_equal(y, want)

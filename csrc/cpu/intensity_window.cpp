@@ -105,7 +105,7 @@ void window_apply(const Layout& layout, const ArrayArg& in, const ArrayArg& out,
             };
             if constexpr (std::is_same<typename ComputeType<T>::type, float>::value) {
                 bool fits = true;
-                for (const auto& p : windows) fits = fits && float_window_ok<T>(p);
+                for (const auto& p : windows) fits = fits && float_window_ok(p);
                 if (fits)
                     run(float{});
                 else

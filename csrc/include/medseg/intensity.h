@@ -46,29 +46,22 @@ struct ComputeType {
     using type = typename std::conditional<(sizeof(T) <= 2) || std::is_same<T, float>::value, float, double>::type;
 };
 
-// Finite range of an input type, as doubles.
-template <typename T> inline double input_lowest() { return double(std::numeric_limits<T>::lowest()); }
-template <typename T> inline double input_max() { return double(std::numeric_limits<T>::max()); }
-template <> inline double input_lowest<half_t>() { return -65504.0; }
-template <> inline double input_max<half_t>() { return 65504.0; }
-template <> inline double input_lowest<bfloat16_t>() { return -3.3895313892515355e38; }
-template <> inline double input_max<bfloat16_t>() { return 3.3895313892515355e38; }
-
-// Whether the float path evaluates window p accurately for every input of type T: the clamped
-// input, the center, x - center, the scale and the outputs all stay normal floats with headroom
-// (|v| <= FLT_MAX / 4, |scale| >= FLT_MIN or 0). Extreme windows (wider than float's range,
-// ends near +-FLT_MAX, scales that would be subnormal) fail it; the caller then evaluates the
-// whole call in double, a rare slow path chosen once per call. NaN parameters fail it too.
-template <typename T>
+// Whether the float path evaluates window p accurately for every float input x (any value up to
+// +-FLT_MAX): with |center|, |offset| <= 2^100 (below half an ulp of FLT_MAX, 2^103), x - center
+// cannot overflow and y overflows only where the exact output is beyond float's range anyway;
+// the scale must be a normal float (or 0) and finite window outputs must fit float. Extreme
+// windows (wider than float's range, ends or centers near +-FLT_MAX, scales that would be
+// subnormal) fail it; the caller then evaluates the whole call in double, a rare slow path chosen
+// once per call. NaN parameters fail it too (the double path gives the same NaN outputs).
 inline bool float_window_ok(const WindowParams& p) {
-    constexpr double kLimit = 3.4028234663852886e38 / 4, kMinNormal = 1.1754943508222875e-38;
-    auto within = [&](double v) { return v >= -kLimit && v <= kLimit; };  // false for NaN and inf
-    auto clamp = [&](double x) { return x < p.lo_f ? p.lo_f : (x > p.hi_f ? p.hi_f : x); };
-    const double xa = clamp(input_lowest<T>()), xb = clamp(input_max<T>());
+    constexpr double kSmall = 1267650600228229401496703205376.0;  // 2^100
+    constexpr double kFloatMax = 3.4028234663852886e38, kMinNormal = 1.1754943508222875e-38;
+    auto small = [&](double v) { return v >= -kSmall && v <= kSmall; };  // false for NaN and inf
+    // A window output may be +-inf (an infinite window end) or NaN (inf * 0): clamps to them are no-ops.
+    auto output_fits = [&](double v) { return !(v > -INFINITY && v < INFINITY) || (v >= -kFloatMax && v <= kFloatMax); };
     const double scale = p.scale < 0 ? -p.scale : p.scale;
-    return within(p.center) && within(xa) && within(xb) && within(xa - p.center) && within(xb - p.center) &&
-           (scale == 0 || (scale >= kMinNormal && scale <= kLimit)) && within((xa - p.center) * p.scale) &&
-           within((xb - p.center) * p.scale) && within(p.offset) && within(p.y_lo) && within(p.y_hi);
+    return small(p.center) && small(p.offset) && (scale == 0 || (scale >= kMinNormal && scale <= kFloatMax / 4)) &&
+           output_fits(p.y_lo) && output_fits(p.y_hi);
 }
 
 // A window in the compute type C, applied as clamp((clamp(x, lo, hi) - center) * scale + offset,
