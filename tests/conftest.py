@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -47,6 +48,11 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture
 def rng(request):
-    """A seeded generator per test (seed derived from the test name, so failures reproduce)."""
-    seed = abs(hash(request.node.nodeid)) % (2**32)
-    return np.random.default_rng(seed)
+    """A seeded generator per test: the seed is a stable hash (CRC-32) of the test id, so a failure
+    reproduces in every run and process (Python's ``hash`` of a str is randomised per process)."""
+    return np.random.default_rng(stable_seed(request.node.nodeid))
+
+
+def stable_seed(text: str) -> int:
+    """A 32-bit seed that depends only on `text`."""
+    return zlib.crc32(text.encode("utf-8"))
