@@ -251,3 +251,16 @@ def test_misaligned_accumulator_is_rejected_by_scatter_add():
     with pytest.raises(ValueError, match="accumulator must be aligned"):
         plan.scatter_add(acc, plan.gather(x), 0)
     assert not acc.any()
+
+
+def test_byte_swapped_out_is_rejected_not_silently_dropped():
+    # The native copy made for big-endian input took the results: out stayed zeros, no error.
+    import medseg_fast as mf
+
+    x = np.linspace(-100, 100, 6, dtype=np.float32)
+    out = np.zeros(6, ">f4")
+    with pytest.raises(TypeError, match=r"out must have a native byte order dtype .* got dtype=>f4"):
+        mf.hu_window(x, 0, 100, out=out)
+    with pytest.raises(TypeError, match="accumulator must have a native byte order"):
+        B.view(np.zeros(3, ">f8"), "accumulator")
+    assert B.view(np.zeros(3, ">f8"), "x").dtype == "float64"   # inputs: one native copy

@@ -9,9 +9,10 @@ Alignment: kernels dereference typed pointers, so every element address must be 
 the item size (C++ alignment; reading through a misaligned ``const float*`` is undefined
 behaviour). An input whose strides or data address are not (``np.frombuffer(buf, dtype,
 offset=1)``, ``torch.frombuffer(..., offset=1)``, a packed record field) is read through one
-aligned copy, made here. An array a kernel writes into (``out=``, a sliding-window
-``accumulator``) is never copied, because the caller would not see the result: a misaligned one
-is rejected with a ValueError naming the argument.
+aligned copy, made here (as is non-native byte order data). An array a kernel writes into
+(``out=``, a sliding-window ``accumulator``) is never copied, because the caller would not see the
+result: a misaligned one is rejected with a ValueError, a byte-swapped one with a TypeError, each
+naming the argument.
 """
 
 from __future__ import annotations
@@ -114,6 +115,10 @@ def _numpy_view(arr: np.ndarray, name: str, writable: bool | None = None) -> Arr
     if arr.dtype.kind in "cOSUVMm" and dtype_name(arr.dtype) != "bfloat16":
         raise TypeError(f"{name} must have a real numeric dtype, got dtype={arr.dtype}")
     if not arr.dtype.isnative:
+        if (name in WRITTEN_ARGUMENTS) if writable is None else writable:
+            # A native copy would take the results and the caller's array would never see them.
+            raise TypeError(f"{name} must have a native byte order dtype because results are written into it, "
+                            f"got dtype={arr.dtype.str}")
         # Big-endian data (e.g. straight from some NIfTI files): one documented copy.
         arr = arr.astype(arr.dtype.newbyteorder("="))
     name_ = dtype_name(arr.dtype)

@@ -295,7 +295,8 @@ OUT_DTYPES = mostly(st.sampled_from(["float32", "float16", "bfloat16"]), st.samp
 
 
 def _out_spec(draw, shape):
-    choice = draw(st.sampled_from(["none"] * 5 + ["fresh", "wrong_shape", "unaligned", "readonly"]))
+    choice = draw(mostly(st.sampled_from(["none", "none", "fresh"]),
+                         st.sampled_from(["wrong_shape", "unaligned", "readonly", "byteswapped"]), 6))
     return None if choice == "none" else {"__out__": choice, "shape": list(shape)}
 
 
@@ -311,7 +312,7 @@ def _make_out(spec, x, dtype):
             n = int(np.prod(shape, dtype=np.int64))
             return np.frombuffer(bytearray(n * np.dtype(np_dtype).itemsize + 1), np_dtype, count=n,
                                  offset=1).reshape(shape)
-        out = np.zeros(shape, np_dtype)
+        out = np.zeros(shape, np.dtype(np_dtype).newbyteorder(">") if spec["__out__"] == "byteswapped" else np_dtype)
         if spec["__out__"] == "readonly":
             out.flags.writeable = False
         return out
@@ -331,6 +332,8 @@ def _returns_out(a, call):
     r = call(out)
     if out is not None:
         assert r is out, "a call given out= must return out"
+        # out= changes where the result goes, never what it is.
+        equal(to_np(out).astype(np.float64), to_np(call(None)).astype(np.float64), True, "out= result vs a fresh result")
     return r
 
 
@@ -383,6 +386,8 @@ def _hu_call(a):
     r = _mf().hu_window(a["x"], out_range=a["out_range"], dtype=a["dtype"], out=out, **kw)
     if out is not None:
         assert r is out, "hu_window(out=...) must return out"
+        fresh = _mf().hu_window(a["x"], out_range=a["out_range"], dtype=a["dtype"], **kw)
+        equal(to_np(out).astype(np.float64), to_np(fresh).astype(np.float64), True, "out= result vs a fresh result")
     return r
 
 
