@@ -8,9 +8,9 @@ from zlib.crc32 of the target name, with no example database (nothing is written
 
 Profiles (environment variable MEDSEG_FUZZ_PROFILE):
 
-- ``ci`` (default): 120 cases per target, about 4,000 in all; under 3 minutes on a 2-core machine
-  including process start-up.
-- ``long``: 400 cases per target, over 13,000 in all::
+- ``ci`` (default): 120 cases per target, about 3,400 in all (some targets have fewer distinct
+  cases); 70 s on a 2-core machine including process start-up, under 2 minutes when it is busy.
+- ``long``: 400 cases per target, about 11,200 in all (2 minutes)::
 
       MEDSEG_FUZZ_PROFILE=long python -m pytest -q tests/test_fuzz.py -p no:cacheprovider
 

@@ -31,8 +31,8 @@ import cases as C  # noqa: E402
 from hypothesis import HealthCheck, Phase, given, seed, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-# Examples per target. ci: the whole suite in about 2 minutes on a 2-core machine; long:
-# >= 10^4 cases over the 30 targets.
+# Examples per target. ci: the whole suite in about a minute on a 2-core machine; long:
+# >= 10^4 cases over the 29 targets.
 PROFILES = {"ci": 120, "long": 400}
 
 
