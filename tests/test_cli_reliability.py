@@ -107,6 +107,32 @@ def test_preprocess_corrupt_case(demo, tmp_path, capsys, kind):
     _one_line_error(capsys, rc, rf"phantom_001_0000\.nii\.gz: .*{PROBLEM[kind]}")
 
 
+def _with_nan_voxel(src: Path, dst: Path) -> Path:
+    image, meta = read_image(src)
+    image = image.astype(np.float32)
+    image[tuple(s // 2 for s in image.shape)] = np.nan
+    write_image(dst, image, meta)
+    return dst
+
+
+def test_predict_nan_image_one_line(demo, tmp_path, capsys):
+    # A NaN voxel would turn every normalized voxel (numpy's statistics rule) and so every
+    # prediction into NaN: refused, naming the file.
+    bad = _with_nan_voxel(demo / "dataset" / "imagesTs" / "phantom_002_0000.nii.gz", tmp_path / "nan_0000.nii.gz")
+    rc = main(["predict", "--model", str(demo / "model" / "checkpoint_final.pt"), "--input", str(bad),
+               "--output", str(tmp_path / "o.nii.gz")])
+    _one_line_error(capsys, rc, r"nan_0000\.nii\.gz: image holds 1 NaN or infinite voxel")
+    assert not (tmp_path / "o.nii.gz").exists()
+
+
+def test_preprocess_nan_image_one_line(demo, tmp_path, capsys):
+    ds = tmp_path / "ds"
+    shutil.copytree(demo / "dataset", ds)
+    _with_nan_voxel(ds / "imagesTr" / "phantom_001_0000.nii.gz", ds / "imagesTr" / "phantom_001_0000.nii.gz")
+    rc = main(["preprocess", "--dataset", str(ds), "--out", str(tmp_path / "pp")])
+    _one_line_error(capsys, rc, r"phantom_001_0000\.nii\.gz: image holds 1 NaN or infinite voxel")
+
+
 # ------------------------------------------------------------------------------------------- full disk
 _PREDICT_FULL_DISK = r"""
 import resource, signal, sys

@@ -461,3 +461,41 @@ def test_nearly_orthonormal_direction_still_writes_to_nifti(tmp_path, caplog):
         write_image(tmp_path / "x.nii.gz", np.zeros((3, 4, 5), np.uint8), Meta((1.0, 1.0, 1.0), (0.0, 0.0, 0.0), d))
     np.testing.assert_allclose(read_image(tmp_path / "x.nii.gz")[1].direction, d, atol=2e-4)
     assert "coerced to orthogonal" in caplog.text
+
+
+# ------------------------------------------------------------------------------------------- non-finite voxels
+@pytest.mark.parametrize("suffix", [".nii", ".nii.gz", ".nrrd", ".mha"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_nan_and_inf_voxels_read_back(tmp_path, suffix, dtype):
+    # ITK's NIfTI reader turns NaN and +-inf into 0 (water, for CT): they must come back as written.
+    a = np.linspace(-3, 3, 7 * 5 * 6, dtype=dtype).reshape(7, 5, 6)
+    a[2, 2, 2], a[0, 1, 3], a[6, 4, 5] = np.nan, np.inf, -np.inf
+    write_image(tmp_path / f"x{suffix}", a, Meta.identity((2.0, 1.0, 1.0)))
+    b, _ = read_image(tmp_path / f"x{suffix}")
+    np.testing.assert_array_equal(b, a.astype(np.float32))
+
+
+@pytest.mark.parametrize("suffix", [".nii", ".nii.gz"])
+def test_nan_voxels_of_foreign_nifti(tmp_path, suffix):
+    # Written by another tool: float64 voxels, and float32 with scl_slope / scl_inter.
+    nib = pytest.importorskip("nibabel")
+    a = np.random.default_rng(7).standard_normal((6, 5, 4))
+    a[1, 2, 3], a[5, 0, 0] = np.nan, -np.inf
+    nib.save(nib.Nifti1Image(np.asfortranarray(a.transpose(2, 1, 0)), np.eye(4)), tmp_path / f"d{suffix}")
+    got, _ = read_image(tmp_path / f"d{suffix}")
+    assert got.dtype == np.float64
+    np.testing.assert_array_equal(got, a)
+    img = nib.Nifti1Image(np.asfortranarray(a.astype(np.float32).transpose(2, 1, 0)), np.eye(4))
+    img.header.set_slope_inter(2.0, 1.0)  # nibabel stores floats unscaled with these header values
+    nib.save(img, tmp_path / f"s{suffix}")
+    got, _ = read_image(tmp_path / f"s{suffix}")
+    np.testing.assert_allclose(got, a.astype(np.float32) * 2 + 1, rtol=1e-6)
+    assert np.isnan(got[1, 2, 3]) and got[5, 0, 0] == -np.inf
+
+
+def test_finite_and_integer_nifti_untouched(tmp_path):
+    a = np.arange(60, dtype=np.int16).reshape(3, 4, 5)
+    write_image(tmp_path / "i.nii.gz", a, Meta.identity((1.0, 1.0, 1.0)))
+    got, _ = read_image(tmp_path / "i.nii.gz")
+    assert got.dtype == np.int16
+    np.testing.assert_array_equal(got, a)

@@ -4,6 +4,8 @@ its image's geometry and hold only the values ``dataset.json`` declares."""
 
 from __future__ import annotations
 
+import os
+
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,6 +18,15 @@ from .dataset import Case, DatasetInfo
 __all__ = ["load_case", "compute_fingerprint", "target_spacing"]
 
 
+def require_finite(image: np.ndarray, path: str | os.PathLike) -> None:
+    """Refuse an image holding NaN or infinite voxels: normalizing it would spread NaN through
+    the statistics (numpy's rule, which the normalizers follow) and into every prediction."""
+    if image.dtype.kind == "f" and not np.isfinite(image).all():
+        bad = int(image.size - np.count_nonzero(np.isfinite(image)))
+        raise DataError(f"{path}: image holds {bad} NaN or infinite voxel(s); fix or mask them before "
+                        f"preprocessing or prediction")
+
+
 def load_case(case: Case, info: DatasetInfo | None = None) -> tuple[np.ndarray, np.ndarray | None, Meta]:
     """Read a case: (image (C, *spatial) in the file dtype, label map or None, geometry), checked.
 
@@ -26,9 +37,11 @@ def load_case(case: Case, info: DatasetInfo | None = None) -> tuple[np.ndarray, 
         declared in ``dataset.json`` (each message names the offending file).
     """
     first, meta = read_image(case.images[0])
+    require_finite(first, case.images[0])
     chans = [first]
     for p in case.images[1:]:
         a, m = read_image(p)
+        require_finite(a, p)
         if a.shape != first.shape or not m.same_geometry(meta):
             raise DataError(f"{p}: geometry differs from {case.images[0].name} "
                             f"(shape {a.shape} vs {first.shape}, spacing {m.spacing} vs {meta.spacing})")

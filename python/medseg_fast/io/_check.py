@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ._meta import DataError
 
 __all__ = ["check_image_file"]
@@ -47,11 +49,87 @@ class _Header:
 
     itk_size: tuple[int, ...]
     itemsize: int
+    # NIfTI only: where the voxels are and how they are stored, for the non-finite float check
+    nifti: NiftiLayout | None = None
 
 
-def _inflate(fh: Any, p: Path, what: str, keep: int = 0) -> tuple[bytes, int]:
+@dataclass
+class NiftiLayout:
+    gzipped: bool
+    vox_offset: int
+    datatype: int
+    byte_order: str        # "<" or ">"
+    scl_slope: float
+    scl_inter: float
+    nonfinite: int | None = None  # NaN / inf float voxels, when counted on the way (gzip streams)
+
+
+# NIfTI datatype codes of real floating-point voxels
+NIFTI_FLOAT_TYPES = {16: "f4", 64: "f8"}
+
+
+class NonfiniteScan:
+    """Counts non-finite float voxels in a decompressed NIfTI stream as it passes (see ``_nonfinite``).
+    The datatype is known only once the header is parsed, so blocks are kept as raw counts per
+    candidate item size until then; a header is at most 540 bytes, far below one block."""
+
+    def __init__(self) -> None:
+        self._head = bytearray()
+        self._counts: dict[str, int] = {}
+        self._carry: dict[str, bytes] = {}
+        self._decided: str | None = None
+
+    def __call__(self, offset: int, block: bytes) -> None:
+        if offset < 540:
+            self._head += block[: 540 - offset]
+        if self._decided is None:
+            self._decide()
+        if not self._decided:
+            return
+        start = max(self._vox_offset - offset, 0)
+        if start >= len(block):
+            return
+        data = self._carry.get("x", b"") + block[start:]
+        usable = len(data) - len(data) % self._dtype.itemsize
+        self._carry["x"] = data[usable:]
+        values = np.frombuffer(data, self._dtype, count=usable // self._dtype.itemsize)
+        self._seen += values.size
+        self._bad += values.size - int(np.count_nonzero(np.isfinite(values)))
+
+    def _decide(self) -> None:
+        head = bytes(self._head)
+        if len(head) < 348:
+            return
+        self._decided = ""
+        for order in "<>":
+            sizeof_hdr = struct.unpack(order + "i", head[:4])[0]
+            if sizeof_hdr == 348:
+                datatype = struct.unpack(order + "h", head[70:72])[0]
+                vox_offset = struct.unpack(order + "f", head[108:112])[0]
+                break
+            if sizeof_hdr == 540 and len(head) >= 540:
+                datatype = struct.unpack(order + "h", head[12:14])[0]
+                vox_offset = struct.unpack(order + "q", head[168:176])[0]
+                break
+        else:
+            return
+        if datatype in NIFTI_FLOAT_TYPES and math.isfinite(vox_offset) and vox_offset >= 0:
+            self._dtype = np.dtype(order + NIFTI_FLOAT_TYPES[datatype])
+            self._vox_offset = int(vox_offset)
+            self._seen = self._bad = 0
+            self._decided = "float"
+
+    def count(self, vox_offset: int, datatype: int, order: str, voxels: int) -> int | None:
+        """Non-finite voxels seen (None when this stream is not float voxels, or was not fully seen)."""
+        if self._decided != "float" or self._vox_offset != vox_offset or self._seen < voxels:
+            return None if datatype in NIFTI_FLOAT_TYPES else 0
+        return self._bad
+
+
+def _inflate(fh: Any, p: Path, what: str, keep: int = 0, sink: Any = None) -> tuple[bytes, int]:
     """Decompress a gzip (``what="gzip"``, members in sequence) or zlib stream from ``fh`` in chunks,
-    discarding the output: the first ``keep`` bytes and the total size. DataError when cut or corrupt."""
+    discarding the output: the first ``keep`` bytes and the total size. DataError when cut or corrupt.
+    ``sink(offset, block)``, when given, sees every decompressed block on its way out."""
     wbits = 31 if what == "gzip" else 15
     d = zlib.decompressobj(wbits)
     head = bytearray()
@@ -70,6 +148,8 @@ def _inflate(fh: Any, p: Path, what: str, keep: int = 0) -> tuple[bytes, int]:
                 raise EOFError
             out = d.decompress(data, 4 * _CHUNK)
             while True:
+                if sink is not None and out:
+                    sink(total, out)
                 total += len(out)
                 if len(head) < keep:
                     head += out[: keep - len(head)]
@@ -94,7 +174,8 @@ def _check_nifti(p: Path) -> _Header:
         gz = fh.read(2) == b"\x1f\x8b"
         fh.seek(0)
         if gz:
-            head, total = _inflate(fh, p, "gzip", keep=540)
+            scan = NonfiniteScan()
+            head, total = _inflate(fh, p, "gzip", keep=540, sink=scan)
         else:
             head, total = fh.read(540), os.fstat(fh.fileno()).st_size
         if len(head) < 348:
@@ -114,6 +195,7 @@ def _check_nifti(p: Path) -> _Header:
             datatype, bitpix = struct.unpack(order + "2h", head[70:74])
             pixdim = struct.unpack(order + "8f", head[76:108])
             vox_offset = struct.unpack(order + "f", head[108:112])[0]
+            scl_slope, scl_inter = struct.unpack(order + "2f", head[112:120])
         else:
             if len(head) < 540:
                 raise DataError(f"{p}: truncated file: {len(head)} bytes, shorter than a NIfTI-2 header (540)")
@@ -124,6 +206,7 @@ def _check_nifti(p: Path) -> _Header:
             dims = struct.unpack(order + "8q", head[16:80])
             pixdim = struct.unpack(order + "8d", head[104:168])
             vox_offset = struct.unpack(order + "q", head[168:176])[0]
+            scl_slope, scl_inter = struct.unpack(order + "2d", head[176:192])
         if magic[1:2] == b"i":
             raise DataError(f"{p}: header says the voxels are in a separate .img file (magic {magic[:3]!r}); "
                             "a .nii file must hold them (magic n+1 / n+2)")
@@ -146,7 +229,9 @@ def _check_nifti(p: Path) -> _Header:
         have = total
         if have < need:
             raise _short(p, need - int(vox_offset), have - int(vox_offset))
-    return _Header(tuple(int(s) for s in size), itemsize)
+    nonfinite = scan.count(int(vox_offset), datatype, order, math.prod(size)) if gz else None
+    layout = NiftiLayout(gz, int(vox_offset), int(datatype), order, float(scl_slope), float(scl_inter), nonfinite)
+    return _Header(tuple(int(s) for s in size), itemsize, layout)
 
 
 def _text_header(fh: Any, p: Path, limit: int = 1 << 20) -> tuple[list[str], int]:

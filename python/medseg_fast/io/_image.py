@@ -18,6 +18,7 @@ from ._capture import _Capture, _raise_or_log
 from ._check import _check_header
 from ._dicom import read_dicom_series, write_dicom_series
 from ._meta import IMAGE_SUFFIXES, DataError, Meta, _sitk, is_image_path
+from ._nonfinite import count_nonfinite, restore_nonfinite
 
 __all__ = ["read_image", "write_image"]
 
@@ -65,7 +66,7 @@ def read_image(path: str | os.PathLike) -> tuple[np.ndarray, Meta]:
     p = Path(path)
     if not p.exists():
         raise FileNotFoundError(errno.ENOENT, f"{p}: no such file or folder", str(p))
-    _check_header(p)
+    header = _check_header(p)
     cap = _Capture()
     try:
         with cap:
@@ -90,6 +91,8 @@ def read_image(path: str | os.PathLike) -> tuple[np.ndarray, Meta]:
     if not (np.isfinite(meta.origin).all() and np.isfinite(meta.direction).all()):
         raise DataError(f"{p}: origin {meta.origin} or direction holds a non-finite value")
     array = sitk.GetArrayFromImage(image)
+    if header is not None and header.nifti is not None and count_nonfinite(p, header.nifti, header.itk_size):
+        array = restore_nonfinite(p, header.nifti, header.itk_size, array)
     meta.extra["source"] = str(p)
     return array, meta
 

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from .. import keep_largest_per_class, resample, sliding_window_inference
+from ..data.fingerprint import require_finite
 from ..data.preprocess import preprocess_image
 from ..data.sampling import pad_to
 from ..io import (
@@ -133,6 +134,7 @@ class Predictor:
         chans, meta = [], None
         for p in images:
             a, m = read_image(p)
+            require_finite(a, p)
             if meta is not None and (a.shape != chans[0].shape or not m.same_geometry(meta)):
                 raise DataError(f"{p}: geometry differs from {images[0]}")
             chans.append(a)
