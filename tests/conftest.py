@@ -1,13 +1,23 @@
-"""Shared fixtures: real test volumes, the cuda marker, and array-kind helpers."""
+"""Shared fixtures: real test volumes, the cuda marker, the `device` fixture and array-kind helpers,
+and reproducible randomness (seeds from a stable hash of the test id; hypothesis derandomized)."""
 
 from __future__ import annotations
 
 import json
+import os
+import random
 import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import settings
+
+# Hypothesis draws the same examples in every run and keeps no example database (a failure must
+# reproduce from the test id alone). Settings given on a test (e.g. max_examples) inherit this
+# profile; tests/fuzz/worker.py runs in its own process and passes its own explicit settings.
+settings.register_profile("ci", derandomize=True, database=None)
+settings.load_profile(os.environ.get("MEDSEG_HYPOTHESIS_PROFILE", "ci"))
 
 DATA = Path(__file__).parent / "data"
 
@@ -56,3 +66,83 @@ def rng(request):
 def stable_seed(text: str) -> int:
     """A 32-bit seed that depends only on `text`."""
     return zlib.crc32(text.encode("utf-8"))
+
+
+@pytest.fixture(autouse=True)
+def _seed_global_rngs(request):
+    """Seed the global generators (``random``, legacy ``np.random``, torch) from the test id, so a test
+    that draws from them (``torch.rand(...)`` without a generator) sees the same values in every run
+    and whatever ran before it."""
+    seed = stable_seed(request.node.nodeid)
+    random.seed(seed)
+    np.random.seed(seed)
+    try:
+        import torch
+    except ImportError:
+        return
+    torch.manual_seed(seed)
+
+
+# ----------------------------------------------------------------------------- devices
+#: The devices a parity body runs on; "cuda" carries the `cuda` marker, so it is collected
+#: everywhere (``-m cuda`` selects it) and skipped by `pytest_collection_modifyitems` without a GPU.
+DEVICES = [pytest.param("cpu", id="cpu"), pytest.param("cuda", id="cuda", marks=pytest.mark.cuda)]
+
+
+@pytest.fixture(params=DEVICES)
+def device(request) -> str:
+    """The device a test body runs on: ``"cpu"`` or ``"cuda"`` (skipped without a GPU)."""
+    return request.param
+
+
+def to_device(x, device: str, *, numpy_on_cpu: bool = True):
+    """`x` (numpy array or torch tensor) as an input for `device`.
+
+    On ``"cpu"`` a numpy array is returned unchanged when `numpy_on_cpu` (the test is about numpy
+    inputs), else as a CPU tensor. On another device the result is a torch tensor there with the
+    same shape, dtype and values, and the same strides where torch can express them (positive
+    strides: sliced, transposed and Fortran-order views stay views); negative or zero strides
+    are copied contiguously. Tensors are moved with ``.to(device)`` (their strides are kept).
+    """
+    import torch
+
+    if isinstance(x, torch.Tensor):
+        return x if x.device.type == device else x.to(device)
+    x = np.asarray(x)
+    if device == "cpu":
+        return x if numpy_on_cpu else torch.from_numpy(np.ascontiguousarray(x))
+    dense = torch.from_numpy(np.ascontiguousarray(x)).to(device)
+    item = x.itemsize
+    strides = x.strides
+    if x.size == 0 or x.ndim == 0 or any(s <= 0 or s % item for s in strides) or x.flags.c_contiguous:
+        return dense
+    steps = [s // item for s in strides]
+    extent = 1 + sum((n - 1) * st for n, st in zip(x.shape, steps))
+    base = torch.zeros(extent, dtype=dense.dtype, device=device)
+    view = base.as_strided(x.shape, steps)
+    view.copy_(dense)
+    return view
+
+
+def to_numpy(x) -> np.ndarray:
+    """A result (numpy array, torch tensor on any device, cupy array) as a host numpy array."""
+    if isinstance(x, np.ndarray):
+        return x
+    if hasattr(x, "detach"):
+        return x.detach().cpu().numpy()
+    if hasattr(x, "get"):
+        return x.get()
+    return np.asarray(x)
+
+
+def assert_on_device(out, device: str, like=None) -> None:
+    """`out` is of the array kind the API promises for an input on `device`: for ``"cpu"`` the kind
+    of `like` (numpy by default), for another device a torch tensor on it."""
+    if device == "cpu":
+        kind = np.ndarray if like is None or isinstance(like, np.ndarray) else type(like)
+        assert isinstance(out, kind), f"expected {kind.__name__}, got {type(out).__name__}"
+        return
+    import torch
+
+    assert isinstance(out, torch.Tensor), f"expected a torch tensor on {device}, got {type(out).__name__}"
+    assert out.device.type == device, f"expected a tensor on {device}, got one on {out.device}"

@@ -6,7 +6,7 @@ import medseg_fast as mf
 import numpy as np
 import pytest
 import scipy.ndimage as ndi
-from conftest import load_volume
+from conftest import assert_on_device, load_volume, to_device, to_numpy
 from medseg_fast import components as C
 from medseg_fast.reference import components as R
 
@@ -58,18 +58,33 @@ def threads(request):
 
 
 # ----------------------------------------------------------------------------- label vs scipy
+# Shapes beyond random_shape's range: one voxel, and a volume of many GPU blocks per axis.
+FIXED_SHAPES = {2: [(29, 37)], 3: [(1, 1, 1), (7, 1, 13), (17, 31, 23), (40, 64, 70)]}
+
+
 @pytest.mark.parametrize("ndim", [2, 3])
-def test_label_equals_scipy_on_noise(rng, ndim, threads):
+def test_label_equals_scipy_on_noise(rng, ndim, threads, device):
     for _ in range(40):
         shape = random_shape(rng, ndim)
         x = rng.random(shape) < rng.choice([0.05, 0.3, 0.5, 0.7, 0.95])
         for conn in CONNS[ndim]:
-            ours, n = mf.label(x, conn, return_num=True)
+            ours, n = mf.label(to_device(x, device), conn, return_num=True)
+            assert_on_device(ours, device)
+            ours = to_numpy(ours)
             ref, m = scipy_label(x, conn)
             assert ours.dtype == np.int32
             assert ours.shape == x.shape
             assert n == m
             np.testing.assert_array_equal(ours, ref)
+    for shape in FIXED_SHAPES[ndim]:
+        for density in (0.1, 0.5, 0.9):
+            x = rng.random(shape) < density
+            for conn in CONNS[ndim]:
+                ours, n = mf.label(to_device(x, device), conn, return_num=True)
+                assert_on_device(ours, device)
+                ref, m = scipy_label(x, conn)
+                assert n == m
+                np.testing.assert_array_equal(to_numpy(ours), ref)
 
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.int8, np.uint16, np.int32, np.uint64, np.int64])
@@ -129,14 +144,15 @@ def test_multilabel_short_runs_equal_reference(rng, width, threads):
             np.testing.assert_array_equal(ours, ref)
 
 
-def test_largest_and_small_components_on_noise(rng, threads):
+def test_largest_and_small_components_on_noise(rng, threads, device):
     x = (rng.random((6, 9, 70)) < 0.25).astype(np.uint8)
+    xd = to_device(x, device)
     for conn in (6, 26):
-        np.testing.assert_array_equal(mf.remove_small_components(x, 3, connectivity=conn),
+        np.testing.assert_array_equal(to_numpy(mf.remove_small_components(xd, 3, connectivity=conn)),
                                       cc3d.dust(x, 3, connectivity=conn))
         sizes = np.bincount(scipy_label(x, conn)[0].ravel())[1:]
         if np.sum(sizes == sizes.max()) == 1:
-            np.testing.assert_array_equal(mf.largest_component(x, connectivity=conn) > 0,
+            np.testing.assert_array_equal(to_numpy(mf.largest_component(xd, connectivity=conn)) > 0,
                                           cc3d.largest_k(x, 1, connectivity=conn) > 0)
 
 
@@ -155,19 +171,22 @@ def test_label_empty_full_and_degenerate():
         assert (out == 1).all()
 
 
-def test_label_strided_transposed_and_torch(rng):
+def test_label_strided_transposed_and_torch(rng, device):
+    # On a GPU the views keep their strides where torch can (not the negative steps).
     base = rng.random((30, 41, 50)) < 0.4
     views = [base[::2, 1::3, ::-1], base.transpose(2, 0, 1), np.asfortranarray(base), base[:, 5, :],
              base.astype(np.uint16)[::-1, :, ::2]]
     for v in views:
         for conn in CONNS[v.ndim]:
-            np.testing.assert_array_equal(mf.label(v, conn), scipy_label(np.ascontiguousarray(v), conn)[0])
+            np.testing.assert_array_equal(to_numpy(mf.label(to_device(v, device), conn)),
+                                          scipy_label(np.ascontiguousarray(v), conn)[0])
     torch = pytest.importorskip("torch")
-    t = torch.from_numpy(base).permute(1, 2, 0)
+    t = to_device(torch.from_numpy(base), device).permute(1, 2, 0)
     out = mf.label(t)
     assert isinstance(out, torch.Tensor)
+    assert out.device == t.device
     assert out.dtype == torch.int32
-    np.testing.assert_array_equal(out.numpy(), scipy_label(t.numpy(), 26)[0])
+    np.testing.assert_array_equal(to_numpy(out), scipy_label(to_numpy(t), 26)[0])
 
 
 def test_label_thread_count_independent(rng):
@@ -202,15 +221,21 @@ def test_label_background_kwarg(rng):
 
 # ----------------------------------------------------------------------------- multi-label
 @pytest.mark.parametrize("ndim", [2, 3])
-def test_multilabel_equals_reference(rng, ndim, threads):
+def test_multilabel_equals_reference(rng, ndim, threads, device):
     for _ in range(3):
         shape = random_shape(rng, ndim)
         x = rng.integers(0, 4, shape).astype(rng.choice([np.uint8, np.int16, np.uint32]))
         for conn in CONNS[ndim]:
-            ours, n = mf.label(x, conn, return_num=True)
+            ours, n = mf.label(to_device(x, device), conn, return_num=True)
             ref, m = R.label(x, conn)
             assert n == m
-            np.testing.assert_array_equal(ours, ref)
+            np.testing.assert_array_equal(to_numpy(ours), ref)
+    # strided and transposed multi-label views equal the labels of their contiguous copies
+    x = ndi.median_filter(rng.integers(0, 4, (30, 40, 50)).astype(np.uint8), 3)
+    x = x[:, :, 0] if ndim == 2 else x
+    for view in (x, x.T, x[::2, ..., ::-1], x[1::3, ..., ::2]):
+        np.testing.assert_array_equal(to_numpy(mf.label(to_device(view, device))),
+                                      mf.label(np.ascontiguousarray(view)))
 
 
 def test_multilabel_equals_cc3d_after_renumbering(rng, threads):
@@ -316,13 +341,15 @@ def test_remove_small_components_equals_cc3d_dust(rng):
     np.testing.assert_array_equal(ours, R.remove_small_components(x, 10.0, spacing))
 
 
-def test_keep_largest_per_class_equals_monai_and_reference(rng):
+def test_keep_largest_per_class_equals_monai_and_reference(rng, device):
     monai = pytest.importorskip("monai.transforms")
     torch = pytest.importorskip("torch")
     x = rng.integers(0, 4, (8, 14, 12)).astype(np.uint8)
     x = ndi.median_filter(x, 3)
     for classes in (None, [1, 3]):
-        ours = mf.keep_largest_per_class(x, classes, 26)
+        ours = mf.keep_largest_per_class(to_device(x, device), classes, 26)
+        assert_on_device(ours, device)
+        ours = to_numpy(ours)
         np.testing.assert_array_equal(ours, R.keep_largest_per_class(x, classes, 26))
         applied = [1, 2, 3] if classes is None else classes
         t = monai.KeepLargestConnectedComponent(applied_labels=applied, independent=True, connectivity=3)
@@ -338,17 +365,22 @@ def test_keep_largest_per_class_equals_monai_and_reference(rng):
 
 
 @pytest.mark.parametrize("ndim", [2, 3])
-def test_fill_holes_equals_scipy(rng, ndim, threads):
+def test_fill_holes_equals_scipy(rng, ndim, threads, device):
+    def fill(a, *args):
+        out = mf.fill_holes(to_device(a, device), *args)
+        assert_on_device(out, device)
+        return to_numpy(out)
+
     for _ in range(15):
         shape = random_shape(rng, ndim)
         x = rng.random(shape) < rng.choice([0.3, 0.6, 0.8])
-        np.testing.assert_array_equal(mf.fill_holes(x), ndi.binary_fill_holes(x))
-        np.testing.assert_array_equal(mf.fill_holes(x.astype(np.int16) * 3), ndi.binary_fill_holes(x))
+        np.testing.assert_array_equal(fill(x), ndi.binary_fill_holes(x))
+        np.testing.assert_array_equal(fill(x.astype(np.int16) * 3), ndi.binary_fill_holes(x))
     x = rng.random((9, 10, 11) if ndim == 3 else (20, 21)) < 0.7
     conn = 26 if ndim == 3 else 8
-    np.testing.assert_array_equal(mf.fill_holes(x, conn), R.fill_holes(x, conn))
+    np.testing.assert_array_equal(fill(x, conn), R.fill_holes(x, conn))
     structure = ndi.generate_binary_structure(ndim, ndim)
-    np.testing.assert_array_equal(mf.fill_holes(x, conn), ndi.binary_fill_holes(x, structure))
+    np.testing.assert_array_equal(fill(x, conn), ndi.binary_fill_holes(x, structure))
 
 
 def test_postprocessing_on_real_volumes():
@@ -363,16 +395,28 @@ def test_postprocessing_on_real_volumes():
     np.testing.assert_array_equal(mf.largest_component(tumour > 0), cc3d.largest_k(tumour > 0, 1) > 0)
 
 
-def test_inputs_not_modified(rng):
+def test_inputs_not_modified(rng, device):
     x = (rng.random((8, 9, 10)) < 0.5).astype(np.uint8) * 2
     copy = x.copy()
-    mf.label(x)
-    mf.largest_component(x)
-    mf.remove_small_components(x, 3)
-    mf.keep_largest_per_class(x)
-    mf.fill_holes(x)
-    mf.component_stats(x)
-    np.testing.assert_array_equal(x, copy)
+    xd = to_device(x, device)
+    mf.label(xd)
+    mf.largest_component(xd)
+    mf.remove_small_components(xd, 3)
+    mf.keep_largest_per_class(xd)
+    mf.fill_holes(xd)
+    mf.component_stats(xd)
+    np.testing.assert_array_equal(to_numpy(xd), copy)
+
+
+
+@pytest.mark.cuda
+def test_cupy_in_cupy_out(rng):
+    # No CPU counterpart: cupy arrays live on the GPU (torch tensors on both devices are covered above).
+    cupy = pytest.importorskip("cupy")
+    x = rng.random((20, 21, 22)) < 0.4
+    out = mf.label(cupy.asarray(x))
+    assert isinstance(out, cupy.ndarray)
+    np.testing.assert_array_equal(out.get(), mf.label(x))
 
 
 # ----------------------------------------------------------------------------- bad input
