@@ -1,4 +1,4 @@
-"""Parity and contract tests of the intensity family (CPU; CUDA variants are marked `cuda`)."""
+"""Parity and contract tests of the intensity family (parity bodies run over the `device` fixture)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import medseg_fast as mf
 import numpy as np
 import pytest
 import torch
-from conftest import load_volume
+from conftest import assert_on_device, load_volume, to_device, to_numpy
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -72,13 +72,15 @@ def test_window_bounds_errors(kwargs, error, match):
 # ----------------------------------------------------------------------------- hu_window
 @pytest.mark.parametrize("dtype", INPUT_DTYPES)
 @pytest.mark.parametrize("shape", AWKWARD_SHAPES)
-def test_hu_window_matches_reference(rng, dtype, shape):
+def test_hu_window_matches_reference(rng, dtype, shape, device):
     x = random_ct(rng, shape, dtype)
     lo, hi = sorted(rng.uniform(-1000, 1500, 2))
     if np.issubdtype(dtype, np.integer) and np.iinfo(dtype).max < 300:
         lo, hi = -20.5, 90.25
     out_range = (-1.0, 2.0)
-    y = mf.hu_window(x, lo=lo, hi=hi, out_range=out_range)
+    y = mf.hu_window(to_device(x, device), lo=lo, hi=hi, out_range=out_range)
+    assert_on_device(y, device)
+    y = to_numpy(y)
     expected = ref.hu_window(x.astype(np.float64), lo, hi, out_range)
     assert y.dtype == np.float32
     assert y.shape == x.shape
@@ -117,10 +119,14 @@ def test_hu_window_matches_monai_scale_intensity_range(rng):
     lambda a: a[1:, 3:-2, ::3],
     lambda a: a[:, 5],
 ])
-def test_hu_window_strided_views(rng, make_view):
+def test_hu_window_strided_views(rng, make_view, device):
     base = random_ct(rng, (12, 23, 17), np.int16)
     x = make_view(base)
-    y = mf.hu_window(x, -600, 1500)
+    y = mf.hu_window(to_device(x, device), -600, 1500)
+    assert_on_device(y, device)
+    if device != "cpu":   # bit for bit the CPU result
+        np.testing.assert_array_equal(to_numpy(y), mf.hu_window(x, -600, 1500))
+    y = to_numpy(y)
     lo, hi = mf.window_bounds(-600, 1500)
     np.testing.assert_allclose(y, ref.hu_window(x, lo, hi), atol=2e-6)
     # Output keeps the input's memory order (numpy empty_like(order="K") semantics).
@@ -141,20 +147,23 @@ def test_hu_window_out_argument(rng):
     assert np.all(big[:, :, 1::2] == 0)
 
 
-def test_output_float16_is_correctly_rounded(rng):
+def test_output_float16_is_correctly_rounded(rng, device):
     # The identity window (lo=0, hi=1 -> [0, 1]) returns x exactly in float32 arithmetic, so the
     # float16 store must equal numpy's correctly rounded conversion bit for bit, subnormals included.
     x = np.concatenate([rng.uniform(0, 1, 100_000), rng.uniform(0, 1e-4, 50_000), [0.0, 1.0, 2**-24, 2**-25,
                         3 * 2**-26, 6.1e-5]]).astype(np.float32)
-    y = mf.hu_window(x, lo=0.0, hi=1.0, dtype="float16")
+    y = mf.hu_window(to_device(x, device), lo=0.0, hi=1.0, dtype="float16")
+    assert_on_device(y, device)
+    y = to_numpy(y)
     assert y.dtype == np.float16
     np.testing.assert_array_equal(y.view(np.uint16), x.astype(np.float16).view(np.uint16))
 
 
-def test_output_bfloat16_matches_torch_rounding(rng):
-    x = torch.from_numpy(rng.uniform(0, 1, 200_000).astype(np.float32))
+def test_output_bfloat16_matches_torch_rounding(rng, device):
+    x = to_device(torch.from_numpy(rng.uniform(0, 1, 200_000).astype(np.float32)), device)
     y = mf.hu_window(x, lo=0.0, hi=1.0, dtype=torch.bfloat16)
     assert isinstance(y, torch.Tensor)
+    assert y.device == x.device
     assert y.dtype == torch.bfloat16
     assert torch.equal(y.view(torch.int16), x.to(torch.bfloat16).view(torch.int16))
 
@@ -167,17 +176,17 @@ def test_output_bfloat16_for_numpy_uses_ml_dtypes(rng):
     np.testing.assert_allclose(y.astype(np.float32), ref.hu_window(x, -160, 240), atol=4e-3)
 
 
-def test_torch_in_torch_out(rng):
-    x = torch.from_numpy(random_ct(rng, (6, 7, 8), np.int16))
+def test_torch_in_torch_out(rng, device):
+    x = to_device(torch.from_numpy(random_ct(rng, (6, 7, 8), np.int16)), device)
     y = mf.hu_window(x, 40, 80)
     assert isinstance(y, torch.Tensor)
     assert y.dtype == torch.float32
     assert y.device == x.device
-    np.testing.assert_allclose(y.numpy(), ref.hu_window(x.numpy(), 0, 80), atol=2e-6)
+    np.testing.assert_allclose(to_numpy(y), ref.hu_window(to_numpy(x), 0, 80), atol=2e-6)
     # requires_grad / non-contiguous tensors are read without copies
-    xf = torch.randn(5, 9, 4, requires_grad=True)
+    xf = torch.randn(5, 9, 4, requires_grad=True, device=device)
     y2 = mf.hu_window(xf.transpose(0, 2), lo=-1, hi=1)
-    np.testing.assert_allclose(y2.numpy(), ref.hu_window(xf.detach().transpose(0, 2).numpy(), -1, 1), atol=2e-6)
+    np.testing.assert_allclose(to_numpy(y2), ref.hu_window(to_numpy(xf.transpose(0, 2)), -1, 1), atol=2e-6)
 
 
 def test_nan_stays_nan_and_inf_clips():
@@ -225,10 +234,15 @@ def test_results_do_not_depend_on_thread_count(rng):
 
 
 # ----------------------------------------------------------------------------- multi_window
-def test_multi_window_equals_stacked_single_windows(rng):
+def test_multi_window_equals_stacked_single_windows(rng, device):
     x = random_ct(rng, (6, 11, 13), np.int16)[:, ::-1]
     names = ["brain", "subdural", "stroke", "lung", "mediastinum", "abdomen", "liver", "bone"]
-    stack = mf.multi_window(x, names + [(100, 700)], out_range=(-1, 1), dtype="float16")
+    stack = mf.multi_window(to_device(x, device), names + [(100, 700)], out_range=(-1, 1), dtype="float16")
+    assert_on_device(stack, device)
+    if device != "cpu":   # bit for bit the CPU result
+        np.testing.assert_array_equal(to_numpy(stack),
+                                      mf.multi_window(x, names + [(100, 700)], out_range=(-1, 1), dtype="float16"))
+    stack = to_numpy(stack)
     assert stack.shape == (9,) + x.shape
     assert stack.dtype == np.float16
     for i, spec in enumerate(names + [(100, 700)]):
@@ -267,18 +281,19 @@ def test_intensity_stats_exact_against_numpy(rng, dtype):
 
 
 @pytest.mark.parametrize("dtype", [np.int16, np.float32, np.float64, np.uint8])
-def test_intensity_stats_with_mask_and_views(rng, dtype):
+def test_intensity_stats_with_mask_and_views(rng, dtype, device):
     x = random_ct(rng, (20, 31, 18), dtype).transpose(1, 2, 0)[::2]
     mask = rng.random(x.shape) < 0.3
-    stats = mf.intensity_stats(x, mask=mask, percentiles=(0.5, 99.5))
+    stats = mf.intensity_stats(to_device(x, device), mask=to_device(mask, device), percentiles=(0.5, 99.5))
     expected = ref.intensity_stats(x, mask, (0.5, 99.5))
     np.testing.assert_array_equal(stats["percentiles"], expected["percentiles"].astype(np.float64))
     np.testing.assert_allclose(stats["mean"], expected["mean"], rtol=1e-12)
     np.testing.assert_allclose(stats["std"], expected["std"], rtol=1e-10)
     assert stats["count"] == expected["count"]
     # a mask of another integer dtype selects the same voxels
-    np.testing.assert_array_equal(mf.intensity_stats(x, mask=mask.astype(np.int32) * 7)["percentiles"],
-                                  stats["percentiles"])
+    np.testing.assert_array_equal(
+        mf.intensity_stats(to_device(x, device), mask=to_device(mask.astype(np.int32) * 7, device))["percentiles"],
+        stats["percentiles"])
 
 
 @settings(max_examples=60, deadline=None)
@@ -338,12 +353,14 @@ def test_ct_normalize_matches_nnunet_on_real_ct():
 
 
 @pytest.mark.parametrize("dtype", [np.int16, np.int32, np.float32, np.float64, np.uint16])
-def test_ct_normalize_matches_reference(rng, dtype):
+def test_ct_normalize_matches_reference(rng, dtype, device):
     x = random_ct(rng, (11, 13, 7), dtype)
     mask = rng.random(x.shape) < 0.5
     s = ref.intensity_stats(x, mask, (0.5, 99.5))
     expected = ref.ct_normalize(x, s["mean"], s["std"], *s["percentiles"])
-    np.testing.assert_allclose(mf.ct_normalize(x, mask=mask), expected, rtol=2e-6, atol=2e-6)
+    ours = mf.ct_normalize(to_device(x, device), mask=to_device(mask, device))
+    assert_on_device(ours, device)
+    np.testing.assert_allclose(to_numpy(ours), expected, rtol=2e-6, atol=2e-6)
 
 
 def test_ct_normalize_bfloat16_out_and_constant_image():
@@ -463,32 +480,9 @@ def test_show_config_runs(capsys):
     assert "num_threads" in out
 
 
-# ----------------------------------------------------------------------------- CUDA
-@pytest.mark.cuda
-@pytest.mark.parametrize("dtype", [torch.int16, torch.float32, torch.float64, torch.int32, torch.uint8])
-@pytest.mark.parametrize("out_dtype", ["float32", "float16", "bfloat16"])
-def test_cuda_matches_cpu(dtype, out_dtype):
-    rng = np.random.default_rng(1)
-    host = torch.from_numpy(random_ct(rng, (17, 33, 65), np.dtype(str(dtype).replace("torch.", ""))))
-    dev = host.cuda()
-    for view in (lambda a: a, lambda a: a.transpose(0, 2), lambda a: a[::2, :, 1:]):
-        y_cpu = mf.hu_window(view(host), 40, 400, dtype=out_dtype)
-        y_gpu = mf.hu_window(view(dev), 40, 400, dtype=out_dtype)
-        assert y_gpu.is_cuda
-        torch.testing.assert_close(y_gpu.cpu(), y_cpu, rtol=0, atol=0)
-    mask_host = host > 100
-    s_cpu = mf.intensity_stats(host, mask=mask_host, percentiles=(0.5, 50, 99.5))
-    s_gpu = mf.intensity_stats(dev, mask=mask_host.cuda(), percentiles=(0.5, 50, 99.5))
-    np.testing.assert_array_equal(s_cpu["percentiles"], s_gpu["percentiles"])
-    assert s_cpu["mean"] == pytest.approx(s_gpu["mean"], rel=1e-12)
-    assert s_cpu["std"] == pytest.approx(s_gpu["std"], rel=1e-10)
-    torch.testing.assert_close(mf.ct_normalize(dev, mask=mask_host.cuda()).cpu(),
-                               mf.ct_normalize(host, mask=mask_host), rtol=1e-6, atol=1e-6)
-    torch.testing.assert_close(mf.multi_window(dev, ["brain", "lung"]).cpu(), mf.multi_window(host, ["brain", "lung"]))
-
-
-@pytest.mark.cuda
-def test_cuda_mask_on_other_device_is_rejected():
-    x = torch.zeros(4, 4, device="cuda")
+def test_mask_of_another_kind_or_device_is_rejected(device):
+    x = torch.zeros(4, 4, device=device)
+    # cpu: a numpy mask for a tensor; cuda: a CPU tensor for a CUDA tensor
+    mask = np.ones((4, 4), bool) if device == "cpu" else torch.ones(4, 4, dtype=torch.bool)
     with pytest.raises(ValueError, match="same kind of array on the same device"):
-        mf.intensity_stats(x, mask=torch.ones(4, 4, dtype=torch.bool))
+        mf.intensity_stats(x, mask=mask)
