@@ -124,13 +124,15 @@ SHAPES = [(1, 3, 1, 1, 1), (2, 3, 1, 13, 1), (3, 3, 5, 7, 11), (1, 3, 2, 3), (2,
 
 @pytest.mark.parametrize("kw", REF_CASES)
 @pytest.mark.parametrize("shape", SHAPES)
-def test_reference_parity_awkward_shapes(rng, kw, shape):
+def test_reference_parity_awkward_shapes(rng, kw, shape, device):
     B, K, *sp = shape
-    x = torch.from_numpy(rng.normal(0, 3, size=shape)).requires_grad_(True)
+    x = torch.from_numpy(rng.normal(0, 3, size=shape)).to(device).requires_grad_(True)
     y = torch.from_numpy(rng.integers(0, K, size=(B, *sp)).astype(np.int32))
     if kw.get("ignore_index") is not None:
         y[torch.from_numpy(rng.random(y.shape) < 0.3)] = kw["ignore_index"]
+    y = y.to(device)
     ours = DiceFocalLoss(**kw)(x, y)
+    assert ours.device == x.device
     expect = ref.dice_focal_loss(x, y, **kw)
     _close(ours, expect, 1e-10)
     _close(_grad(ours, x), _grad(expect, x), 1e-10)
@@ -189,8 +191,9 @@ def test_gradcheck_float64(rng):
 # 16-bit logits: computed in float32, so against float32 of the same (rounded) logits the value
 # agrees to float32 rounding and the gradient to the output dtype's rounding.
 @pytest.mark.parametrize(("dtype", "grad_rtol"), [(torch.float16, 2e-3), (torch.bfloat16, 1.6e-2)])
-def test_half_precision_against_float32(rng, dtype, grad_rtol):
+def test_half_precision_against_float32(rng, dtype, grad_rtol, device):
     x32, y = _data(rng, shape=(2, 4, 9, 10, 11), dtype=torch.float32)
+    x32, y = x32.detach().to(device), y.to(device)
     xh = x32.detach().to(dtype).requires_grad_(True)
     xf = xh.detach().float().requires_grad_(True)
     for kw in ({}, {"focal_activation": "sigmoid"}):
@@ -200,6 +203,7 @@ def test_half_precision_against_float32(rng, dtype, grad_rtol):
         _close(lh, lf, 1e-6)
         gh = _grad(lh, xh)
         assert gh.dtype == dtype
+        assert gh.device == xh.device
         _close(gh.float(), _grad(lf, xf), grad_rtol)
         # and float32 against the float64 reference (fast exp/log: ~1e-7 relative)
         _close(lf, ref.dice_focal_loss(xf.double(), y, **kw), 1e-5)
@@ -323,24 +327,15 @@ def test_import_without_torch():
     assert medseg_fast.losses.DiceFocalLoss is DiceFocalLoss
 
 
-@pytest.mark.cuda
-@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float64])
-def test_cuda_matches_cpu(rng, dtype):
-    x, y = _data(rng, shape=(2, 4, 9, 17, 23), dtype=dtype)
-    for kw in ({}, {"focal_activation": "sigmoid"}, {"include_background": False, "ignore_index": 3},
-               {"softmax": False, "squared_pred": True}):
-        lc = DiceFocalLoss(**kw)(x, y)
-        xg = x.detach().cuda().requires_grad_(True)
-        lg = DiceFocalLoss(**kw)(xg, y.cuda())
-        rtol = 1e-10 if dtype == torch.float64 else 2e-5
-        _close(lg.cpu(), lc, rtol)
-        gc = _grad(lc, x).double()
-        _close(_grad(lg, xg).cpu().double(), gc, 1e-10 if dtype == torch.float64 else 1e-2)
-
-
-@pytest.mark.cuda
-def test_cuda_bad_labels_give_nan_without_sync(rng):
+def test_out_of_range_label(rng, device):
+    # CPU checks the labels (an error that names them); CUDA must not synchronise for a check, so
+    # the loss is NaN instead.
     x, y = _data(rng, dtype=torch.float32)
     y = y.clone()
     y[0, 0, 0, 0, 0] = 7
-    assert torch.isnan(DiceFocalLoss()(x.cuda(), y.cuda())).item()
+    x, y = x.detach().to(device), y.to(device)
+    if device == "cpu":
+        with pytest.raises(ValueError, match=r"labels in \[0, 4\).*got 1 voxel"):
+            DiceFocalLoss()(x, y)
+    else:
+        assert torch.isnan(DiceFocalLoss()(x, y)).item()
