@@ -7,7 +7,7 @@ import medseg_fast as mf
 import numpy as np
 import pytest
 import torch
-from conftest import load_volume
+from conftest import assert_on_device, load_volume, to_device, to_numpy
 from medseg_fast.reference import resample as ref
 from skimage.transform import resize
 
@@ -50,12 +50,16 @@ def test_reference_separate_z_equals_nnunet_path(rng):
 
 # ----------------------------------------------------------------------------- kernel vs peers
 @pytest.mark.parametrize("order", [0, 1, 3])
-def test_matches_skimage_random_shapes(rng, order):
+def test_matches_skimage_random_shapes(rng, order, device):
     for shape in SHAPES + [tuple(int(v) for v in rng.integers(1, 12, rng.integers(1, 4))) for _ in range(8)]:
         x = (rng.normal(size=(2,) + shape) * 300).astype(np.float32)
         out = random_out_shape(rng, shape)
         expected = skimage_resize(x, out, order)
-        got = mf.resample(x, out, order=order)
+        got = mf.resample(to_device(x, device), out, order=order)
+        assert_on_device(got, device)
+        if device != "cpu":   # and the CPU kernels to float32 rounding
+            assert_close(to_numpy(got), mf.resample(x, out, order=order).astype(np.float64), np.abs(x).max(), 1e-5)
+        got = to_numpy(got)
         assert got.shape == (2,) + out
         assert got.dtype == np.float32
         assert_close(got, expected, np.abs(x).max())
@@ -71,15 +75,16 @@ def test_up_and_down_sampling_exact_factors(rng, order):
 
 
 @pytest.mark.parametrize("spatial", [1, 2, 3])
-def test_order1_matches_torch_interpolate(rng, spatial):
+def test_order1_matches_torch_interpolate(rng, spatial, device):
     mode = {1: "linear", 2: "bilinear", 3: "trilinear"}[spatial]
     for _ in range(4):
         shape = (2, 3) + tuple(int(v) for v in rng.integers(1, 15, spatial))
         out = tuple(int(v) for v in rng.integers(1, 20, spatial))
-        x = torch.from_numpy(rng.normal(size=shape).astype(np.float32))
+        x = torch.from_numpy(rng.normal(size=shape).astype(np.float32)).to(device)
         expected = torch.nn.functional.interpolate(x, size=out, mode=mode, align_corners=False)
         got = mf.resample(x, out, order=1)
         assert isinstance(got, torch.Tensor)
+        assert got.device == x.device
         assert got.shape == expected.shape
         torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
 
@@ -96,7 +101,7 @@ def test_order0_matches_torch_nearest_exact_on_integer_factors(rng):
 # ----------------------------------------------------------------------------- separate z (nnU-Net)
 @pytest.mark.parametrize("order", [1, 3])
 @pytest.mark.parametrize("axis", [0, 1, 2])
-def test_separate_z_matches_nnunet(rng, axis, order):
+def test_separate_z_matches_nnunet(rng, axis, order, device):
     shape = [9, 10, 11]
     shape[axis] = 4
     x = (rng.normal(size=(2, *shape)) * 100).astype(np.float32)
@@ -105,11 +110,14 @@ def test_separate_z_matches_nnunet(rng, axis, order):
     new_spacing = (1.0, 1.0, 1.0)
     out_shape = ref.new_shape_for_spacing(shape, spacing, new_spacing)
     expected = ref.nnunet_resample_data_or_seg(x, out_shape, axis=axis, order=order)
-    got = mf.resample(x, spacing=spacing, new_spacing=new_spacing, order=order)
+    xd = to_device(x, device)
+    got = mf.resample(xd, spacing=spacing, new_spacing=new_spacing, order=order)
+    assert_on_device(got, device)
+    got = to_numpy(got)
     assert got.shape == (2, *out_shape)
     assert_close(got, expected, np.abs(x).max())
     # forcing it by axis index gives the same
-    np.testing.assert_array_equal(mf.resample(x, out_shape, order=order, separate_z=axis), got)
+    np.testing.assert_array_equal(to_numpy(mf.resample(xd, out_shape, order=order, separate_z=axis)), got)
 
 
 def test_separate_z_decision():
@@ -170,16 +178,22 @@ def test_bfloat16_torch_and_dtype_argument(rng):
 
 
 @pytest.mark.parametrize("order", [0, 1, 3])
-def test_strided_and_transposed_views(rng, order):
+def test_strided_and_transposed_views(rng, order, device):
+    # A view gives bit for bit the result of its contiguous copy on the same device.
+    def on(a, out):
+        got = mf.resample(to_device(a, device), out, order=order)
+        assert_on_device(got, device)
+        return to_numpy(got)
+
     base = (rng.normal(size=(3, 14, 12, 10)) * 50).astype(np.float32)
     views = [base[:, ::2, 1:, ::-1], base.transpose(0, 3, 2, 1), np.asfortranarray(base), base[::2]]
     for v in views:
         out = (7, 5, 9)
-        expected = mf.resample(np.ascontiguousarray(v), out, order=order)
-        np.testing.assert_array_equal(mf.resample(v, out, order=order), expected)
+        expected = on(np.ascontiguousarray(v), out)
+        np.testing.assert_array_equal(on(v, out), expected)
     # leading axes that cannot be merged (documented copy)
     v = base.transpose(1, 0, 2, 3)[:, :, :5, :5]   # (14, 3, 5, 5) with crossed leading strides
-    np.testing.assert_array_equal(mf.resample(v, (4, 6), order=order), mf.resample(np.ascontiguousarray(v), (4, 6), order=order))
+    np.testing.assert_array_equal(on(v, (4, 6)), on(np.ascontiguousarray(v), (4, 6)))
 
 
 def test_input_not_modified(rng):
@@ -255,11 +269,18 @@ def _near_tie(labels, out_shape, num_classes, lowres_axis=None):
     return (top2[1] - top2[0]) < 1e-5
 
 
-def test_labels_match_per_class_argmax(rng):
-    for shape, out in [((9, 8, 7), (14, 5, 11)), ((1, 13, 6), (3, 7, 12)), ((6, 6), (13, 4)), ((17,), (40,))]:
+def test_labels_match_per_class_argmax(rng, device):
+    for shape, out in [((9, 8, 7), (14, 5, 11)), ((1, 13, 6), (3, 7, 12)), ((6, 6), (13, 4)), ((17,), (40,)),
+                       ((17, 23, 29), (25, 11, 40))]:
         labels = rng.integers(0, 5, shape).astype(np.uint8)
         expected = ref.resample_labels(labels, out, num_classes=5)
-        got = mf.resample_labels(labels, out, num_classes=5)
+        got = mf.resample_labels(to_device(labels, device), out, num_classes=5)
+        assert_on_device(got, device)
+        got = to_numpy(got)
+        if device != "cpu":   # labels equal the CPU labels exactly, also with order=0
+            np.testing.assert_array_equal(got, mf.resample_labels(labels, out, num_classes=5))
+            np.testing.assert_array_equal(to_numpy(mf.resample_labels(to_device(labels, device), out, order=0)),
+                                          mf.resample_labels(labels, out, order=0))
         assert got.dtype == np.uint8
         assert got.shape == out
         mismatch = got != expected
@@ -396,36 +417,3 @@ def test_bad_input():
         mf.resample_labels(labels, (3, 3), num_classes=0)
     with pytest.raises(ValueError, match="out_shape must have 2 values|out_shape must hold positive"):
         mf.resample_labels(labels, (3, 0))
-
-
-# ----------------------------------------------------------------------------- CUDA
-@pytest.mark.cuda
-@pytest.mark.parametrize("order", [0, 1, 3])
-def test_cuda_matches_cpu(rng, order):
-    x = (rng.normal(size=(2, 19, 33, 27)) * 100).astype(np.float32)
-    xc = torch.from_numpy(x).cuda()
-    for kwargs in ({}, {"separate_z": 0}):
-        got = mf.resample(xc, (30, 17, 41), order=order, **kwargs)
-        assert got.is_cuda
-        expected = mf.resample(x, (30, 17, 41), order=order, **kwargs)
-        assert_close(got.cpu().numpy(), expected.astype(np.float64), np.abs(x).max(), rtol=1e-5)
-    xs = torch.from_numpy(x[0]).cuda().transpose(0, 2)
-    assert_close(mf.resample(xs, (9, 8, 7), order=order).cpu().numpy(),
-                 mf.resample(x[0].transpose(2, 1, 0), (9, 8, 7), order=order).astype(np.float64), np.abs(x).max(), 1e-5)
-
-
-@pytest.mark.cuda
-def test_cuda_labels_and_nearest(rng):
-    labels = rng.integers(0, 6, (17, 23, 29)).astype(np.uint8)
-    lc = torch.from_numpy(labels).cuda()
-    out = (25, 11, 40)
-    np.testing.assert_array_equal(mf.resample_labels(lc, out).cpu().numpy(), mf.resample_labels(labels, out))
-    np.testing.assert_array_equal(mf.resample_labels(lc, out, order=0).cpu().numpy(),
-                                  mf.resample_labels(labels, out, order=0))
-
-
-@pytest.mark.cuda
-def test_cuda_order1_matches_torch(rng):
-    x = torch.from_numpy(rng.normal(size=(1, 2, 20, 30, 25)).astype(np.float32)).cuda()
-    expected = torch.nn.functional.interpolate(x, size=(31, 14, 40), mode="trilinear", align_corners=False)
-    torch.testing.assert_close(mf.resample(x, (31, 14, 40), order=1), expected, rtol=1e-5, atol=1e-5)
