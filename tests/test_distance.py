@@ -10,7 +10,8 @@ from conftest import assert_on_device, load_volume, to_device, to_numpy
 from medseg_fast import distance_transform, signed_distance
 from medseg_fast.reference import distance as ref
 
-SHAPES = [(1,), (9,), (1, 1), (1, 7), (13, 1), (13, 17), (1, 1, 1), (5, 1, 7), (1, 6, 1), (7, 11, 13), (3, 4, 5, 2), (33, 40, 47)]
+SHAPES = [(1,), (9,), (1, 1), (1, 7), (13, 1), (13, 17), (1, 1, 1), (5, 1, 7), (1, 6, 1), (7, 11, 13), (3, 4, 5, 2),
+          (33, 40, 47)]
 
 
 def random_mask(rng, shape, density=None):

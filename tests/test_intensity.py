@@ -240,8 +240,8 @@ def test_multi_window_equals_stacked_single_windows(rng, device):
     stack = mf.multi_window(to_device(x, device), names + [(100, 700)], out_range=(-1, 1), dtype="float16")
     assert_on_device(stack, device)
     if device != "cpu":   # bit for bit the CPU result
-        np.testing.assert_array_equal(to_numpy(stack),
-                                      mf.multi_window(x, names + [(100, 700)], out_range=(-1, 1), dtype="float16"))
+        cpu = mf.multi_window(x, names + [(100, 700)], out_range=(-1, 1), dtype="float16")
+        np.testing.assert_array_equal(to_numpy(stack), cpu)
     stack = to_numpy(stack)
     assert stack.shape == (9,) + x.shape
     assert stack.dtype == np.float16
@@ -291,9 +291,9 @@ def test_intensity_stats_with_mask_and_views(rng, dtype, device):
     np.testing.assert_allclose(stats["std"], expected["std"], rtol=1e-10)
     assert stats["count"] == expected["count"]
     # a mask of another integer dtype selects the same voxels
-    np.testing.assert_array_equal(
-        mf.intensity_stats(to_device(x, device), mask=to_device(mask.astype(np.int32) * 7, device))["percentiles"],
-        stats["percentiles"])
+    int_mask = to_device(mask.astype(np.int32) * 7, device)
+    np.testing.assert_array_equal(mf.intensity_stats(to_device(x, device), mask=int_mask)["percentiles"],
+                                  stats["percentiles"])
 
 
 @settings(max_examples=60, deadline=None)

@@ -6,7 +6,7 @@ import medseg_fast
 import numpy as np
 import pytest
 import torch
-from conftest import load_volume
+from conftest import load_volume, to_device, to_numpy
 from medseg_fast import SlidingWindow, sliding_window_inference
 from medseg_fast import sliding_window as sw_module
 from medseg_fast.reference import sliding_window as ref
@@ -37,6 +37,14 @@ def nnunet_compute_gaussian(tile_size, sigma_scale=1.0 / 8, value_scaling_factor
     g = g / (g.max() / value_scaling_factor)
     g[g == 0] = g[g != 0].min()
     return g
+
+
+def run_on_cpu(predict, device):
+    """`predict` (a CPU network) for inputs on `device`: the same weights and arithmetic on every
+    device, so a device's blending is compared with the CPU's on identical patch predictions."""
+    if device == "cpu":
+        return predict
+    return lambda p: predict(p.cpu()).to(p.device)
 
 
 def conv_predictor(in_channels, out_channels, ndim, seed=0):
@@ -158,12 +166,18 @@ MONAI_CASES = [
 
 
 @pytest.mark.parametrize(("shape", "roi", "overlap", "mode", "bs"), MONAI_CASES)
-def test_matches_monai(shape, roi, overlap, mode, bs):
+def test_matches_monai(shape, roi, overlap, mode, bs, device):
     gen = torch.Generator().manual_seed(sum(shape))
     x = torch.rand(shape, generator=gen)
     predict = conv_predictor(shape[1], 3, len(roi))
     expected = monai_swi(x, roi, bs, predict, overlap=overlap, mode=mode)
-    ours = sliding_window_inference(x, predict, roi, overlap=overlap, mode=mode, batch_size=bs, positions="monai")
+    kw = {"overlap": overlap, "mode": mode, "batch_size": bs, "positions": "monai"}
+    ours = sliding_window_inference(x.to(device), run_on_cpu(predict, device), roi, **kw)
+    assert ours.device == x.to(device).device
+    if device != "cpu":   # bit for bit the CPU blend
+        cpu = sliding_window_inference(x, predict, roi, **kw)
+        torch.testing.assert_close(ours.cpu(), cpu, rtol=0, atol=0)
+    ours = ours.cpu()
     assert ours.dtype == torch.float32
     assert ours.shape == expected.shape
     torch.testing.assert_close(ours, expected, rtol=1e-5, atol=1e-5)
@@ -184,14 +198,29 @@ def test_reference_matches_monai():
     ((1, 1, 9, 30, 7), (12, 8, 8), 0.25, "constant", (1,)),
     ((1, 3, 40, 2), (17, 5), 0.7, "gaussian", (0, 1)),
 ])
-def test_nnunet_matches_reference(shape, patch, overlap, mode, mirror):
+def test_nnunet_matches_reference(shape, patch, overlap, mode, mirror, device):
     gen = torch.Generator().manual_seed(sum(shape))
     x = torch.rand(shape, generator=gen)
     predict = conv_predictor(shape[1], 2, len(patch))
     expected = ref.sliding_window_inference(x, predict, patch, overlap=overlap, mode=mode, positions="nnunet",
                                             mirror_axes=mirror)
-    ours = sliding_window_inference(x, predict, patch, overlap=overlap, mode=mode, mirror_axes=mirror, batch_size=3)
-    torch.testing.assert_close(ours, expected, rtol=1e-5, atol=1e-5)
+    kw = {"overlap": overlap, "mode": mode, "mirror_axes": mirror, "batch_size": 3}
+    ours = sliding_window_inference(x.to(device), run_on_cpu(predict, device), patch, **kw)
+    assert ours.device == x.to(device).device
+    if device != "cpu":
+        cpu = sliding_window_inference(x, predict, patch, **kw)
+        torch.testing.assert_close(ours.cpu(), cpu, rtol=0, atol=0)   # bit for bit the CPU blend
+        # a CPU image run on the device (patches there), results back on the CPU
+        seen = []
+
+        def predict_seen(p):
+            seen.append(p.device.type)
+            return predict(p.cpu())
+
+        mixed = sliding_window_inference(x, predict_seen, patch, device=device, output_device="cpu", **kw)
+        assert set(seen) == {device}
+        torch.testing.assert_close(mixed, cpu, rtol=0, atol=0)
+    torch.testing.assert_close(ours.cpu(), expected, rtol=1e-5, atol=1e-5)
 
 
 # ----------------------------------------------------------------------------- argmax
@@ -202,10 +231,10 @@ def test_nnunet_matches_reference(shape, patch, overlap, mode, mirror):
     ((1, 1, 20, 20), (8, 8), 300, 2),
 ])
 @pytest.mark.parametrize("positions", ["nnunet", "monai"])
-def test_argmax_equals_argmax_of_probabilities(shape, patch, classes, bs, positions):
+def test_argmax_equals_argmax_of_probabilities(shape, patch, classes, bs, positions, device):
     gen = torch.Generator().manual_seed(classes)
-    x = torch.rand(shape, generator=gen)
-    predict = conv_predictor(shape[1], classes, len(patch))
+    x = torch.rand(shape, generator=gen).to(device)
+    predict = run_on_cpu(conv_predictor(shape[1], classes, len(patch)), device)
     probs = sliding_window_inference(x, predict, patch, batch_size=bs, positions=positions)
     labels = sliding_window_inference(x, predict, patch, batch_size=bs, positions=positions, argmax=True)
     assert labels.dtype == (torch.uint8 if classes <= 256 else torch.int16)
@@ -238,11 +267,12 @@ def test_mni_volume_matches_monai():
 
 # ----------------------------------------------------------------------------- plan kernels
 @pytest.mark.parametrize("dtype", [np.uint8, np.int16, np.float16, np.float32, np.float64, np.int64, np.bool_])
-def test_gather_matches_slicing(dtype, rng):
+def test_gather_matches_slicing(dtype, rng, device):
     x = (rng.random((2, 3, 11, 7, 13)) * 100).astype(dtype)
     plan = SlidingWindow((11, 7, 13), (4, 9, 5), overlap=0.3)
     before = x.copy()
-    patches = plan.gather(x, 3, len(plan) * 2 - 5)
+    xd = to_device(x, device)
+    patches = to_numpy(plan.gather(xd, 3, len(plan) * 2 - 5))
     assert patches.dtype == x.dtype
     pad = [(0, 0), (0, 0)] + [(max(-int(o.min()), 0), 9) for o in plan.axis_origins]
     xp = np.pad(x, pad)
@@ -250,8 +280,8 @@ def test_gather_matches_slicing(dtype, rng):
         b, w = divmod(3 + i, len(plan))
         o = plan.origins[w] + [p[0] for p in pad[2:]]
         np.testing.assert_array_equal(patches[i], xp[b, :, o[0]:o[0] + 4, o[1]:o[1] + 9, o[2]:o[2] + 5])
-    np.testing.assert_array_equal(x, before)
-    as_float = plan.gather(x, 3, 2, dtype="float32")
+    np.testing.assert_array_equal(to_numpy(xd), before)
+    as_float = to_numpy(plan.gather(xd, 3, 2, dtype="float32"))
     np.testing.assert_array_equal(as_float, patches[:2].astype(np.float32))
 
 
@@ -281,23 +311,39 @@ def test_torch_bfloat16_gather():
 
 
 @pytest.mark.parametrize("patch_dtype", [np.float32, np.float16, np.float64])
-def test_weights_map_and_skipped_windows(patch_dtype, rng):
+def test_weights_map_and_skipped_windows(patch_dtype, rng, device):
     plan = SlidingWindow((17, 23), (8, 8), overlap=0.5)
-    preds = rng.random((len(plan), 2, 8, 8)).astype(patch_dtype)
-    acc = plan.new_accumulator(2)
-    weights = np.zeros((17, 23), np.float32)
-    for start in range(0, len(plan), 3):
-        plan.scatter_add(acc, preds[start:start + 3], start, weights=weights)
-    np.testing.assert_array_equal(weights, plan.weight_map())
+    preds_host = rng.random((len(plan), 2, 8, 8)).astype(patch_dtype)
+
+    def accumulate(dev):
+        """Accumulator and weights of all windows on `dev` (numpy on the CPU, torch on a GPU)."""
+        like = None if dev == "cpu" else torch.zeros(1, device=dev)
+        acc = plan.new_accumulator(2, like=like)
+        weights = to_device(np.zeros((17, 23), np.float32), dev)
+        preds = to_device(preds_host, dev)
+        for start in range(0, len(plan), 3):
+            plan.scatter_add(acc, preds[start:start + 3], start, weights=weights)
+        return acc, weights, preds
+
+    def copy(a):
+        return a.copy() if isinstance(a, np.ndarray) else a.clone()
+
+    acc, weights, preds = accumulate(device)
+    np.testing.assert_array_equal(to_numpy(weights), plan.weight_map())
     # the grid's weight sum (recomputed row by row) is bit-identical to the stored map
-    a = plan.finalize(acc.copy())
-    b = plan.finalize(acc.copy(), weights=weights)
+    a = to_numpy(plan.finalize(copy(acc)))
+    b = to_numpy(plan.finalize(copy(acc), weights=weights))
     np.testing.assert_array_equal(a, b)
+    if device != "cpu":   # bit for bit the CPU blend
+        acc_c, _, _ = accumulate("cpu")
+        np.testing.assert_array_equal(to_numpy(acc), acc_c)
+        np.testing.assert_array_equal(a, plan.finalize(acc_c))
     # skipping windows: only the weights map knows; uncovered voxels become 0
-    acc2 = plan.new_accumulator(2)
-    w2 = np.zeros_like(weights)
+    acc2 = plan.new_accumulator(2, like=None if device == "cpu" else weights)
+    w2 = copy(weights) * 0
     plan.scatter_add(acc2, preds[:1], 0, weights=w2)
-    out = plan.finalize(acc2, weights=w2)
+    out = to_numpy(plan.finalize(acc2, weights=w2))
+    preds = preds_host
     np.testing.assert_allclose(out[:, :8, :8], preds[0].astype(np.float32), rtol=1e-6)
     assert np.all(out[:, 8:, :] == 0)
     assert np.all(out[:, :, 8:] == 0)
@@ -477,45 +523,6 @@ def test_bad_input_messages():
         plan.gather(np.zeros((1, 10, 10), np.float32), len(plan) + 1)
     with pytest.raises(ValueError, match=r"x must have shape \(B, C, \*\(10, 10\)\)"):
         plan.gather(np.zeros((1, 9, 10), np.float32))
-
-
-# ----------------------------------------------------------------------------- CUDA
-@pytest.mark.cuda
-@pytest.mark.parametrize("positions", ["nnunet", "monai"])
-def test_cuda_matches_cpu(positions):
-    x = torch.rand(2, 2, 37, 30, 41)
-    predict = conv_predictor(2, 3, 3)
-    cpu = sliding_window_inference(x, predict, (16, 16, 16), positions=positions)
-    gpu = sliding_window_inference(x.cuda(), lambda p: predict(p.cpu()).cuda(), (16, 16, 16), positions=positions)
-    torch.testing.assert_close(gpu.cpu(), cpu, rtol=0, atol=0)
-    labels = sliding_window_inference(x.cuda(), lambda p: predict(p.cpu()).cuda(), (16, 16, 16),
-                                      positions=positions, argmax=True)
-    torch.testing.assert_close(labels.cpu().long(), cpu.argmax(1), rtol=0, atol=0)
-    seen = []
-
-    def predict_on_cpu(p):
-        seen.append(p.device.type)
-        return predict(p.cpu())
-
-    mixed = sliding_window_inference(x, predict_on_cpu, (16, 16, 16), positions=positions, device="cuda",
-                                     output_device="cpu")
-    assert set(seen) == {"cuda"}
-    torch.testing.assert_close(mixed, cpu, rtol=0, atol=0)
-
-
-@pytest.mark.cuda
-def test_cuda_plan_kernels_match_cpu():
-    plan = SlidingWindow((13, 22, 9), (8, 8, 8), overlap=0.5)
-    x = torch.rand(1, 2, 13, 22, 9)
-    torch.testing.assert_close(plan.gather(x.cuda()).cpu(), plan.gather(x), rtol=0, atol=0)
-    preds = torch.rand(len(plan), 2, 8, 8, 8)
-    acc_c, acc_g = plan.new_accumulator(2, batch=1, like=x), plan.new_accumulator(2, batch=1, like=x.cuda())
-    w_c, w_g = torch.zeros(1, 13, 22, 9), torch.zeros(1, 13, 22, 9, device="cuda")
-    plan.scatter_add(acc_c, preds.half(), 0, weights=w_c)
-    plan.scatter_add(acc_g, preds.cuda().half(), 0, weights=w_g)
-    torch.testing.assert_close(w_g.cpu(), w_c, rtol=0, atol=0)
-    torch.testing.assert_close(plan.finalize(acc_g).cpu(), plan.finalize(acc_c), rtol=0, atol=0)
-
 
 
 def test_one_dimensional_inference_and_argmax(rng):
