@@ -104,3 +104,28 @@ def test_many_threads_give_the_single_thread_result(request):
         mf.set_num_threads(previous)
     for g, w in zip(got, want):
         np.testing.assert_array_equal(g, w)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_losses_on_misaligned_tensors(request, dtype):
+    # Issue 15 item 8: torch.frombuffer at an odd offset gives tensors whose data address is not a
+    # multiple of the item size; the fused loss handed it to typed C++ pointers (UB under UBSan).
+    torch = pytest.importorskip("torch")
+    from medseg_fast.losses import DiceFocalLoss
+
+    rng = _rng(request)
+    values = rng.standard_normal((2, 3, 4, 5, 6)).astype(dtype)
+    raw = bytearray(values.nbytes + 1)
+    misaligned = torch.frombuffer(raw, dtype=getattr(torch, dtype), offset=1, count=values.size).view(values.shape)
+    misaligned.copy_(torch.from_numpy(values))
+    assert misaligned.data_ptr() % misaligned.element_size() != 0
+    target = torch.from_numpy(rng.integers(0, 3, (2, 4, 5, 6)))
+    aligned = torch.from_numpy(values.copy())
+    misaligned.requires_grad_(True)
+    aligned.requires_grad_(True)
+    loss_fn = DiceFocalLoss()
+    got, want = loss_fn(misaligned, target), loss_fn(aligned, target)
+    got.backward()
+    want.backward()
+    assert torch.equal(got.detach(), want.detach())
+    assert torch.equal(misaligned.grad, aligned.grad)

@@ -124,7 +124,15 @@ def _stream(t: torch.Tensor) -> int:
     return int(torch.cuda.current_stream(t.device).cuda_stream) if t.is_cuda else 0
 
 
+def _aligned(t: torch.Tensor) -> torch.Tensor:
+    """`t`, or an aligned copy when its data address is not a multiple of its item size (e.g. from
+    ``torch.frombuffer`` at an odd offset): the kernels read through typed pointers, and a misaligned
+    one is undefined behaviour in C++ (as in _backend.view)."""
+    return t.clone(memory_format=torch.contiguous_format) if t.data_ptr() % t.element_size() else t
+
+
 def _forward(logits: torch.Tensor, target: torch.Tensor, onehot: bool, config: SegConfig):
+    logits, target = _aligned(logits), _aligned(target)
     planned = _plan(logits, target, onehot)
     if planned is None:   # more than 3 non-mergeable spatial axes: one documented copy
         logits, target = logits.contiguous(), target.contiguous()
@@ -154,6 +162,7 @@ def _forward(logits: torch.Tensor, target: torch.Tensor, onehot: bool, config: S
 
 def _backward(logits: torch.Tensor, target: torch.Tensor, onehot: bool, config: SegConfig,
               grad_sums: torch.Tensor) -> torch.Tensor:
+    logits, target = _aligned(logits), _aligned(target)
     grad = torch.empty_like(logits, memory_format=torch.preserve_format)
     planned = _plan(logits, target, onehot, grad)
     if planned is None:
