@@ -11,13 +11,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import settings
 
-# Hypothesis draws the same examples in every run and keeps no example database (a failure must
-# reproduce from the test id alone). Settings given on a test (e.g. max_examples) inherit this
-# profile; tests/fuzz/worker.py runs in its own process and passes its own explicit settings.
-settings.register_profile("ci", derandomize=True, database=None)
-settings.load_profile(os.environ.get("MEDSEG_HYPOTHESIS_PROFILE", "ci"))
+try:
+    from hypothesis import settings
+except ImportError:   # the property tests importorskip it
+    settings = None
+else:
+    # Hypothesis draws the same examples in every run and keeps no example database (a failure
+    # must reproduce from the test id alone). Settings given on a test (e.g. max_examples) inherit
+    # this profile, loaded before the test modules are imported; tests/fuzz/worker.py runs in its
+    # own process with its own explicit settings (seeded from the target name).
+    settings.register_profile("ci", derandomize=True, database=None)
+    settings.load_profile(os.environ.get("MEDSEG_HYPOTHESIS_PROFILE", "ci"))
 
 DATA = Path(__file__).parent / "data"
 
