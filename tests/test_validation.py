@@ -641,3 +641,64 @@ def test_unbounded_zscore_with_extreme_inputs(dtype):
         with np.errstate(over="ignore", invalid="ignore"):
             want = ((x.astype(np.float64) - expected_mean) * scale).astype(np.float32)
         np.testing.assert_array_equal(y, want)
+
+
+# ----------------------------------------------------------------------------- issue 16 item 4: one validator
+def test_scalar_spacing_is_isotropic_everywhere(rng):
+    """A single number means isotropic spacing for every function (scipy's `sampling` rule);
+    components and resample refused it before ("spacing must have 3 positive values ... got 2.0")."""
+    labels = (rng.random((5, 6, 7)) > 0.5).astype(np.uint8)
+    stats_s, stats_t = mf.component_stats(labels, 2.0), mf.component_stats(labels, (2.0, 2.0, 2.0))
+    np.testing.assert_array_equal(stats_s["volumes_mm3"], stats_t["volumes_mm3"])
+    np.testing.assert_array_equal(mf.remove_small_components(labels, 9.0, spacing=2.0),
+                                  mf.remove_small_components(labels, 9.0, spacing=(2.0, 2.0, 2.0)))
+    np.testing.assert_array_equal(mf.distance_transform(labels, 2.0), mf.distance_transform(labels, (2.0,) * 3))
+    x = rng.random((4, 5, 6)).astype(np.float32)
+    np.testing.assert_array_equal(mf.resample(x, (8, 5, 3), spacing=1.5),
+                                  mf.resample(x, (8, 5, 3), spacing=(1.5,) * 3))
+    np.testing.assert_array_equal(mf.resample(x, spacing=(1.0, 1.0, 1.0), new_spacing=0.5),
+                                  mf.resample(x, spacing=(1.0, 1.0, 1.0), new_spacing=(0.5,) * 3))
+
+
+def test_resample_scalars_alone_do_not_give_the_axis_count():
+    with pytest.raises(ValueError, match=r"spacing=1\.0 and new_spacing=0\.5 are single numbers"):
+        mf.resample(np.zeros((4, 5, 6), np.float32), spacing=1.0, new_spacing=0.5)
+
+
+@pytest.mark.parametrize("call", [
+    lambda m, sp: mf.component_stats(m, sp),
+    lambda m, sp: mf.distance_transform(m, sp),
+    lambda m, sp: mf.metrics.hausdorff(m, m, sp),
+    lambda m, sp: mf.resample(m.astype(np.float32), (2, 2, 2), spacing=sp),
+])
+@pytest.mark.parametrize("spacing, message", [
+    ((1.0, True, 1.0), r"spacing must be a positive number or 3 positive values, got \(1\.0, True, 1\.0\)"),
+    ((1.0, 1.0), r"spacing must have 3 positive values for a 3-D .*, got \(1\.0, 1\.0\)"),
+    (-1.0, r"spacing must have 3 positive values for a 3-D .*, got -1\.0"),
+    ((1.0, float("nan"), 1.0), r"spacing must have 3 positive values for a 3-D .*, got \(1\.0, nan, 1\.0\)"),
+    ("abc", r"spacing must be a positive number or 3 positive values, got 'abc'"),
+])
+def test_one_spacing_message_everywhere(call, spacing, message):
+    mask = np.ones((3, 3, 3), np.uint8)
+    with pytest.raises(ValueError, match=message):
+        call(mask, spacing)
+
+
+def test_bound_metric_types_are_typed():
+    """Conventions, statistics and the distance path cross into C++ as bound enums, one call's
+    configuration as a keyword struct; an int outside an enum is refused by name."""
+    from medseg_fast import _C
+    assert _C.Convention.__members__["deepmind"] == _C.Convention.deepmind
+    assert [_C.SurfaceStat(i).name for i in range(3)] == ["hausdorff", "average_distance", "surface_dice"]
+    with pytest.raises(TypeError):
+        _C.SurfaceMetricsConfig(3, True)   # keyword arguments only
+    q = _C.SurfaceQuery(stat=_C.SurfaceStat.hausdorff, percentile=95.0)
+    cfg = _C.SurfaceMetricsConfig(active=3, binary=True, queries=[q], convention=_C.Convention(7))
+    m = np.ones((2, 2, 2), np.uint8)
+    desc = (m.ctypes.data, "uint8", [4, 2, 1])
+    with pytest.raises(ValueError, match="config.convention must be a Convention, got the value 7"):
+        _C.surface_metrics([2, 2, 2], desc, desc, cfg)
+    w = _C.Window(lo=-1.0, hi=1.0, center=0.0, scale=0.5, offset=0.5)
+    assert (w.lo, w.hi, w.scale) == (-1.0, 1.0, 0.5)
+    spec = _C.ResampleSpec(in_shape=(1, 2, 3, 4), out_shape=(1, 4, 6, 8), orders=(0, 1, 1, 1))
+    assert (spec.in_shape, spec.late_axis, spec.clip_axis) == ([1, 2, 3, 4], -1, -1)

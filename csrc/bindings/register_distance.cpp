@@ -5,12 +5,11 @@
 #include "../cpu/distance_cpu.h"
 #include "../cpu/metrics_cpu.h"
 #include "convert.h"
+#include "metrics_args.h"
 
 namespace py = pybind11;
 
 namespace medseg::bindings {
-
-using QueryTuple = std::tuple<int, double, bool, double>;
 
 static cpu::ClassSpec make_spec(bool binary, const std::vector<int64_t>& classes) {
     cpu::ClassSpec spec;
@@ -56,37 +55,29 @@ void register_distance(py::module_& m) {
         },
         py::arg("shape"), py::arg("pred"), py::arg("gt"), py::arg("binary"), py::arg("classes"));
 
+    bind_metric_types(m);
     m.def(
         "surface_metrics",
-        [](const std::vector<int64_t>& shape, int active, const ArrayDesc& pred, const ArrayDesc& gt, bool binary,
-           const std::vector<int64_t>& classes, const std::vector<double>& spacing, int convention,
-           const std::vector<QueryTuple>& query_tuples, int path) {
+        [](const std::vector<int64_t>& shape, const ArrayDesc& pred, const ArrayDesc& gt,
+           const SurfaceMetricsConfig& config) {
+            check_surface_config(config);
             std::vector<double> values;
-            const cpu::ClassSpec spec = make_spec(binary, classes);
+            const cpu::ClassSpec spec = make_spec(config.binary, config.classes);
             {
                 py::gil_scoped_release release;
-                if (spacing.size() != 3) throw std::invalid_argument("spacing must have 3 values");
                 const Layout layout = make_layout(shape);
-                std::vector<SurfaceQuery> queries;
-                for (const auto& t : query_tuples) {
-                    SurfaceQuery q;
-                    q.stat = static_cast<SurfaceStat>(std::get<0>(t));
-                    q.percentile = std::get<1>(t);
-                    q.directed = std::get<2>(t);
-                    q.tolerance = std::get<3>(t);
-                    queries.push_back(q);
-                }
-                values = cpu::surface_metrics(layout, active, make_array(pred, layout), make_array(gt, layout), spec,
-                                              spacing.data(), static_cast<Convention>(convention), queries, path);
+                values = cpu::surface_metrics(layout, config.active, make_array(pred, layout), make_array(gt, layout),
+                                              spec, config.spacing.data(), config.convention, config.queries,
+                                              static_cast<int>(config.path));
             }
             const py::ssize_t k = spec.num_classes();
-            const py::ssize_t width = static_cast<py::ssize_t>(5 + query_tuples.size());
+            const py::ssize_t width = static_cast<py::ssize_t>(5 + config.queries.size());
             py::array_t<double> out({k, width});
             std::copy(values.begin(), values.end(), out.mutable_data());
             return out;
         },
-        py::arg("shape"), py::arg("active"), py::arg("pred"), py::arg("gt"), py::arg("binary"), py::arg("classes"),
-        py::arg("spacing"), py::arg("convention"), py::arg("queries"), py::arg("path") = 0);
+        py::arg("shape"), py::arg("pred"), py::arg("gt"), py::arg("config"),
+        "Per class: |P|, |G|, |P & G|, pred and gt surface elements, then one column per config.queries entry.");
 
     m.def(
         "confusion_matrix",

@@ -3,28 +3,21 @@
 
 #include "../cpu/intensity_cpu.h"
 #include "convert.h"
+#include "intensity_args.h"
 
 namespace py = pybind11;
 
 namespace medseg::bindings {
 
-using WindowTuple = std::tuple<double, double, double, double, double>;
-
-static std::vector<WindowParams> to_windows(const std::vector<WindowTuple>& tuples) {
-    std::vector<WindowParams> windows;
-    for (const auto& t : tuples)
-        windows.push_back(make_window(std::get<0>(t), std::get<1>(t), std::get<2>(t), std::get<3>(t), std::get<4>(t)));
-    return windows;
-}
-
 void register_intensity(py::module_& m) {
+    bind_intensity_types(m);
     m.def(
         "window_apply",
         [](const std::vector<int64_t>& shape, const ArrayDesc& in, const ArrayDesc& out, int64_t out_window_stride,
-           const std::vector<WindowTuple>& windows, const ArrayDesc& mask, double outside_value) {
+           const std::vector<WindowParams>& windows, const ArrayDesc& mask, double outside_value) {
             const Layout layout = make_layout(shape);
             cpu::window_apply(layout, make_array(in, layout), make_array(out, layout), out_window_stride,
-                              to_windows(windows), make_array(mask, layout), outside_value);
+                              windows, make_array(mask, layout), outside_value);
         },
         py::arg("shape"), py::arg("x"), py::arg("out"), py::arg("out_window_stride"), py::arg("windows"),
         py::arg("mask"), py::arg("outside_value"), py::call_guard<py::gil_scoped_release>());

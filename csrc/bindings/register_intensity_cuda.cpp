@@ -3,22 +3,19 @@
 
 #include "../cuda/intensity_cuda.h"
 #include "convert.h"
+#include "intensity_args.h"
 
 namespace py = pybind11;
 
 namespace medseg::bindings {
 
-using WindowTuple = std::tuple<double, double, double, double, double>;
-
 void register_intensity_cuda(py::module_& m) {
+    bind_intensity_types(m);
     m.def(
         "window_apply",
         [](const std::vector<int64_t>& shape, const ArrayDesc& in, const ArrayDesc& out, int64_t out_window_stride,
-           const std::vector<WindowTuple>& tuples, const ArrayDesc& mask, double outside_value, uintptr_t stream) {
+           const std::vector<WindowParams>& windows, const ArrayDesc& mask, double outside_value, uintptr_t stream) {
             const Layout layout = make_layout(shape);
-            std::vector<WindowParams> windows;
-            for (const auto& t : tuples)
-                windows.push_back(make_window(std::get<0>(t), std::get<1>(t), std::get<2>(t), std::get<3>(t), std::get<4>(t)));
             cuda::window_apply(layout, make_array(in, layout), make_array(out, layout), out_window_stride, windows,
                                make_array(mask, layout), outside_value, stream);
         },

@@ -27,7 +27,7 @@ from .intensity import (
     multi_window,
     window_bounds,
 )
-from .resample import resample, resample_labels
+from .resampling import resample, resample_labels
 from .sliding_window import SlidingWindow, sliding_window_inference
 
 __all__ = [

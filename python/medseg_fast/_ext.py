@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import importlib
 
-__all__ = ["cpu_module", "cuda_module", "cuda_built", "cuda_import_error"]
+__all__ = ["cpu_module", "cuda_module", "module_for", "cuda_built", "cuda_import_error"]
 
 
 @functools.cache
@@ -38,3 +38,12 @@ def cuda_module():
             f"MEDSEG_CUDA=OFF); rebuild with nvcc available to run kernels on GPU arrays. Detail: {err}"
         )
     return module
+
+
+def module_for(device: str):
+    """The extension module whose kernels run on ``device`` ("cpu" or "cuda").
+
+    The one place that picks _C or _C_cuda: kernel facades pass an ArrayView's ``device``; the
+    bound argument types (enums, configuration structs) are built from the same module.
+    """
+    return cuda_module() if device == "cuda" else cpu_module()

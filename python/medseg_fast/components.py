@@ -21,9 +21,9 @@ from typing import Any
 import numpy as np
 
 from . import _backend as B
-from .distance import SPACING_RANGE, _flag
-from .metrics import _classes
-from .resample import _label_range
+from . import _ext
+from . import _validate as V
+from .resampling import _label_range
 
 __all__ = [
     "label",
@@ -97,7 +97,7 @@ def _out_desc(arr: Any, ndim: int) -> tuple[int, str, list[int]]:
 
 
 def _runs(p: _Prepared, *, invert: bool = False):
-    cpu = B.kernels(p.view)
+    cpu = _ext.module_for(p.view.device)
     return cpu.label_runs(p.shape3, p.desc(), p.conn3, 0 if invert else p.bg_arg, invert, _MAX_LABEL)
 
 
@@ -105,7 +105,7 @@ def _cuda_label(p: _Prepared) -> tuple[Any, int]:
     out = B.allocate(p.view, p.view.shape, "int32")
     if p.empty:
         return out, 0
-    module = B.kernels(p.view)
+    module = _ext.module_for(p.view.device)
     with B.device_guard(p.view):
         n = module.label(p.shape3, p.desc(), _out_desc(out, p.ndim), p.conn3, p.bg_arg, _MAX_LABEL,
                          B.stream_of(p.view))
@@ -170,7 +170,7 @@ def label(x: Any, connectivity: int | None = None, *, background: int = 0, retur
     (array([[1, 0, 2],
            [0, 0, 2]], dtype=int32), 2)
     """
-    return_num = _flag(return_num, "return_num")
+    return_num = V.flag(return_num, "return_num")
     p = _Prepared(x, connectivity, "x", background)
     if p.view.device == "cuda":
         out, n = _cuda_label(p)
@@ -194,7 +194,7 @@ DENSE_LABEL_LIMIT = 2**20
 
 
 def component_stats(
-    labels: Any, spacing: Sequence[float] | None = None, *, compact: bool = False
+    labels: Any, spacing: float | Sequence[float] | None = None, *, compact: bool = False
 ) -> dict[str, np.ndarray]:
     """Size, volume, bounding box and centroid of every label of a label image.
 
@@ -202,7 +202,7 @@ def component_stats(
     ----------
     labels : array, bool or non-negative integer, 2-D or 3-D
         A label image, e.g. the output of :func:`label`. GPU inputs are copied to the host.
-    spacing : sequence of float, optional
+    spacing : float or sequence of float, optional
         Voxel size per axis in the array's axis order (mm); default 1.
     compact : bool
         ``False`` (default): rows are indexed by label value ``0..labels.max()``, as
@@ -265,9 +265,8 @@ def component_stats(
         maxs = np.full((1, 3), -1, np.int64)
         sums = np.zeros((1, 3), np.float64)
     else:
-        shape3 = list(lv.shape) if ndim == 3 else [1, *lv.shape]
-        strides3 = list(lv.strides) if ndim == 3 else [0, *lv.strides]
-        counts, mins, maxs, sums = B.kernels(lv).label_statistics(shape3, (lv.ptr, lv.dtype, strides3), max_label)
+        shape3, strides3 = V.pad3(lv.shape, 1), V.pad3(lv.strides, 0)
+        counts, mins, maxs, sums = _ext.module_for(lv.device).label_statistics(shape3, (lv.ptr, lv.dtype, strides3), max_label)
     axes = slice(3 - ndim, 3)
     present = counts > 0
     bboxes = np.zeros((len(counts), 2 * ndim), np.int64)
@@ -290,18 +289,8 @@ def component_stats(
 
 
 def _spacing(spacing: Any, ndim: int) -> tuple[float, ...]:
-    if spacing is None:
-        return (1.0,) * ndim
-    try:
-        sp = tuple(float(s) for s in spacing)
-    except (TypeError, ValueError):
-        raise ValueError(f"spacing must have {ndim} positive values for a {ndim}-D array, got {spacing!r}") from None
-    if len(sp) != ndim or not all(np.isfinite(s) and s > 0 for s in sp):
-        raise ValueError(f"spacing must have {ndim} positive values for a {ndim}-D array, got {spacing!r}")
-    if not all(SPACING_RANGE[0] <= s <= SPACING_RANGE[1] for s in sp):
-        # Voxel volumes (products of up to 3 values) must stay finite and nonzero in float64.
-        raise ValueError(f"spacing values must lie in [{SPACING_RANGE[0]:g}, {SPACING_RANGE[1]:g}], got {sp!r}")
-    return sp
+    # Voxel volumes (products of up to 3 values) must stay finite and nonzero: V.SPACING_RANGE.
+    return V.spacing(spacing, ndim)
 
 
 # ----------------------------------------------------------------------------- postprocessing
@@ -407,7 +396,7 @@ def largest_component(x: Any, k: int = 1, connectivity: int | None = None, *, ba
 
 
 def remove_small_components(
-    x: Any, min_size: float, *, spacing: Sequence[float] | None = None, connectivity: int | None = None, background: int = 0
+    x: Any, min_size: float, *, spacing: float | Sequence[float] | None = None, connectivity: int | None = None, background: int = 0
 ) -> Any:
     """Remove the components smaller than `min_size` (voxels, or mm³ when `spacing` is given).
 
@@ -418,7 +407,7 @@ def remove_small_components(
     min_size : float
         Components with fewer voxels (or a smaller volume in mm³ with `spacing`) are removed;
         components of exactly `min_size` stay (as ``cc3d.dust``).
-    spacing : sequence of float, optional, keyword-only
+    spacing : float or sequence of float, optional, keyword-only
         Voxel size in mm per axis, in the array's axis order.
     connectivity : int, keyword-only
         As in :func:`label`.
@@ -484,7 +473,7 @@ def keep_largest_per_class(
     """
     p = _Prepared(labelmap, connectivity, "labelmap", background)
     if classes is not None:
-        classes_arr = np.asarray(_classes(classes, allow_negative=True), dtype=np.int64)
+        classes_arr = np.asarray(V.classes(classes, allow_negative=True), dtype=np.int64)
     if p.empty:
         return _copy_or_empty(p)
     if p.view.device == "cuda":

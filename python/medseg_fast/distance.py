@@ -20,14 +20,12 @@ What :func:`distance_transform` equals, exactly:
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
-from numbers import Real
 from typing import Any
 
-import numpy as np
-
 from . import _backend as B
+from . import _ext
+from . import _validate as V
 
 __all__ = ["distance_transform", "signed_distance"]
 
@@ -35,35 +33,12 @@ OUTPUT_DTYPES = ("float32", "float64")
 
 
 def _spacing(spacing: Any, ndim: int, name: str = "spacing", what: str = "mask") -> tuple[float, ...]:
-    """Validated per-axis spacing (array axis order); a scalar means isotropic."""
-    if spacing is None:
-        return (1.0,) * ndim
-    if isinstance(spacing, (Real, np.integer, np.floating)) and not isinstance(spacing, bool):
-        values: tuple[float, ...] = (float(spacing),) * ndim
-    else:
-        try:
-            values = tuple(float(s) for s in spacing)
-        except (TypeError, ValueError):
-            raise ValueError(f"{name} must be a positive number or {ndim} positive values, got {spacing!r}") from None
-    if len(values) != ndim or not all(math.isfinite(v) and v > 0 for v in values):
-        shown = spacing if isinstance(spacing, Real) else tuple(spacing)
-        raise ValueError(f"{name} must have {ndim} positive values for a {ndim}-D {what}, got {shown!r}")
-    if not all(SPACING_RANGE[0] <= v <= SPACING_RANGE[1] for v in values):
-        # Squared distances are summed in float64: 1e200 overflowed to inf (and 0 * inf = NaN at
-        # zero distance), 1e-200 underflowed to 0.
-        raise ValueError(f"{name} values must lie in [{SPACING_RANGE[0]:g}, {SPACING_RANGE[1]:g}] so squared "
-                         f"distances stay finite and nonzero in float64, got {tuple(values)!r}")
-    return values
+    """Validated per-axis spacing (array axis order); a scalar means isotropic (the _validate rule)."""
+    return V.spacing(spacing, ndim, name, what)
 
 
-SPACING_RANGE = (1e-100, 1e100)
-
-
-def _flag(value: Any, name: str) -> bool:
-    """A bool argument: True/False (or numpy bools) only, so a stray string or number is not read as truthy."""
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be a bool, got {type(value).__name__} {value!r}")
-    return bool(value)
+SPACING_RANGE = V.SPACING_RANGE
+_flag = V.flag
 
 
 def _out_dtype(dtype: Any) -> str:
@@ -85,7 +60,7 @@ def _edt(mv: B.ArrayView, spacing: tuple[float, ...], squared: bool, dtype: str)
     ov = B.view(result, "out")
     args = (list(mv.shape), B.describe(mv, list(mv.strides)), B.describe(ov, list(ov.strides)), list(spacing),
             bool(squared), 0)
-    module = B.kernels(mv)
+    module = _ext.module_for(mv.device)
     if mv.device == "cuda":
         with B.device_guard(mv):
             module.distance_transform(*args, B.stream_of(mv))

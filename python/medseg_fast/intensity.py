@@ -19,7 +19,8 @@ from typing import Any, Union
 import numpy as np
 
 from . import _backend as B
-from .distance import _flag
+from . import _ext
+from . import _validate as V
 
 __all__ = [
     "WINDOWS",
@@ -144,8 +145,7 @@ def _overlaps(a: tuple[int, int], b: tuple[int, int]) -> bool:
 
 # ----------------------------------------------------------------------------- kernel calls
 def _call(v: B.ArrayView, name: str, *args):
-    module = B.kernels(v)
-    fn = getattr(module, name)
+    fn = getattr(_ext.module_for(v.device), name)
     if v.device == "cuda":
         with B.device_guard(v):
             return fn(*args, B.stream_of(v))
@@ -179,8 +179,10 @@ def _apply_windows(
     arrays = [xv.strides, out_spatial] + ([mask.strides] if mask is not None else [])
     layout, strides = B.plan_layout(xv.shape, *arrays)
     mask_desc = B.describe(mask, strides[2]) if mask is not None else B.describe(None, [0] * len(layout))
+    window = _ext.module_for(xv.device).Window
+    windows = [window(lo=lo, hi=hi, center=c, scale=s, offset=o) for lo, hi, c, s, o in params]
     _call(xv, "window_apply", layout, B.describe(xv, strides[0]), B.describe(ov, strides[1]), window_stride,
-          params, mask_desc, float(outside_value))
+          windows, mask_desc, float(outside_value))
     return result
 
 
@@ -678,7 +680,7 @@ def mr_normalize(
     dtype_s = _output_dtype(dtype)
     if method not in ("zscore", "minmax"):
         raise ValueError(f"method must be 'zscore' or 'minmax', got {method!r}")
-    masked_only = _flag(masked_only, "masked_only")
+    masked_only = V.flag(masked_only, "masked_only")
     if masked_only and mask is None:
         raise ValueError("masked_only=True needs a mask, got mask=None")
     policy = _nan_policy(nan_policy)

@@ -56,7 +56,6 @@ once (the surface kernels run on the CPU).
 from __future__ import annotations
 
 import math
-import operator
 from collections.abc import Iterable, Sequence
 from numbers import Real
 from typing import Any
@@ -65,7 +64,7 @@ import numpy as np
 
 from . import _backend as B
 from . import _ext
-from .distance import _flag, _spacing
+from . import _validate as V
 
 __all__ = [
     "CONVENTIONS",
@@ -89,28 +88,23 @@ MAX_CONFUSION_CLASSES = 2**16
 # early and falls back to the EDT).
 _SURFACE_PATHS = ("auto", "nearest", "edt", "auto-small-budget")
 _surface_path = "auto"
-_STAT_HD, _STAT_ASD, _STAT_NSD = 0, 1, 2
+# The bound types of the surface kernel (they run on the CPU for every input).
+_K = _ext.cpu_module()
+_STAT_HD = _K.SurfaceStat.hausdorff
+_STAT_ASD = _K.SurfaceStat.average_distance
+_STAT_NSD = _K.SurfaceStat.surface_dice
 
 
 # ----------------------------------------------------------------------------- validation
-def _convention(convention: Any) -> int:
-    if convention not in CONVENTIONS:
+def _convention(convention: Any):
+    """The bound Convention of a convention name."""
+    if not isinstance(convention, str) or convention not in CONVENTIONS:
         raise ValueError(f"convention must be one of {CONVENTIONS}, got {convention!r}")
-    return CONVENTIONS.index(convention)
+    return _K.Convention.__members__[convention]
 
 
 def _percentile(percentile: Any) -> float:
-    if percentile is None:
-        return -1.0
-    if isinstance(percentile, (bool, np.bool_, str, bytes)):
-        raise TypeError(f"percentile must be None or a number in [0, 100], got {percentile!r}")
-    try:
-        p = float(percentile)
-    except (TypeError, ValueError):
-        raise ValueError(f"percentile must be None or a number in [0, 100], got {percentile!r}") from None
-    if not (0.0 <= p <= 100.0):
-        raise ValueError(f"percentile must be None or a number in [0, 100], got {percentile!r}")
-    return p
+    return V.percentile(percentile, "percentile")
 
 
 def _tolerance(tolerance: Any) -> float:
@@ -163,33 +157,10 @@ def _three_axes(v: B.ArrayView) -> tuple[list[int], list[int], B.ArrayView]:
         lead = int(np.prod(v.shape[:-2], dtype=np.int64))
         arr = np.ascontiguousarray(v.obj).reshape((lead,) + tuple(v.shape[-2:]))
         v = B.view(arr, "x")
-    shape = [1] * (3 - v.ndim) + list(v.shape)
-    strides = [0] * (3 - v.ndim) + list(v.strides)
-    return shape, strides, v
+    return V.pad3(v.shape, 1), V.pad3(v.strides, 0), v
 
 
-def _classes(classes: Any, name: str = "classes", *, allow_negative: bool = False) -> list[int]:
-    """Distinct (non-negative) integer labels; floats (1.5, also 2.0), bools and strings are refused."""
-    if isinstance(classes, (str, bytes)):
-        raise TypeError(f"{name} must be a sequence of integer labels, got {classes!r}")
-    items = list(classes) if isinstance(classes, Iterable) else [classes]
-    values = []
-    for c in items:
-        if isinstance(c, (bool, np.bool_)):
-            raise TypeError(f"{name} must hold integer labels, got {type(c).__name__} {c!r} in {classes!r}")
-        try:
-            values.append(operator.index(c))
-        except TypeError:
-            raise TypeError(f"{name} must hold integer labels, got {type(c).__name__} {c!r} in {classes!r}") from None
-    negative = [v for v in values if v < 0]
-    if negative and not allow_negative:
-        raise ValueError(f"{name} must be non-negative label values, got {negative[0]} in {classes!r}")
-    wide = [v for v in values if not -(2**63) <= v < 2**63]
-    if wide:
-        raise ValueError(f"{name} must be label values that fit int64, got {wide[0]} in {classes!r}")
-    if len(set(values)) != len(values):
-        raise ValueError(f"{name} must not repeat a label, got {classes!r}")
-    return values
+_classes = V.classes
 
 
 def _single_pair_ndim(pred: Any, gt: Any, fn: str) -> None:
@@ -249,24 +220,26 @@ def _counts(pred: Any, gt: Any, classes: list[int] | None) -> np.ndarray:
                                           classes or [])
 
 
-def _surface_call(pred: Any, gt: Any, spacing: Any, convention: int, queries: list[tuple],
+def _surface_call(pred: Any, gt: Any, spacing: Any, convention: Any, queries: list[tuple],
                   classes: list[int] | None) -> np.ndarray:
     pv, gv = _pair(pred, gt, binary=classes is None)
     if not 1 <= pv.ndim <= 3:
         raise ValueError(f"pred and gt must be 1-D, 2-D or 3-D for surface metrics (one case, no batch or "
                          f"channel axis; score each case and class separately), got shape={pv.shape}")
-    if convention == 2 and pv.ndim < 2:
+    if convention == _K.Convention.deepmind and pv.ndim < 2:
         raise ValueError(f"convention='deepmind' needs 2-D or 3-D masks, got shape={pv.shape}")
-    sp = _spacing(spacing, pv.ndim, what="mask")
+    sp = V.spacing(spacing, pv.ndim, what="mask")
     shape, ps, pv = _three_axes(pv)
     _, gs, gv = _three_axes(gv)
     k = 1 if classes is None else len(classes)
     if pv.size == 0:
         raise ValueError(f"pred and gt must not be empty arrays, got shape={pv.shape}")
-    spacing3 = [1.0] * (3 - len(sp)) + list(sp)
-    return _ext.cpu_module().surface_metrics(shape, len(sp), B.describe(pv, ps), B.describe(gv, gs),
-                                             classes is None, classes or [], spacing3, convention, queries,
-                                             _SURFACE_PATHS.index(_surface_path))[:k]
+    spacing3 = V.pad3(sp, 1.0)
+    config = _K.SurfaceMetricsConfig(
+        active=len(sp), binary=classes is None, classes=classes or [], spacing=spacing3, convention=convention,
+        queries=[_K.SurfaceQuery(stat=s, percentile=p, directed=d, tolerance=t) for s, p, d, t in queries],
+        path=_K.SurfacePath.__members__[_surface_path.replace("-", "_")])
+    return _K.surface_metrics(shape, B.describe(pv, ps), B.describe(gv, gs), config)[:k]
 
 
 # ----------------------------------------------------------------------------- overlap metrics
@@ -451,7 +424,7 @@ def mean_iou(pred: Any, gt: Any, num_classes: int, ignore_absent: bool = True) -
     >>> metrics.mean_iou(np.array([0, 1, 1]), np.array([0, 0, 1]), 3)
     0.5
     """
-    ignore_absent = _flag(ignore_absent, "ignore_absent")
+    ignore_absent = V.flag(ignore_absent, "ignore_absent")
     cm = confusion_matrix(pred, gt, num_classes).astype(np.float64)
     inter = np.diag(cm)
     union = cm.sum(0) + cm.sum(1) - inter
@@ -502,7 +475,7 @@ def hausdorff(
     """
     conv = _convention(convention)
     p = _percentile(percentile)
-    out = _surface_call(pred, gt, spacing, conv, [(_STAT_HD, p, _flag(directed, "directed"), 0.0)], None)
+    out = _surface_call(pred, gt, spacing, conv, [(_STAT_HD, p, V.flag(directed, "directed"), 0.0)], None)
     return float(out[0, 5])
 
 
@@ -530,7 +503,7 @@ def average_surface_distance(
     0.0
     """
     conv = _convention(convention)
-    out = _surface_call(pred, gt, spacing, conv, [(_STAT_ASD, -1.0, not _flag(symmetric, "symmetric"), 0.0)], None)
+    out = _surface_call(pred, gt, spacing, conv, [(_STAT_ASD, -1.0, not V.flag(symmetric, "symmetric"), 0.0)], None)
     return float(out[0, 5])
 
 

@@ -29,6 +29,8 @@ from typing import Any
 import numpy as np
 
 from . import _backend as B
+from . import _ext
+from . import _validate as V
 
 __all__ = ["resample", "resample_labels"]
 
@@ -57,35 +59,31 @@ def _shape(out_shape: Any, ndim: int | None) -> tuple[int, ...]:
     return tuple(int(v) for v in values)
 
 
-def _spacing(value: Any, name: str, ndim: int | None) -> tuple[float, ...]:
-    try:
-        values = tuple(value)
-    except TypeError:
-        raise ValueError(f"{name} must be a sequence of positive numbers, got {value!r}") from None
-    if ndim is not None and len(values) != ndim:
-        raise ValueError(f"{name} must have {ndim} positive values (one per spatial axis), got {value!r}")
-    out = []
-    for v in values:
-        if isinstance(v, bool) or not isinstance(v, (Real, np.integer, np.floating)):
-            raise ValueError(f"{name} must hold positive numbers, got {value!r}")
-        f = float(v)
-        if not (math.isfinite(f) and f > 0):
-            raise ValueError(f"{name} must hold positive finite values, got {value!r}")
-        out.append(f)
-    return tuple(out)
+def _spacing(value: Any, name: str, ndim: int) -> tuple[float, ...]:
+    # The _validate rule (a scalar is isotropic); no range limit: only ratios are formed here.
+    return V.spacing(value, ndim, name, "resample (one per spatial axis)", limits=None)
 
 
 def _spatial_dims(out_shape: Any, spacing: Any, new_spacing: Any) -> int:
+    """Number of trailing spatial axes: the length of out_shape, else of a spacing sequence."""
+    scalar = False
     for value in (out_shape, spacing, new_spacing):
-        if value is not None:
-            try:
-                n = len(value)
-            except TypeError:
-                raise ValueError(f"out_shape / spacing must be sequences, got {value!r}") from None
-            if not 1 <= n <= 3:
-                raise ValueError(f"1, 2 or 3 spatial axes are supported, got {n} values in {value!r} "
-                                 "(out_shape and spacing list spatial axes only, not channels)")
-            return n
+        if value is None:
+            continue
+        if value is not out_shape and V.is_number(value):
+            scalar = True   # isotropic: says nothing about the number of axes
+            continue
+        try:
+            n = len(value)
+        except TypeError:
+            raise ValueError(f"out_shape / spacing must be sequences, got {value!r}") from None
+        if not 1 <= n <= 3:
+            raise ValueError(f"1, 2 or 3 spatial axes are supported, got {n} values in {value!r} "
+                             "(out_shape and spacing list spatial axes only, not channels)")
+        return n
+    if scalar:
+        raise ValueError(f"spacing={spacing!r} and new_spacing={new_spacing!r} are single numbers, which do not say "
+                         "how many trailing axes are spatial; give out_shape or one of them per axis")
     raise ValueError("give out_shape, or spacing and new_spacing")
 
 
@@ -150,9 +148,8 @@ def _frame(v: B.ArrayView, ndim: int) -> tuple[list[int], list[int]]:
     """Shape and strides of `v` in the kernels' (channels, s0, s1, s2) frame."""
     lead = _merge_leading(v.shape[: v.ndim - ndim], v.strides[: v.ndim - ndim])
     assert lead is not None
-    pad = 3 - ndim
-    shape = [lead[0]] + [1] * pad + list(v.shape[v.ndim - ndim:])
-    strides = [lead[1]] + [0] * pad + list(v.strides[v.ndim - ndim:])
+    shape = [lead[0]] + V.pad3(v.shape[v.ndim - ndim:], 1)
+    strides = [lead[1]] + V.pad3(v.strides[v.ndim - ndim:], 0)
     return shape, strides
 
 
@@ -194,7 +191,7 @@ def _geometry(x: Any, name: str, ndim: int, out_shape, spacing, new_spacing, sep
 
 
 def _call(v: B.ArrayView, name: str, *args) -> None:
-    fn = getattr(B.kernels(v), name)
+    fn = getattr(_ext.module_for(v.device), name)
     if v.device == "cuda":
         with B.device_guard(v):
             fn(*args, B.stream_of(v))
@@ -218,8 +215,8 @@ def resample(
     x: Any,
     out_shape: Sequence[int] | None = None,
     *,
-    spacing: Sequence[float] | None = None,
-    new_spacing: Sequence[float] | None = None,
+    spacing: float | Sequence[float] | None = None,
+    new_spacing: float | Sequence[float] | None = None,
     order: int = 1,
     separate_z: bool | int | None = None,
     anisotropy_threshold: float = 3.0,
@@ -241,8 +238,9 @@ def resample(
     out_shape : sequence of int, optional
         Output size of the spatial axes. Without it, ``spacing`` and ``new_spacing`` give
         ``round(spacing / new_spacing * shape)`` per axis (nnU-Net's ``compute_new_shape``).
-    spacing, new_spacing : sequence of float, optional
-        Voxel size of ``x`` and of the result, in the array's axis order (mm). They also decide
+    spacing, new_spacing : float or sequence of float, optional
+        Voxel size of ``x`` and of the result, in the array's axis order (mm); a single number is
+        isotropic (then ``out_shape`` or the other one gives the number of spatial axes). They also decide
         ``separate_z`` when it is None. ``new_spacing`` defaults to the spacing ``out_shape`` implies.
     order : {0, 1, 3}
         0 nearest, 1 linear, 3 cubic B-spline (skimage/scipy's).
@@ -304,8 +302,9 @@ def resample(
     clip_axis = -1
     if clip and order == 3:
         clip_axis = late if late > 0 else 0
-    _call(xv, "resample", in_frame, out_frame, orders, late, clip_axis, B.describe(xv, in_strides),
-          B.describe(ov, out_strides))
+    spec = _ext.module_for(xv.device).ResampleSpec(in_shape=in_frame, out_shape=out_frame, orders=orders,
+                                                   late_axis=late, clip_axis=clip_axis)
+    _call(xv, "resample", spec, B.describe(xv, in_strides), B.describe(ov, out_strides))
     return result
 
 
@@ -340,8 +339,8 @@ def resample_labels(
     *,
     num_classes: int | None = None,
     order: int = 1,
-    spacing: Sequence[float] | None = None,
-    new_spacing: Sequence[float] | None = None,
+    spacing: float | Sequence[float] | None = None,
+    new_spacing: float | Sequence[float] | None = None,
     separate_z: bool | int | None = None,
     anisotropy_threshold: float = 3.0,
 ):

@@ -49,7 +49,7 @@ def _ct_volume() -> tuple[np.ndarray, str]:
 
 def _label_volume(num_classes: int = 14) -> tuple[np.ndarray, str]:
     """A spatially coherent label map with num_classes classes in the CT geometry."""
-    from ..resample import resample
+    from ..resampling import resample
     from .data import load_benchmark_volume
 
     loaded = load_benchmark_volume("aal116_colin27_1mm.nii.gz")
@@ -101,7 +101,7 @@ def run(device: str = "cpu", quick: bool = False) -> list[Row]:
 
     from .. import _config
     from ..reference import resample as ref
-    from ..resample import resample, resample_labels
+    from ..resampling import resample, resample_labels
 
     torch.set_num_threads(THREADS)
     _config.set_num_threads(THREADS)

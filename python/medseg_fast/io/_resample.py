@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from ..resample import resample as resample_array
+from ..resampling import resample as resample_array
 from ._meta import Meta
 
 __all__ = ["resample"]
