@@ -78,12 +78,7 @@ class _Prepared:
         self.background = int(background)
         # uint64 values above 2^63 - 1 are passed with the same bits.
         self.bg_arg = self.background - 2**64 if self.background >= 2**63 else self.background
-        if xv.ndim == 2:
-            self.shape3 = [1, *xv.shape]
-            self.strides3 = [0, *xv.strides]
-        else:
-            self.shape3 = list(xv.shape)
-            self.strides3 = list(xv.strides)
+        self.shape3, self.strides3 = V.pad3(xv.shape, 1), V.pad3(xv.strides, 0)
         self.empty = xv.size == 0
 
     def desc(self):
@@ -92,8 +87,7 @@ class _Prepared:
 
 def _out_desc(arr: Any, ndim: int) -> tuple[int, str, list[int]]:
     ov = B.view(arr, "out")
-    strides = list(ov.strides) if ndim == 3 else [0, *ov.strides]
-    return (ov.ptr, ov.dtype, strides)
+    return (ov.ptr, ov.dtype, V.pad3(ov.strides, 0))
 
 
 def _runs(p: _Prepared, *, invert: bool = False):

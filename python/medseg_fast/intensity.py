@@ -102,9 +102,7 @@ NAN_POLICIES = ("propagate", "omit")
 
 
 def _nan_policy(nan_policy: Any) -> str:
-    if nan_policy not in NAN_POLICIES:
-        raise ValueError(f"nan_policy must be one of {NAN_POLICIES}, got {nan_policy!r}")
-    return nan_policy
+    return V.choice(nan_policy, "nan_policy", NAN_POLICIES)
 
 
 def _input(x: Any, name: str = "x") -> B.ArrayView:

@@ -98,9 +98,7 @@ _STAT_NSD = _K.SurfaceStat.surface_dice
 # ----------------------------------------------------------------------------- validation
 def _convention(convention: Any):
     """The bound Convention of a convention name."""
-    if not isinstance(convention, str) or convention not in CONVENTIONS:
-        raise ValueError(f"convention must be one of {CONVENTIONS}, got {convention!r}")
-    return _K.Convention.__members__[convention]
+    return _K.Convention.__members__[V.choice(convention, "convention", CONVENTIONS)]
 
 
 def _percentile(percentile: Any) -> float:
