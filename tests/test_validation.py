@@ -702,3 +702,25 @@ def test_bound_metric_types_are_typed():
     assert (w.lo, w.hi, w.scale) == (-1.0, 1.0, 0.5)
     spec = _C.ResampleSpec(in_shape=(1, 2, 3, 4), out_shape=(1, 4, 6, 8), orders=(0, 1, 1, 1))
     assert (spec.in_shape, spec.late_axis, spec.clip_axis) == ([1, 2, 3, 4], -1, -1)
+
+
+def test_public_names_do_not_shadow_submodules():
+    """`from .resample import resample` hid the submodule medseg_fast.resample; the implementation
+    now lives in medseg_fast.resampling and no package attribute hides a submodule."""
+    import importlib
+    import pkgutil
+
+    assert callable(mf.resample) and mf.resample is importlib.import_module("medseg_fast.resampling").resample
+    for pkg in (mf, importlib.import_module("medseg_fast.losses"), importlib.import_module("medseg_fast.io")):
+        for info in pkgutil.iter_modules(pkg.__path__):
+            attr = getattr(pkg, info.name, None)
+            module = importlib.import_module(f"{pkg.__name__}.{info.name}")
+            assert attr is None or attr is module, f"{pkg.__name__}.{info.name} is shadowed by {attr!r}"
+
+
+def test_one_module_picker():
+    from medseg_fast import _C, _ext
+    assert _ext.module_for("cpu") is _C
+    if not _ext.cuda_built():
+        with pytest.raises(RuntimeError, match="built without CUDA support"):
+            _ext.module_for("cuda")
