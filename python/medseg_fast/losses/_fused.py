@@ -117,7 +117,7 @@ def _plan(logits: torch.Tensor, target: torch.Tensor, onehot: bool, grad: torch.
 
 
 def _module_for(t: torch.Tensor):
-    return _ext.cuda_module() if t.is_cuda else _ext.cpu_module()
+    return _ext.module_for(t.device.type)
 
 
 def _stream(t: torch.Tensor) -> int:
