@@ -942,23 +942,7 @@ def _arr(args, key="x"):
     return v["__array__"] if isinstance(v, dict) and "__array__" in v else None
 
 
-def _unaligned_loss_input(args):
-    return any((_arr(args, k) or {}).get("layout") == "unaligned" for k in ("logits", "target"))
-
-
-KNOWN_BUGS: dict[str, dict] = {
-    # Undefined behaviour, visible only under UBSan (x86 reads misaligned doubles fine):
-    # losses/_fused.py hands data_ptr() of a misaligned tensor to the kernels.
-    "losses on misaligned torch tensors (UBSan, losses_tile.h:130)": {
-        "target": "losses", "match": _unaligned_loss_input, "sanitizer_only": True,
-        "case": {"target": "losses", "args": {
-            "name": "ExpLogLoss", "options": {},
-            "logits": {"__array__": {"kind": "torch", "dtype": "float64", "shape": [1, 4, 3, 1, 2],
-                                     "layout": "unaligned", "fill": "float", "seed": 256, "k": 4}},
-            "target": {"__array__": {"kind": "torch", "dtype": "int64", "shape": [1, 1, 3, 1, 2], "layout": "C",
-                                     "fill": "labels", "seed": 1, "k": 4}}}},
-    },
-}
+KNOWN_BUGS: dict[str, dict] = {}
 
 
 def known_bug(case: dict) -> str | None:
