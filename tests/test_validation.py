@@ -724,3 +724,20 @@ def test_one_module_picker():
     if not _ext.cuda_built():
         with pytest.raises(RuntimeError, match="built without CUDA support"):
             _ext.module_for("cuda")
+
+
+# --- fuzz-suite findings (issue 15): validated even when there is nothing to compute
+@pytest.mark.parametrize("pred, gt, error, match", [
+    ("a", {"b": 1}, TypeError, "pred must be a numpy array"),
+    (np.zeros((2, 2), np.complex64), np.zeros((2, 2), bool), TypeError, "pred must have a real numeric dtype"),
+    (np.zeros((2, 2)), np.zeros((3, 3)), ValueError, r"gt must have the shape of pred"),
+])
+def test_evaluate_without_classes_still_validates(pred, gt, error, match):
+    with pytest.raises(error, match=match):
+        mf.metrics.evaluate(pred, gt, classes=[])
+    assert mf.metrics.evaluate(np.zeros((2, 2), np.uint8), np.zeros((2, 2), np.uint8), classes=[]) == []
+
+
+def test_multi_window_names_the_bad_window():
+    with pytest.raises(ValueError, match=r"windows\[1\] width must be > 0, got 0.0"):
+        mf.multi_window(np.zeros((3, 3), np.int16), ["brain", (0, 0)])

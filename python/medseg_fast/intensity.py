@@ -314,7 +314,10 @@ def _window_spec(spec: WindowSpec, index: int) -> tuple[float, float]:
         c, w = spec
     except (TypeError, ValueError):
         raise ValueError(f"windows[{index}] must be a preset name or a (center, width) pair, got {spec!r}") from None
-    return _finite(c, f"windows[{index}] center"), _finite(w, f"windows[{index}] width")
+    c, w = _finite(c, f"windows[{index}] center"), _finite(w, f"windows[{index}] width")
+    if w <= 0:
+        raise ValueError(f"windows[{index}] width must be > 0, got {w}")
+    return c, w
 
 
 def multi_window(

@@ -630,6 +630,10 @@ def evaluate(
         columns.append((name, len(queries)))
         queries.append(q)
     if not ks:
+        # no class to score: still refuse what would be refused with classes (kind, shape, dtype)
+        pv, _ = _pair(pred_labels, gt_labels, binary=False)
+        if queries:
+            V.spacing(spacing, pv.ndim, what="mask")
         return []
     if queries:
         table = _surface_call(pred_labels, gt_labels, spacing, conv, queries, ks)
