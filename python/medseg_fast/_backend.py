@@ -366,10 +366,8 @@ def device_guard(v: ArrayView) -> Iterator[None]:
 
 
 def kernels(v: ArrayView):
-    """The extension module that runs kernels for v's device."""
-    if v.device == "cuda":
-        return _ext.cuda_module()
-    return _ext.cpu_module()
+    """The extension module that runs kernels for v's device (through the one picker, _ext.module_for)."""
+    return _ext.module_for(v.device)
 
 
 def check_same_device(ref: ArrayView, other: ArrayView, ref_name: str, other_name: str) -> None:
