@@ -103,16 +103,7 @@ void window_apply(const Layout& layout, const ArrayArg& in, const ArrayArg& out,
                 else
                     window_kernel<T, O, C, false>(layout, in, out, out_window_stride, windows, mask, outside_value);
             };
-            if constexpr (std::is_same<typename ComputeType<T>::type, float>::value) {
-                bool fits = true;
-                for (const auto& p : windows) fits = fits && float_window_ok(p);
-                if (fits)
-                    run(float{});
-                else
-                    run(double{});  // extreme window: the whole call in double
-            } else {
-                run(double{});
-            }
+            with_window_compute<T>(windows, run);
         });
     });
 }

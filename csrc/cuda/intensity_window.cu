@@ -74,17 +74,7 @@ void window_apply(const Layout& layout, const ArrayArg& in, const ArrayArg& out,
                             window_kernel<T, O, C, false, false><<<grid, kBlock, 0, s>>>(layout, src, in.strides, dst, out.strides, out_window_stride, pack, m, mask.strides, outside_value, n);
                     }
                 };
-                if constexpr (std::is_same<typename ComputeType<T>::type, float>::value) {
-                    // Same choice as the CPU driver: extreme windows run the whole call in double.
-                    bool fits = true;
-                    for (const auto& p : windows) fits = fits && float_window_ok(p);
-                    if (fits)
-                        run(float{});
-                    else
-                        run(double{});
-                } else {
-                    run(double{});
-                }
+                with_window_compute<T>(windows, run);
                 MSF_CUDA_CHECK(cudaGetLastError());
             });
         });

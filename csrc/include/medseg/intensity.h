@@ -64,6 +64,22 @@ inline bool float_window_ok(const WindowParams& p) {
            output_fits(p.y_lo) && output_fits(p.y_hi);
 }
 
+// Runs run(C{}) with the compute type of one windowing call over input type T: T's ComputeType,
+// except that a float-computed type falls back to double for the whole call when any window fails
+// float_window_ok. One rule for the CPU and CUDA drivers.
+template <typename T, typename Windows, typename Run>
+void with_window_compute(const Windows& windows, Run&& run) {
+    if constexpr (std::is_same<typename ComputeType<T>::type, float>::value) {
+        bool fits = true;
+        for (const auto& p : windows) fits = fits && float_window_ok(p);
+        if (fits) {
+            run(float{});
+            return;
+        }
+    }
+    run(double{});  // wide input types, or an extreme window
+}
+
 // A window in the compute type C, applied as clamp((clamp(x, lo, hi) - center) * scale + offset,
 // y_min, y_max) where [y_min, y_max] is the image of [lo, hi] computed in double: the map is
 // monotone, so saturated voxels get exactly the range ends. (Clamping x to float-rounded lo / hi

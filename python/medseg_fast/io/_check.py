@@ -68,15 +68,36 @@ class NiftiLayout:
 NIFTI_FLOAT_TYPES = {16: "f4", 64: "f8"}
 
 
+def _nifti_byte_order(head: bytes) -> tuple[str, int] | None:
+    """(struct byte order, sizeof_hdr) of a NIfTI-1 (348) or NIfTI-2 (540) header, or None."""
+    for order in "<>":
+        sizeof_hdr = struct.unpack(order + "i", head[:4])[0]
+        if sizeof_hdr in (348, 540):
+            return order, sizeof_hdr
+    return None
+
+
+def _nifti_layout_fields(head: bytes) -> tuple[str, int, float] | None:
+    """(byte order, datatype, vox_offset) of a NIfTI header, or None when it is not one (or cut)."""
+    found = _nifti_byte_order(head)
+    if found is None:
+        return None
+    order, sizeof_hdr = found
+    if sizeof_hdr == 348:
+        return order, struct.unpack(order + "h", head[70:72])[0], struct.unpack(order + "f", head[108:112])[0]
+    if len(head) < 540:
+        return None
+    return order, struct.unpack(order + "h", head[12:14])[0], struct.unpack(order + "q", head[168:176])[0]
+
+
 class NonfiniteScan:
     """Counts non-finite float voxels in a decompressed NIfTI stream as it passes (see ``_nonfinite``).
-    The datatype is known only once the header is parsed, so blocks are kept as raw counts per
-    candidate item size until then; a header is at most 540 bytes, far below one block."""
+    The header is parsed from the first block (a header is at most 540 bytes, far below one block);
+    streams that are not float voxels are passed over."""
 
     def __init__(self) -> None:
         self._head = bytearray()
-        self._counts: dict[str, int] = {}
-        self._carry: dict[str, bytes] = {}
+        self._carry = b""   # the bytes of a voxel split between two blocks
         self._decided: str | None = None
 
     def __call__(self, offset: int, block: bytes) -> None:
@@ -89,30 +110,21 @@ class NonfiniteScan:
         start = max(self._vox_offset - offset, 0)
         if start >= len(block):
             return
-        data = self._carry.get("x", b"") + block[start:]
+        data = self._carry + block[start:]
         usable = len(data) - len(data) % self._dtype.itemsize
-        self._carry["x"] = data[usable:]
+        self._carry = data[usable:]
         values = np.frombuffer(data, self._dtype, count=usable // self._dtype.itemsize)
         self._seen += values.size
         self._bad += values.size - int(np.count_nonzero(np.isfinite(values)))
 
     def _decide(self) -> None:
-        head = bytes(self._head)
-        if len(head) < 348:
+        if len(self._head) < 348:
             return
         self._decided = ""
-        for order in "<>":
-            sizeof_hdr = struct.unpack(order + "i", head[:4])[0]
-            if sizeof_hdr == 348:
-                datatype = struct.unpack(order + "h", head[70:72])[0]
-                vox_offset = struct.unpack(order + "f", head[108:112])[0]
-                break
-            if sizeof_hdr == 540 and len(head) >= 540:
-                datatype = struct.unpack(order + "h", head[12:14])[0]
-                vox_offset = struct.unpack(order + "q", head[168:176])[0]
-                break
-        else:
+        fields = _nifti_layout_fields(bytes(self._head))
+        if fields is None:
             return
+        order, datatype, vox_offset = fields
         if datatype in NIFTI_FLOAT_TYPES and math.isfinite(vox_offset) and vox_offset >= 0:
             self._dtype = np.dtype(order + NIFTI_FLOAT_TYPES[datatype])
             self._vox_offset = int(vox_offset)
@@ -180,13 +192,11 @@ def _check_nifti(p: Path) -> _Header:
             head, total = fh.read(540), os.fstat(fh.fileno()).st_size
         if len(head) < 348:
             raise DataError(f"{p}: truncated file: {len(head)} bytes, shorter than a NIfTI header (348)")
-        for order in "<>":
-            sizeof_hdr = struct.unpack(order + "i", head[:4])[0]
-            if sizeof_hdr in (348, 540):
-                break
-        else:
+        found = _nifti_byte_order(head)
+        if found is None:
             raise DataError(f"{p}: sizeof_hdr is {struct.unpack('<i', head[:4])[0]}, expected 348 (NIfTI-1) or "
                             "540 (NIfTI-2): not a NIfTI file or a corrupt header")
+        order, sizeof_hdr = found
         if sizeof_hdr == 348:
             magic = head[344:348]
             if magic[:3] not in (b"n+1", b"ni1"):

@@ -8,12 +8,11 @@ found is the voxel data read a second time, straight from the file, and those vo
 from __future__ import annotations
 
 import math
-import zlib
 from pathlib import Path
 
 import numpy as np
 
-from ._check import NIFTI_FLOAT_TYPES, NiftiLayout
+from ._check import NIFTI_FLOAT_TYPES, NiftiLayout, _inflate
 from ._meta import DataError
 
 _CHUNK = 1 << 22
@@ -22,34 +21,26 @@ _CHUNK = 1 << 22
 def _voxel_chunks(p: Path, layout: NiftiLayout, nbytes: int):
     """The voxel bytes of `p` in chunks (the file was checked to hold all of them)."""
     with open(p, "rb") as fh:
-        if not layout.gzipped:
-            fh.seek(layout.vox_offset)
-            left = nbytes
-            while left > 0:
-                block = fh.read(min(_CHUNK, left))
-                if not block:
-                    return
-                left -= len(block)
-                yield block
+        if layout.gzipped:
+            blocks: list[bytes] = []
+
+            def keep_voxels(offset: int, block: bytes) -> None:
+                lo = max(layout.vox_offset - offset, 0)
+                hi = min(len(block), layout.vox_offset + nbytes - offset)
+                if lo < hi:
+                    blocks.append(block[lo:hi])
+
+            _inflate(fh, p, "gzip", sink=keep_voxels)
+            yield from blocks
             return
-        d = zlib.decompressobj(31)
-        skip, left = layout.vox_offset, nbytes
+        fh.seek(layout.vox_offset)
+        left = nbytes
         while left > 0:
-            data = d.unconsumed_tail or fh.read(_CHUNK)
-            if not data:
+            block = fh.read(min(_CHUNK, left))
+            if not block:
                 return
-            out = d.decompress(data, _CHUNK)
-            if d.eof and d.unused_data[:2] == b"\x1f\x8b":  # a further gzip member
-                tail = d.unused_data
-                d = zlib.decompressobj(31)
-                out += d.decompress(tail, _CHUNK)
-            if skip:
-                cut = min(skip, len(out))
-                out, skip = out[cut:], skip - cut
-            if out:
-                out = out[:left]
-                left -= len(out)
-                yield out
+            left -= len(block)
+            yield block
 
 
 def _float_dtype(layout: NiftiLayout | None) -> np.dtype | None:
