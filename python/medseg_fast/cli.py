@@ -178,14 +178,38 @@ def _evaluate(args: argparse.Namespace) -> int:
         else:
             labels = {c: str(c) for c in sorted(args.classes)}
         source = f"--classes {sorted(args.classes)}"
+    lesion_opts = _lesion_options(args)
     summary = evaluate(args.pred, args.gt, args.out, labels=labels, images=args.images, tolerance=args.tolerance,
-                       overlays=not args.no_overlays, labels_source=source)
+                       overlays=not args.no_overlays, labels_source=source, lesion_wise=args.lesion_wise,
+                       lesion_options=lesion_opts)
     for name, v in summary["per_class"].items():
         print(f"{name:>16}: Dice {v['dice']['mean']:.4f} +- {v['dice']['std']:.4f}")
     print(f"mean Dice {summary['mean_dice']:.4f} over {summary['num_cases']} case(s); "
           f"{Path(args.out) / 'metrics.csv'}, {Path(args.out) / 'summary.json'}")
     del json
     return 0
+
+
+def _lesion_options(args: argparse.Namespace) -> dict:
+    """lesion_wise keyword arguments from the --lesion-* / --brats flags, checked before any case is read."""
+    import numpy as np
+
+    from medseg_fast.lesion import BRATS2023, lesion_wise
+
+    # --brats: the challenge's own definition, HD95 on DeepMind surface elements included
+    opts: dict = {**BRATS2023[args.brats], "convention": "deepmind"} if args.brats else {}
+    for flag, key in (("lesion_match", "match"), ("iou_threshold", "iou_threshold"),
+                      ("lesion_dilation", "dilation"), ("lesion_min_volume", "min_volume")):
+        if getattr(args, flag) is not None:
+            opts[key] = getattr(args, flag)
+    try:
+        lesion_wise(np.zeros((1, 1, 1), np.uint8), np.zeros((1, 1, 1), np.uint8), **opts)
+    except (ValueError, TypeError) as exc:
+        raise UsageError(f"lesion-wise options: {exc}") from None
+    if opts and not args.lesion_wise:
+        raise UsageError("--lesion-match/--iou-threshold/--lesion-dilation/--lesion-min-volume/--brats need "
+                         "--lesion-wise")
+    return opts
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -295,6 +319,19 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--images", default=None, help="image file or folder drawn under the overlays")
     e.add_argument("--tolerance", type=float, default=2.0, help="surface Dice tolerance (mm)")
     e.add_argument("--no-overlays", action="store_true")
+    e.add_argument("--lesion-wise", action="store_true",
+                   help="also score lesion by lesion (connected components): TP/FP/FN, F1, BraTS 2023 lesion-wise "
+                        "Dice/HD95, panoptic quality; OUT/lesions.csv")
+    e.add_argument("--lesion-match", choices=("overlap", "iou"), default=None,
+                   help="matching rule: any overlap (BraTS 2023, default) or one-to-one IoU >= --iou-threshold")
+    e.add_argument("--iou-threshold", type=float, default=None, help="IoU of a match for 'iou' and PQ (0.5)")
+    e.add_argument("--lesion-dilation", type=int, default=None, metavar="N",
+                   help="BraTS dilation iterations before matching (default 0)")
+    e.add_argument("--lesion-min-volume", type=float, default=None, metavar="MM3",
+                   help="lesions of at most this volume are not scored (default 0)")
+    e.add_argument("--brats", choices=("GLI", "SSA", "MEN", "PED", "MET"), default=None,
+                   help="BraTS 2023 settings of that sub-challenge (dilation, min volume, HD95 on DeepMind surface "
+                        "elements; otherwise the lesion HD95 uses MONAI's voxel surfaces like the other metrics)")
     e.add_argument("--threads", type=int, default=None)
     e.set_defaults(func=_evaluate)
     return parser

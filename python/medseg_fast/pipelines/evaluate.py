@@ -17,10 +17,11 @@ from typing import Any
 import numpy as np
 
 from ..io import DataError, atomic_path, is_image_path, is_temp_name, read_image, strip_suffix, write_text_atomic
+from ..lesion import lesion_wise as lesion_wise_case
 from ..metrics import evaluate as evaluate_case
 
 __all__ = ["evaluate", "summarize", "voc_colormap", "overlay_png", "write_png", "check_label_map", "MAX_CLASSES",
-           "METRICS", "CONVENTION", "EMPTY_DICE"]
+           "METRICS", "CONVENTION", "EMPTY_DICE", "LESION_METRICS"]
 
 log = logging.getLogger(__name__)
 MAX_CLASSES = 255  # distinct foreground values a label map may hold when no classes are declared
@@ -30,6 +31,11 @@ METRICS = ("dice", "iou", "hd95", "assd", "surface_dice")
 # surface Dice 0, HD95 NaN, ASSD inf. summarize() leaves NaN / inf out of the means.
 CONVENTION = "monai"
 EMPTY_DICE = 1.0
+# Per case and class with lesion_wise=True (medseg_fast.lesion.lesion_wise): detection counts, F1, the BraTS 2023
+# lesion-wise Dice / HD95 and panoptic quality.
+LESION_METRICS = ("lesion_tp", "lesion_fp", "lesion_fn", "lesion_f1", "lesion_dice", "lesion_hd95", "pq")
+LESION_FIELDS = ("case", "class", "name", "kind", "lesion", "volume_mm3", "pred_volume_mm3", "dice", "iou", "hd95",
+                 "detected", "counted", "pred_lesions")
 
 
 def voc_colormap(n: int = 256) -> np.ndarray:
@@ -222,10 +228,36 @@ def _json_safe(obj: Any) -> Any:
     return obj
 
 
+def _csv(fields: list[str], rows: list[dict[str, Any]]) -> str:
+    buf = io.StringIO(newline="")
+    w = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore")
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else " ".join(map(str, v)) if isinstance(v, list) else v)
+                    for k, v in r.items()})
+    return buf.getvalue()
+
+
+def _lesion_totals(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Detection counts summed over the cases per class, and the precision / recall / F1 of those sums."""
+    out: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        t = out.setdefault(r["name"], {"tp": 0, "fp": 0, "fn": 0})
+        for k in ("tp", "fp", "fn"):
+            t[k] += int(r[f"lesion_{k}"])
+    for t in out.values():
+        tp, fp, fn = t["tp"], t["fp"], t["fn"]
+        t["precision"] = tp / (tp + fp) if tp + fp else math.nan
+        t["recall"] = tp / (tp + fn) if tp + fn else math.nan
+        t["f1"] = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else math.nan
+    return out
+
+
 def evaluate(pred: str | os.PathLike, gt: str | os.PathLike, out: str | os.PathLike, *,
              labels: dict[int, str] | None = None, images: str | os.PathLike | None = None,
              metrics: Sequence[str] = METRICS, tolerance: float = 2.0, overlays: bool = True,
-             labels_source: str | None = None) -> dict[str, Any]:
+             labels_source: str | None = None, lesion_wise: bool = False,
+             lesion_options: dict[str, Any] | None = None) -> dict[str, Any]:
     """Compare predicted label maps with the ground truth, case by case (matched by file name).
 
     Parameters
@@ -244,6 +276,16 @@ def evaluate(pred: str | os.PathLike, gt: str | os.PathLike, out: str | os.PathL
 
     labels_source : str, optional
         Where ``labels`` came from, for error messages (e.g. the ``dataset.json`` path).
+    lesion_wise : bool
+        Also score each class lesion by lesion (:func:`medseg_fast.lesion.lesion_wise`): the
+        :data:`LESION_METRICS` columns in ``metrics.csv``, one row per lesion (and per false positive) in
+        ``lesions.csv``, and ``lesion_totals`` (TP / FP / FN summed over cases, precision, recall, F1) in the
+        summary.
+    lesion_options : dict, optional
+        Keyword arguments of :func:`~medseg_fast.lesion.lesion_wise` (``match``, ``iou_threshold``,
+        ``dilation``, ``min_volume``, ``convention``, ...); e.g. ``medseg_fast.lesion.BRATS2023["GLI"]``.
+        The per-lesion HD95 follows :data:`CONVENTION` (MONAI's voxel surfaces, as the other surface
+        metrics here) unless ``convention`` is given (BraTS 2023 itself uses ``"deepmind"``).
 
     Both maps must be label maps (non-negative whole numbers, :func:`check_label_map`) of the same shape and
     geometry. Returns the summary dict (also written to ``summary.json``).
@@ -273,6 +315,8 @@ def evaluate(pred: str | os.PathLike, gt: str | os.PathLike, out: str | os.PathL
     if overlays:
         (outdir / "overlays").mkdir(exist_ok=True)
     rows: list[dict[str, Any]] = []
+    lesion_rows: list[dict[str, Any]] = []
+    lesion_opts = dict(lesion_options or {})
     declared = None if labels is None else [int(c) for c in labels if int(c) != 0]
     source = "the given labels" if labels_source is None else labels_source
     for cid in sorted(gts):
@@ -286,10 +330,25 @@ def evaluate(pred: str | os.PathLike, gt: str | os.PathLike, out: str | os.PathL
         in_pred = check_label_map(preds[cid], p, declared, source=source)
         # undeclared classes: every value in either map, so a class only predicted still counts (Dice 0)
         classes = sorted(declared) if declared is not None else sorted(set(in_gt) | set(in_pred))
-        for r in evaluate_case(p, g, classes, gmeta.spacing, list(metrics), convention=CONVENTION, tolerance=tolerance,
-                               empty=EMPTY_DICE):
+        case_rows = evaluate_case(p, g, classes, gmeta.spacing, list(metrics), convention=CONVENTION,
+                                  tolerance=tolerance, empty=EMPTY_DICE)
+        per_lesion = {}
+        if lesion_wise and classes:
+            opts = {"convention": CONVENTION, **lesion_opts}
+            if "hd95" in metrics and opts["convention"] == CONVENTION and opts.get("percentile", 95) == 95:
+                opts["known_hd"] = {r["class"]: r["hd95"] for r in case_rows}  # one-lesion classes: no recompute
+            per_lesion = lesion_wise_case(p, g, gmeta.spacing, classes=classes, **opts)
+        for r in case_rows:
             name = labels.get(r["class"], str(r["class"])) if labels else str(r["class"])
             rows.append({"case": cid, "name": name, **r})
+            if lesion_wise:
+                lw = per_lesion[r["class"]]
+                rows[-1].update({f"lesion_{k}": lw[k] for k in ("tp", "fp", "fn", "f1")},
+                                lesion_dice=lw["lesion_dice"], lesion_hd95=lw["lesion_hd95"], pq=lw["pq"])
+                base = {"case": cid, "class": r["class"], "name": name}
+                lesion_rows += [{**base, "kind": "gt", **x} for x in lw["lesions"]]
+                lesion_rows += [{**base, "kind": "fp", "detected": False, "counted": True, **x}
+                                for x in lw["fp_lesions"]]
         if overlays:
             img = read_image(image_files[cid])[0] if cid in image_files else None
             if img is not None and img.shape != g.shape:
@@ -303,14 +362,14 @@ def evaluate(pred: str | os.PathLike, gt: str | os.PathLike, out: str | os.PathL
                           np.concatenate([cmap[g.astype(np.int64) % 256], sep, cmap[p.astype(np.int64) % 256]], 1))
             else:
                 overlay_png(outdir / "overlays" / f"{cid}.png", p, g, img, spacing=gmeta.spacing)
-    fields = ["case", "class", "name", *metrics]
-    buf = io.StringIO(newline="")
-    w = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore")
-    w.writeheader()
-    for r in rows:
-        w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()})
-    write_text_atomic(outdir / "metrics.csv", buf.getvalue())
-    summary = summarize(rows, metrics)
+    all_metrics = [*metrics, *(LESION_METRICS if lesion_wise else ())]
+    write_text_atomic(outdir / "metrics.csv", _csv(["case", "class", "name", *all_metrics], rows))
+    if lesion_wise:
+        write_text_atomic(outdir / "lesions.csv", _csv(list(LESION_FIELDS), lesion_rows))
+    summary = summarize(rows, all_metrics)
+    if lesion_wise:
+        summary["lesion_totals"] = _lesion_totals(rows)
+        summary["lesion_options"] = lesion_opts
     summary["tolerance_mm"] = tolerance
     summary["cases"] = sorted(gts)
     write_text_atomic(outdir / "summary.json", json.dumps(_json_safe(summary), indent=1))
