@@ -11,6 +11,9 @@ namespace medseg::bindings {
 
 void register_intensity(py::module_& m) {
     bind_intensity_types(m);
+    m.def("_window_simd_mode", &cpu::window_simd_mode, py::arg("mode") = -1,
+          "Internal: 0 forces the portable window loop, 1 uses AVX2 where available, -1 queries; returns 1 "
+          "when AVX2 is in use.");
     m.def(
         "window_apply",
         [](const std::vector<int64_t>& shape, const ArrayDesc& in, const ArrayDesc& out, int64_t out_window_stride,

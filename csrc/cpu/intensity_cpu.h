@@ -13,6 +13,10 @@ namespace medseg::cpu {
 void window_apply(const Layout& layout, const ArrayArg& in, const ArrayArg& out, int64_t out_window_stride,
                   const std::vector<WindowParams>& windows, const ArrayArg& mask, double outside_value);
 
+// 0 forces the portable window loop, 1 uses the AVX2 loop where available (bit-identical; the tests
+// compare both), anything else only queries; returns 1 when the AVX2 loop is in use.
+int window_simd_mode(int mode);
+
 // Histogram of a <= 16-bit integer input (bins indexed by SortKey), optionally masked.
 std::vector<uint64_t> histogram16(const Layout& layout, const ArrayArg& in, const ArrayArg& mask);
 

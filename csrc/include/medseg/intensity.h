@@ -101,9 +101,14 @@ struct WindowIn {
                 C(p.scale), C(p.offset), C(y_min), C(y_max)};
     }
     MSF_HD C apply(C x) const {
-        x = x < lo ? lo : (x > hi ? hi : x);
-        const C y = ((x - center) - center_lo) * scale + offset;
-        return y < y_min ? y_min : (y > y_max ? y_max : y);
+        // Each clamp is two unconditional compare-selects (not a nested ?:) so the compiler can
+        // vectorize the loop without -fno-trapping-math: a comparison evaluated only on one branch
+        // could trap on NaN, which blocks if-conversion. For lo <= hi the result is the same.
+        x = x < lo ? lo : x;
+        x = x > hi ? hi : x;
+        C y = ((x - center) - center_lo) * scale + offset;
+        y = y < y_min ? y_min : y;
+        return y > y_max ? y_max : y;
     }
 };
 
