@@ -9,7 +9,7 @@ import numpy
 import numpy.typing
 import typing
 ArrayDesc = tuple[int, str, collections.abc.Sequence[int]]
-__all__: list[str] = ['ComponentRuns', 'Convention', 'DiceAct', 'LossMathFn', 'PixelTerm', 'ResampleSpec', 'SegLossConfig', 'SegSum', 'SurfaceMetricsConfig', 'SurfacePath', 'SurfaceQuery', 'SurfaceStat', 'SwGrid', 'SwImportance', 'SwRegion', 'Window', 'advise_huge_pages', 'class_counts', 'compiler', 'confusion_matrix', 'cxx_standard', 'distance_transform', 'get_num_threads', 'histogram16', 'label_runs', 'label_statistics', 'moments', 'order_statistics', 'resample', 'resample_labels', 'resample_nearest', 'seg_loss_grad', 'seg_loss_sums', 'set_num_threads', 'surface_metrics', 'sw_finalize', 'sw_gather', 'sw_scatter_add', 'sw_unblock', 'window_apply']
+__all__: list[str] = ['ComponentRuns', 'Convention', 'DiceAct', 'LossMathFn', 'PixelTerm', 'ResampleSpec', 'SegLossConfig', 'SegSum', 'SurfaceMetricsConfig', 'SurfacePath', 'SurfaceQuery', 'SurfaceStat', 'SwGrid', 'SwImportance', 'SwRegion', 'Window', 'advise_huge_pages', 'class_counts', 'compiler', 'confusion_matrix', 'cxx_standard', 'distance_transform', 'get_num_threads', 'histogram16', 'label_runs', 'label_statistics', 'moments', 'order_statistics', 'resample', 'resample_argmax', 'resample_labels', 'resample_nearest', 'seg_loss_grad', 'seg_loss_sums', 'set_num_threads', 'surface_metrics', 'sw_finalize', 'sw_gather', 'sw_scatter_add', 'sw_unblock', 'window_apply']
 class Window:
     """
     y = (clamp(x, lo, hi) - center) * scale + offset; keyword arguments only.
@@ -652,6 +652,10 @@ def _set_min_slab_voxels(voxels: int) -> None:
     """
     Testing hook: smallest slab (voxels) that gets its own thread in the CPU labeler.
     """
+def _window_simd_mode(mode: int = -1) -> int:
+    """
+    Internal: 0 forces the portable window loop, 1 uses AVX2 where available, -1 queries; returns 1 when AVX2 is in use.
+    """
 def advise_huge_pages(ptr: int, nbytes: int) -> int:
     """
     Ask for transparent huge pages on the 2 MiB-aligned interior of an untouched host range (Linux madvise(MADV_HUGEPAGE)); returns the bytes advised, 0 where unsupported or refused.
@@ -677,6 +681,8 @@ def moments(shape: collections.abc.Sequence[int], x: ArrayDesc, mask: ArrayDesc,
 def order_statistics(shape: collections.abc.Sequence[int], x: ArrayDesc, mask: ArrayDesc, ranks: collections.abc.Sequence[int], out_values: int) -> None:
     ...
 def resample(spec: ResampleSpec, x: ArrayDesc, out: ArrayDesc) -> None:
+    ...
+def resample_argmax(spec: ResampleSpec, scores: ArrayDesc, out: ArrayDesc) -> None:
     ...
 def resample_labels(in_shape: typing.Annotated[collections.abc.Sequence[int], "FixedSize(4)"], out_shape: typing.Annotated[collections.abc.Sequence[int], "FixedSize(4)"], orders: typing.Annotated[collections.abc.Sequence[int], "FixedSize(4)"], x: ArrayDesc, out: ArrayDesc) -> None:
     ...
