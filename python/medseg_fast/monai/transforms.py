@@ -1,0 +1,225 @@
+"""MONAI intensity transforms (array and dictionary forms) with one cache-resident pass.
+
+MONAI applies ``(x - a) / w * s + b`` and the clip as separate whole-tensor operations, each
+allocating a new (Meta)Tensor and going through MetaTensor's dispatch. Here the same operations,
+in the same order and dtype, run in place on cache-sized chunks (``_common.chunked``), so the
+result is bit-identical to MONAI's while the volume is read and written once. Statistics
+(percentiles above a million voxels) come from :func:`medseg_fast.intensity_stats`, whose
+percentiles equal ``numpy.percentile`` (what MONAI calls there) bit for bit.
+
+Fast path: floating-point input and plain scalar parameters. Integer input, tensor-valued
+``subtrahend``/``divisor``, ``nonzero=True`` and the ``a_min == a_max`` warning case go to MONAI.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import monai.transforms as _mt
+import numpy as np
+import torch
+from monai.data.meta_obj import get_track_meta
+from monai.transforms.utils_pytorch_numpy_unification import percentile as _monai_percentile
+from monai.utils import convert_to_dst_type, convert_to_tensor, get_equivalent_dtype
+
+from ._common import chunked, is_real_scalar, plain
+
+__all__ = [
+    "ScaleIntensityRange", "ScaleIntensityRanged", "ScaleIntensityRangePercentiles",
+    "ScaleIntensityRangePercentilesd", "NormalizeIntensity", "NormalizeIntensityd", "ScaleIntensity",
+    "ScaleIntensityd",
+]
+
+_FLOATS = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+
+
+def _torch_dtype(dtype: Any, default: torch.dtype) -> torch.dtype:
+    return default if dtype is None else get_equivalent_dtype(dtype, torch.Tensor)
+
+
+def _scalar_like(v: Any, x: torch.Tensor) -> bool:
+    """A python number, or a 0-d tensor of x's dtype and device (MONAI's percentile results)."""
+    if is_real_scalar(v):
+        return True
+    return isinstance(v, torch.Tensor) and v.ndim == 0 and v.dtype == x.dtype and v.device == x.device
+
+
+def _wrap(out: torch.Tensor, img: torch.Tensor) -> torch.Tensor:
+    """MONAI's ``convert_to_dst_type(out, dst=img)`` with out's dtype: MetaTensor in, MetaTensor out."""
+    return convert_to_dst_type(out, dst=img, dtype=out.dtype)[0]
+
+
+class ScaleIntensityRange(_mt.ScaleIntensityRange):
+    """``monai.transforms.ScaleIntensityRange`` in one chunked pass (bit-identical results).
+
+    Same arguments and outputs as MONAI's: ``(x - a_min) / (a_max - a_min)``, then
+    ``* (b_max - b_min) + b_min`` when both are given, then the clip, in the input's dtype, cast
+    to ``dtype``. Floating-point inputs take the fast path; integer inputs and ``a_min == a_max``
+    run MONAI's own code.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from medseg_fast.monai import ScaleIntensityRange
+    >>> t = ScaleIntensityRange(a_min=-1000, a_max=1000, b_min=0.0, b_max=1.0, clip=True)
+    >>> t(torch.tensor([[-2000.0, 0.0, 500.0]])).tolist()
+    [[0.0, 0.5, 0.75]]
+    """
+
+    def __call__(self, img: Any) -> Any:
+        img = convert_to_tensor(img, track_meta=get_track_meta())
+        x = plain(img)
+        a_min, a_max, b_min, b_max = self.a_min, self.a_max, self.b_min, self.b_max
+        scalars = all(_scalar_like(v, x) or (v is None and k >= 2) for k, v in enumerate((a_min, a_max, b_min, b_max)))
+        if x.dtype not in _FLOATS or not scalars or bool(a_max - a_min == 0.0) or \
+                (self.clip and b_min is None and b_max is None):
+            return super().__call__(img)
+        out_dtype = _torch_dtype(self.dtype, x.dtype)
+        width = a_max - a_min
+        both = b_min is not None and b_max is not None
+        span = (b_max - b_min) if both else None
+
+        def steps(t: torch.Tensor) -> None:
+            t.sub_(a_min).div_(width)
+            if both:
+                t.mul_(span).add_(b_min)
+            if self.clip:
+                t.clamp_(b_min, b_max)
+
+        return _wrap(chunked(x, x.dtype, out_dtype, steps), img)
+
+
+class ScaleIntensityRangePercentiles(_mt.ScaleIntensityRangePercentiles):
+    """``monai.transforms.ScaleIntensityRangePercentiles`` with exact one-pass percentiles.
+
+    MONAI takes ``torch.quantile`` up to a million elements and ``numpy.percentile`` above;
+    above a million elements the two percentiles come here from one pass of
+    :func:`medseg_fast.intensity_stats` (bit-identical to ``numpy.percentile``), and the scaling
+    is :class:`ScaleIntensityRange`'s chunked pass. Results equal MONAI's.
+    """
+
+    def _normalize(self, img: Any) -> Any:
+        x = plain(img) if isinstance(img, torch.Tensor) else img
+        if isinstance(x, torch.Tensor) and x.numel() > 1_000_000 and x.dtype in _FLOATS + (
+                torch.int16, torch.uint8, torch.int8, torch.int32, torch.int64):
+            from ..intensity import intensity_stats
+
+            q = intensity_stats(x, percentiles=(self.lower, self.upper))["percentiles"]
+            a_min = torch.as_tensor(np.float64(q[0]), device=x.device).to(x.dtype)
+            a_max = torch.as_tensor(np.float64(q[1]), device=x.device).to(x.dtype)
+        else:
+            a_min = _monai_percentile(img, self.lower)
+            a_max = _monai_percentile(img, self.upper)
+        b_min, b_max = self.b_min, self.b_max
+        if self.relative:
+            if (self.b_min is None) or (self.b_max is None):
+                raise ValueError("If it is relative, b_min and b_max should not be None.")
+            b_min = ((self.b_max - self.b_min) * (self.lower / 100.0)) + self.b_min
+            b_max = ((self.b_max - self.b_min) * (self.upper / 100.0)) + self.b_min
+        scaler = ScaleIntensityRange(a_min=a_min, a_max=a_max, b_min=b_min, b_max=b_max, clip=self.clip,
+                                     dtype=self.dtype)
+        return convert_to_tensor(scaler(img), track_meta=False)
+
+
+class NormalizeIntensity(_mt.NormalizeIntensity):
+    """``monai.transforms.NormalizeIntensity`` in one chunked pass after MONAI's own statistics.
+
+    The mean and standard deviation are ``torch.mean`` / ``torch.std(unbiased=False)`` of the
+    float32 image as in MONAI, and ``(x - mean) / std`` runs chunked in place: bit-identical.
+    ``nonzero=True``, ``channel_wise=True`` and array-valued ``subtrahend``/``divisor`` run MONAI's code.
+    """
+
+    def __call__(self, img: Any) -> Any:
+        img_t = convert_to_tensor(img, track_meta=get_track_meta())
+        sub, div = self.subtrahend, self.divisor
+        x = plain(img_t)
+        if self.nonzero or self.channel_wise or not (sub is None or is_real_scalar(sub)) or \
+                not (div is None or is_real_scalar(div)) or not (x.is_floating_point() or x.dtype in (
+                    torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64, torch.bool)):
+            return super().__call__(img)
+        dtype = self.dtype or img.dtype
+        out_dtype = get_equivalent_dtype(dtype, torch.Tensor)
+        x32 = x.to(torch.float32)
+        if sub is None:
+            sub = torch.mean(x32).item()
+        if div is None:
+            div = torch.std(x32, unbiased=False).item()
+        if np.isscalar(div) and div == 0.0:
+            div = 1.0
+
+        def steps(t: torch.Tensor) -> None:
+            t.sub_(sub).div_(div)
+
+        return _wrap(chunked(x32, torch.float32, out_dtype, steps), img_t)
+
+
+class ScaleIntensity(_mt.ScaleIntensity):
+    """``monai.transforms.ScaleIntensity`` (min-max rescale) in one chunked pass.
+
+    ``min`` and ``max`` come from one ``torch.aminmax`` pass; ``(x - min) / (max - min) *
+    (maxv - minv) + minv`` runs chunked in place in the output dtype: bit-identical to MONAI.
+    ``channel_wise=True``, ``factor`` and constant images run MONAI's code.
+    """
+
+    def __call__(self, img: Any) -> Any:
+        img = convert_to_tensor(img, track_meta=get_track_meta())
+        x = plain(img)
+        minv, maxv = self.minv, self.maxv
+        if self.channel_wise or (minv is None and maxv is None) or x.numel() == 0 or \
+                not all(v is None or is_real_scalar(v) for v in (minv, maxv)) or x.dtype == torch.bool:
+            return super().__call__(img)
+        compute = _torch_dtype(self.dtype, x.dtype)
+        if compute not in _FLOATS:
+            return super().__call__(img)
+        lo, hi = torch.aminmax(x)
+        lo, hi = lo.to(compute), hi.to(compute)
+        if bool(lo == hi) or bool(torch.isnan(lo)):
+            return super().__call__(img)
+        width = hi - lo
+        both = minv is not None and maxv is not None
+
+        def steps(t: torch.Tensor) -> None:
+            t.sub_(lo).div_(width)
+            if both:
+                t.mul_(maxv - minv).add_(minv)
+
+        out_dtype = _torch_dtype(self.dtype, x.dtype)
+        return _wrap(chunked(x, compute, out_dtype, steps), img)
+
+
+# ----------------------------------------------------------------------------- dictionary forms
+class ScaleIntensityRanged(_mt.ScaleIntensityRanged):
+    """``monai.transforms.ScaleIntensityRanged`` on :class:`ScaleIntensityRange`."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        s = self.scaler
+        self.scaler = ScaleIntensityRange(s.a_min, s.a_max, s.b_min, s.b_max, s.clip, s.dtype)
+
+
+class ScaleIntensityRangePercentilesd(_mt.ScaleIntensityRangePercentilesd):
+    """``monai.transforms.ScaleIntensityRangePercentilesd`` on :class:`ScaleIntensityRangePercentiles`."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        s = self.scaler
+        self.scaler = ScaleIntensityRangePercentiles(s.lower, s.upper, s.b_min, s.b_max, s.clip, s.relative,
+                                                     s.channel_wise, s.dtype)
+
+
+class NormalizeIntensityd(_mt.NormalizeIntensityd):
+    """``monai.transforms.NormalizeIntensityd`` on :class:`NormalizeIntensity`."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        n = self.normalizer
+        self.normalizer = NormalizeIntensity(n.subtrahend, n.divisor, n.nonzero, n.channel_wise, n.dtype)
+
+
+class ScaleIntensityd(_mt.ScaleIntensityd):
+    """``monai.transforms.ScaleIntensityd`` on :class:`ScaleIntensity`."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        s = self.scaler
+        self.scaler = ScaleIntensity(s.minv, s.maxv, s.factor, s.channel_wise, s.dtype)
