@@ -19,6 +19,16 @@ void register_resample(py::module_& m) {
         py::arg("spec"), py::arg("x"), py::arg("out"), py::call_guard<py::gil_scoped_release>());
 
     m.def(
+        "resample_argmax",
+        [](const ResampleSpec& spec, const ArrayDesc& in, const ArrayDesc& out) {
+            Shape4 out_shape = array_of(spec.out_shape);
+            out_shape[0] = 1;
+            cpu::resample_argmax(spec, make_array(in, layout4(array_of(spec.in_shape))),
+                                 make_array(out, layout4(out_shape)));
+        },
+        py::arg("spec"), py::arg("scores"), py::arg("out"), py::call_guard<py::gil_scoped_release>());
+
+    m.def(
         "resample_nearest",
         [](const Shape4& in_shape, const Shape4& out_shape, const ArrayDesc& in, const ArrayDesc& out) {
             cpu::resample_nearest(in_shape.data(), out_shape.data(), make_array(in, layout4(in_shape)),

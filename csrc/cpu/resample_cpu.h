@@ -1,6 +1,8 @@
 // CPU drivers of the resampling family (declarations shared with the bindings).
 #pragma once
 
+#include <vector>
+
 #include "medseg/array_arg.h"
 #include "medseg/resample.h"
 
@@ -19,5 +21,16 @@ void resample_nearest(const int64_t* in_shape, const int64_t* out_shape, const A
 // separate low-resolution axis can take the nearest slice. `out` has the input's integer dtype.
 void resample_labels(const int64_t* in_shape, const int64_t* out_shape, const int* orders, const ArrayArg& in,
                      const ArrayArg& out);
+
+// Fused resample + argmax over channels (classes): `out` (spec.out_shape[1..3], uint8, int16 or
+// int32) gets, per voxel, the channel whose value cpu::resample(spec, in) would hold largest
+// (the value rounded to in's float dtype, as resample stores it); exact ties go to the lowest
+// channel, NaN never wins. Computed in output tiles: no (channels, *out) array is allocated.
+void resample_argmax(const ResampleSpec& spec, const ArrayArg& in, const ArrayArg& out);
+
+// Clip bounds of spec.clip_axis's groups (per channel, or per channel and slice): the input's
+// range, NaNs ignored; a group without values gets (-inf, inf).
+void resample_clip_bounds(const ResampleSpec& spec, const ArrayArg& in, std::vector<double>& lo,
+                          std::vector<double>& hi);
 
 }  // namespace medseg::cpu

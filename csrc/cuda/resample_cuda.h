@@ -18,4 +18,7 @@ void resample_nearest(const int64_t* in_shape, const int64_t* out_shape, const A
 void resample_labels(const int64_t* in_shape, const int64_t* out_shape, const int* orders, const ArrayArg& in,
                      const ArrayArg& out, uintptr_t stream);
 
+// Fused resample + argmax over channels, as cpu::resample_argmax (labels uint8, int16 or int32).
+void resample_argmax(const ResampleSpec& spec, const ArrayArg& in, const ArrayArg& out, uintptr_t stream);
+
 }  // namespace medseg::cuda

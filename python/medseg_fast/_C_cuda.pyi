@@ -9,7 +9,7 @@ import numpy
 import numpy.typing
 import typing
 ArrayDesc = tuple[int, str, collections.abc.Sequence[int]]
-__all__: list[str] = ['DiceAct', 'PixelTerm', 'ResampleSpec', 'SegLossConfig', 'SegSum', 'SwGrid', 'SwImportance', 'SwRegion', 'Window', 'architectures', 'compiler_version', 'device_count', 'distance_transform', 'histogram16', 'label', 'moments', 'order_statistics', 'resample', 'resample_labels', 'resample_nearest', 'runtime_version', 'seg_loss_grad', 'seg_loss_sums', 'sw_finalize', 'sw_gather', 'sw_scatter_add', 'window_apply']
+__all__: list[str] = ['DiceAct', 'PixelTerm', 'ResampleSpec', 'SegLossConfig', 'SegSum', 'SwGrid', 'SwImportance', 'SwRegion', 'Window', 'architectures', 'compiler_version', 'device_count', 'distance_transform', 'histogram16', 'label', 'moments', 'order_statistics', 'resample', 'resample_argmax', 'resample_labels', 'resample_nearest', 'runtime_version', 'seg_loss_grad', 'seg_loss_sums', 'sw_finalize', 'sw_gather', 'sw_scatter_add', 'window_apply']
 class Window:
     """
     y = (clamp(x, lo, hi) - center) * scale + offset; keyword arguments only.
@@ -346,6 +346,8 @@ def moments(shape: collections.abc.Sequence[int], x: ArrayDesc, mask: ArrayDesc,
 def order_statistics(shape: collections.abc.Sequence[int], x: ArrayDesc, mask: ArrayDesc, ranks: collections.abc.Sequence[int], out_values: int, stream: int) -> None:
     ...
 def resample(spec: ResampleSpec, x: ArrayDesc, out: ArrayDesc, stream: int) -> None:
+    ...
+def resample_argmax(spec: ResampleSpec, scores: ArrayDesc, out: ArrayDesc, stream: int) -> None:
     ...
 def resample_labels(in_shape: typing.Annotated[collections.abc.Sequence[int], "FixedSize(4)"], out_shape: typing.Annotated[collections.abc.Sequence[int], "FixedSize(4)"], orders: typing.Annotated[collections.abc.Sequence[int], "FixedSize(4)"], x: ArrayDesc, out: ArrayDesc, stream: int) -> None:
     ...

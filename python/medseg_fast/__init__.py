@@ -28,6 +28,7 @@ from .intensity import (
     window_bounds,
 )
 from .resampling import resample, resample_labels
+from .resample_fused import resample_argmax
 from .sliding_window import SlidingWindow, sliding_window_inference
 
 __all__ = [
@@ -51,6 +52,7 @@ __all__ = [
     "fill_holes",
     "resample",
     "resample_labels",
+    "resample_argmax",
     "SlidingWindow",
     "sliding_window_inference",
     "distance_transform",
