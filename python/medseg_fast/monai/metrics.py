@@ -1,0 +1,359 @@
+"""MONAI metric classes (``CumulativeIterationMetric`` subclasses) on the compiled metric kernels.
+
+``DiceMetric``, ``MeanIoU``, ``HausdorffDistanceMetric``, ``SurfaceDistanceMetric`` and
+``SurfaceDiceMetric`` keep MONAI's constructor, ``aggregate``/``reset``/``get_buffer`` and
+reductions (they are MONAI's own, inherited); only the per-iteration computation
+(``_compute_tensor``) is replaced:
+
+* overlap metrics count ``|P|``, ``|G|`` and ``|P & G|`` of every (batch item, class) at once
+  (the class-count kernel for label maps, one vectorised count for one-hot inputs);
+* surface metrics put every (batch item, class) of the iteration into one label volume (batch
+  items stacked along the first spatial axis, each (item, class) its own label) and make one
+  call of the surface kernel, which extracts each class's surfaces once inside its bounding
+  box and derives every statistic from one set of exact distances (``convention="monai"`` of
+  :mod:`medseg_fast.metrics`: MONAI's surfaces, float32 distances, ``torch.quantile``
+  percentiles).
+
+Cases the kernels do not express -- ``ignore_index``, ``per_component``, ``distance_metric``
+other than ``"euclidean"``, ``use_subvoxels=True``, non-binary one-hot values, more than three
+spatial axes -- and every invalid input run MONAI's own code, so results and error messages
+are MONAI's. MONAI's warnings for empty classes are raised the same way.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import monai.metrics as _mm
+import numpy as np
+import torch
+from monai.metrics.utils import prepare_spacing
+
+from .. import metrics as _k
+
+__all__ = ["DiceMetric", "MeanIoU", "HausdorffDistanceMetric", "SurfaceDistanceMetric", "SurfaceDiceMetric"]
+
+
+def _host(t: torch.Tensor) -> np.ndarray:
+    return t.detach().cpu().numpy()
+
+
+def _binary(t: torch.Tensor) -> bool:
+    """Whether a one-hot tensor holds only 0 and 1 (the values MONAI then sums as counts)."""
+    return t.dtype == torch.bool or bool(((t == 0) | (t == 1)).all())
+
+
+def _label_map(t: torch.Tensor) -> np.ndarray | None:
+    """(B, *spatial) int64 labels of a (B, 1, *spatial) map holding integer values, else None."""
+    m = t[:, 0]
+    if m.is_floating_point():
+        if not bool(torch.all(m == torch.round(m))):
+            return None
+    return _host(m).astype(np.int64, copy=False)
+
+
+def _map_counts(labels: np.ndarray, channels: list[int]) -> np.ndarray:
+    """(B, K) voxel counts of each channel value in each item's label map."""
+    out = np.zeros((labels.shape[0], len(channels)), np.int64)
+    ch = np.asarray(channels)
+    for b in range(labels.shape[0]):
+        flat = labels[b].ravel()
+        valid = flat[(flat >= 0) & (flat <= ch.max())] if ch.size else flat[:0]
+        out[b] = np.bincount(valid, minlength=int(ch.max()) + 1 if ch.size else 0)[ch] if ch.size else 0
+    return out
+
+
+def _cross_counts(labels: np.ndarray, masks: np.ndarray, channels: list[int]) -> np.ndarray:
+    """(B, K) counts of voxels whose label is channel c and where ``masks[:, c]`` is set."""
+    out = np.zeros((labels.shape[0], len(channels)), np.int64)
+    c_max = masks.shape[1]
+    for b in range(labels.shape[0]):
+        lab = labels[b].reshape(-1)
+        m = masks[b].reshape(c_max, -1)
+        ok = (lab >= 0) & (lab < c_max)
+        idx = np.where(ok, lab, 0)
+        hit = np.take_along_axis(m, idx[None], axis=0)[0] & ok
+        counts = np.bincount(lab[hit], minlength=c_max)
+        out[b] = counts[channels]
+    return out
+
+
+def _overlap_counts(y_pred: torch.Tensor, y: torch.Tensor, channels: list[int]) -> np.ndarray | None:
+    """(B, K, 3) int64 [|P|, |G|, |P & G|] with MONAI's reading of each side (label map when it
+    has one channel: voxel == c; one-hot otherwise: nonzero for y_pred, the value for y), or
+    None when the fast path does not apply (non-integer maps, non-binary one-hot ground truth)."""
+    pred_map = y_pred.shape[1] == 1
+    gt_map = y.shape[1] == 1
+    if not gt_map and not _binary(y):
+        return None
+    pm = _label_map(y_pred) if pred_map else None
+    gm = _label_map(y) if gt_map else None
+    if (pred_map and pm is None) or (gt_map and gm is None):
+        return None
+    if not pred_map and max(channels) >= y_pred.shape[1]:
+        return None
+    if not gt_map and max(channels) >= y.shape[1]:
+        return None
+    B, K = int(y_pred.shape[0]), len(channels)
+    counts = np.zeros((B, K, 3), np.int64)
+    if pred_map and gt_map and y_pred.ndim <= 5 and min(channels) >= 0:
+        for b in range(B):
+            counts[b] = _k._counts(pm[b], gm[b], channels)
+        return counts
+    pmask = None if pred_map else _host(y_pred.bool() if y_pred.dtype != torch.bool else y_pred)
+    gmask = None if gt_map else _host(y.bool() if y.dtype != torch.bool else y)
+    flat = lambda a: a.reshape(a.shape[0], a.shape[1], -1)  # noqa: E731
+    if pmask is not None:
+        counts[..., 0] = np.count_nonzero(flat(pmask[:, channels]), axis=2)
+    else:
+        counts[..., 0] = _map_counts(pm, channels)
+    if gmask is not None:
+        counts[..., 1] = np.count_nonzero(flat(gmask[:, channels]), axis=2)
+    else:
+        counts[..., 1] = _map_counts(gm, channels)
+    if pmask is not None and gmask is not None:
+        counts[..., 2] = np.count_nonzero(flat(pmask[:, channels] & gmask[:, channels]), axis=2)
+    elif pmask is not None:
+        counts[..., 2] = _cross_counts(gm, pmask, channels)
+    else:
+        counts[..., 2] = _cross_counts(pm, gmask, channels)
+    return counts
+
+
+def _result_dtype(*ts: torch.Tensor) -> torch.dtype:
+    return torch.float64 if any(t.dtype == torch.float64 for t in ts) else torch.float32
+
+
+class DiceMetric(_mm.DiceMetric):
+    """``monai.metrics.DiceMetric`` with every (batch item, class) count from one pass.
+
+    Same arguments and results as MONAI's (including ``num_classes`` with label-map inputs and
+    ``ignore_empty``: with ``ignore_empty=True`` a class whose ground truth is empty gives NaN
+    whatever the prediction; with ``False`` it gives 1.0 when the prediction is empty too and
+    0.0 otherwise). Counts are exact integers; MONAI sums float32 ground truths, which loses
+    exactness above 2**24 voxels per class. ``per_component`` and ``ignore_index`` run MONAI's code.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from medseg_fast.monai import DiceMetric
+    >>> metric = DiceMetric(include_background=False)
+    >>> p = torch.zeros(1, 2, 4, 4); p[:, 1, :2] = 1; p[:, 0] = 1 - p[:, 1]
+    >>> _ = metric(p, p)
+    >>> float(metric.aggregate())
+    1.0
+    """
+
+    def _compute_tensor(self, y_pred: torch.Tensor, y: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        if (y_pred.ndimension() < 3 or self.per_component or self.ignore_index is not None or y is None
+                or y.ndim != y_pred.ndim or y.shape[0] != y_pred.shape[0] or y.shape[2:] != y_pred.shape[2:]
+                or y.dtype == torch.float16 or y.dtype == torch.bfloat16):
+            return super()._compute_tensor(y_pred, y)
+        n_ch = y_pred.shape[1] if self.num_classes is None else self.num_classes
+        first = 0 if self.include_background else 1
+        channels = list(range(first, n_ch)) if n_ch > 1 else [1]
+        if not channels:
+            return super()._compute_tensor(y_pred, y)
+        counts = _overlap_counts(y_pred, y, channels)
+        if counts is None:
+            return super()._compute_tensor(y_pred, y)
+        dtype = torch.float64 if (y.shape[1] > 1 and y.dtype == torch.float64) else torch.float32
+        c = torch.from_numpy(counts)
+        p, g, i = c[..., 0], c[..., 1], c[..., 2]
+        num = (2 * i).to(dtype)
+        den = (g + p).to(dtype)
+        empty = torch.full_like(num, float("nan")) if self.ignore_empty else \
+            torch.where(den <= 0, torch.ones_like(num), torch.zeros_like(num))
+        dice = torch.where(g > 0, num / torch.where(den > 0, den, torch.ones_like(den)), empty)
+        return dice.to(y.device)
+
+
+class MeanIoU(_mm.MeanIoU):
+    """``monai.metrics.MeanIoU`` with every (batch item, class) count from one pass.
+
+    Same arguments and results as MONAI's (``ignore_empty=True``: NaN where the ground truth is
+    empty; ``False``: 1.0 where both are empty). Binary one-hot inputs of equal shape take the
+    fast path; ``ignore_index`` and non-binary values run MONAI's code.
+    """
+
+    def _compute_tensor(self, y_pred: torch.Tensor, y: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        if (y_pred.ndimension() < 3 or self.ignore_index is not None or y is None or y.shape != y_pred.shape
+                or y.dtype in (torch.float16, torch.bfloat16) or y_pred.dtype in (torch.float16, torch.bfloat16)
+                or not _binary(y_pred) or not _binary(y)):
+            return super()._compute_tensor(y_pred, y)
+        C = y_pred.shape[1]
+        first = 1 if (not self.include_background and C > 1) else 0
+        channels = list(range(first, C))
+        pm = _host(y_pred.bool() if y_pred.dtype != torch.bool else y_pred)
+        gm = _host(y.bool() if y.dtype != torch.bool else y)
+        flat = lambda a: a.reshape(a.shape[0], len(channels), -1)  # noqa: E731
+        p = torch.from_numpy(np.count_nonzero(flat(pm[:, channels]), axis=2))
+        g = torch.from_numpy(np.count_nonzero(flat(gm[:, channels]), axis=2))
+        i = torch.from_numpy(np.count_nonzero(flat(pm[:, channels] & gm[:, channels]), axis=2))
+        dtype = _result_dtype(y_pred, y)
+        union = (g + p - i).to(dtype)
+        ratio = i.to(dtype) / torch.where(union > 0, union, torch.ones_like(union))
+        if self.ignore_empty:
+            out = torch.where(g > 0, ratio, torch.full_like(ratio, float("nan")))
+        else:
+            out = torch.where(union > 0, ratio, torch.ones_like(ratio))
+        return out.to(y.device)
+
+
+# ----------------------------------------------------------------------------- surface metrics
+def _surface_masks(y_pred: torch.Tensor, y: torch.Tensor, include_background: bool):
+    """MONAI's reading: background channel dropped (when C > 1), values == 1 after float32."""
+    if not include_background:
+        y_pred = y_pred[:, 1:] if y_pred.shape[1] > 1 else y_pred
+        y = y[:, 1:] if y.shape[1] > 1 else y
+    as_mask = lambda t: t if t.dtype == torch.bool else (t.float() == 1)  # noqa: E731
+    return as_mask(y_pred), as_mask(y)
+
+
+def _stacked_labels(masks: torch.Tensor, exclusive: bool, channel: int | None) -> np.ndarray:
+    """One label volume: items stacked along the first spatial axis, label = item * C + c + 1
+    (``channel`` given: that channel only, label = item + 1)."""
+    B, C = masks.shape[:2]
+    if channel is not None:
+        lab = masks[:, channel].to(torch.int32) * torch.arange(1, B + 1, dtype=torch.int32).view(
+            (B,) + (1,) * (masks.ndim - 2))
+    else:
+        code = masks.to(torch.uint8).argmax(1).to(torch.int32) + 1
+        any_ = masks.any(1)
+        offset = (torch.arange(B, dtype=torch.int32) * C).view((B,) + (1,) * (masks.ndim - 2))
+        lab = torch.where(any_, code + offset, torch.zeros_like(code))
+    lab = lab.numpy()
+    return lab.reshape((B * lab.shape[1],) + lab.shape[2:])
+
+
+def _surface_values(y_pred: torch.Tensor, y: torch.Tensor, include_background: bool, spacing: Any,
+                    queries: list[tuple]) -> tuple[np.ndarray, np.ndarray]:
+    """((B, C, len(queries)) values, (B, C, 3) counts) of the surface kernel, or raise LookupError
+    when the layout is not one the kernel takes (MONAI's code then runs)."""
+    pm, gm = _surface_masks(y_pred, y, include_background)
+    pm, gm = pm.detach().cpu(), gm.detach().cpu()
+    B, C = pm.shape[:2]
+    sdim = pm.ndim - 2
+    if not 1 <= sdim <= 3 or C == 0 or B == 0:
+        raise LookupError
+    spacings = prepare_spacing(spacing=spacing, batch_size=B, img_dim=sdim)
+    sp = [None if s is None else tuple(float(v) for v in np.broadcast_to(np.asarray(s, np.float64), (sdim,)))
+          for s in spacings]
+    values = np.empty((B, C, len(queries)))
+    counts = np.empty((B, C, 3))
+    exclusive = bool((pm.sum(1) <= 1).all()) and bool((gm.sum(1) <= 1).all())
+    groups = [list(range(B))] if all(s == sp[0] for s in sp) else [[b] for b in range(B)]
+    for items in groups:
+        p_sub, g_sub = pm[items], gm[items]
+        nb = len(items)
+        chans = [None] if exclusive else list(range(C))
+        for ch in chans:
+            table = _k._surface_call(_stacked_labels(p_sub, exclusive, ch), _stacked_labels(g_sub, exclusive, ch),
+                                     sp[items[0]], _k._convention("monai"), queries,
+                                     list(range(1, nb * (C if ch is None else 1) + 1)))
+            if ch is None:
+                values[items] = table[:, 5:].reshape(nb, C, -1)
+                counts[items] = table[:, :3].reshape(nb, C, 3)
+            else:
+                values[items, ch] = table[:, 5:]
+                counts[items, ch] = table[:, :3]
+    return values, counts
+
+
+def _warn_empty(counts: np.ndarray, offset: int) -> None:
+    """MONAI's warnings for an empty ground truth / prediction, in MONAI's order."""
+    for b, c in np.ndindex(counts.shape[0], counts.shape[1]):
+        if counts[b, c, 1] == 0:
+            warnings.warn(f"the ground truth of class {c + offset} is all 0, this may result in nan/inf distance.",
+                          stacklevel=4)
+        if counts[b, c, 0] == 0:
+            warnings.warn(f"the prediction of class {c + offset} is all 0, this may result in nan/inf distance.",
+                          stacklevel=4)
+
+
+def _out(values: np.ndarray, like: torch.Tensor) -> torch.Tensor:
+    return torch.from_numpy(values.astype(np.float32)).to(like.device)
+
+
+def _surface_ok(metric: Any, y_pred: torch.Tensor, y: torch.Tensor | None) -> bool:
+    return (y is not None and y_pred.dim() >= 3 and metric.distance_metric == "euclidean"
+            and metric.ignore_index is None and y.shape == y_pred.shape)
+
+
+class HausdorffDistanceMetric(_mm.HausdorffDistanceMetric):
+    """``monai.metrics.HausdorffDistanceMetric``: all (batch item, class) pairs in one kernel call.
+
+    Same arguments (``include_background``, ``distance_metric``, ``percentile``, ``directed``,
+    ``reduction``, ``get_not_nans``, ``ignore_index``; ``spacing`` at call time) and values as
+    MONAI's: surfaces of the voxels equal to 1, exact Euclidean distances in float32, the
+    percentile as ``torch.quantile`` of each direction, then the larger. Empty classes give
+    MONAI's values (inf when only one side is empty, NaN when both are) and warnings.
+    ``distance_metric`` "chessboard"/"taxicab" and ``ignore_index`` run MONAI's code.
+    """
+
+    def _compute_tensor(self, y_pred: torch.Tensor, y: torch.Tensor, **kwargs: Any) -> torch.Tensor:  # type: ignore[override]
+        p = self.percentile
+        if not _surface_ok(self, y_pred, y) or (p and not 0 <= p <= 100):
+            return super()._compute_tensor(y_pred, y, **kwargs)
+        query = (_k._STAT_HD, float(p) if p else -1.0, bool(self.directed), 0.0)
+        try:
+            values, counts = _surface_values(y_pred, y, self.include_background, kwargs.get("spacing"), [query])
+        except LookupError:
+            return super()._compute_tensor(y_pred, y, **kwargs)
+        _warn_empty(counts, 0 if self.include_background else 1)
+        return _out(values[..., 0], y_pred)
+
+
+class SurfaceDistanceMetric(_mm.SurfaceDistanceMetric):
+    """``monai.metrics.SurfaceDistanceMetric``: all (batch item, class) pairs in one kernel call.
+
+    Same arguments and values as MONAI's: the mean distance from the prediction's surface to the
+    ground truth's (``symmetric=True``: of the pooled distances of both directions); NaN when
+    both masks are empty, inf when one is. ``distance_metric`` other than "euclidean" and
+    ``ignore_index`` run MONAI's code.
+    """
+
+    def _compute_tensor(self, y_pred: torch.Tensor, y: torch.Tensor, **kwargs: Any) -> torch.Tensor:  # type: ignore[override]
+        if not _surface_ok(self, y_pred, y):
+            return super()._compute_tensor(y_pred, y, **kwargs)
+        query = (_k._STAT_ASD, -1.0, not self.symmetric, 0.0)
+        try:
+            values, counts = _surface_values(y_pred, y, self.include_background, kwargs.get("spacing"), [query])
+        except LookupError:
+            return super()._compute_tensor(y_pred, y, **kwargs)
+        _warn_empty(counts, 0)      # MONAI names the class by its index after the background is dropped
+        return _out(values[..., 0], y_pred)
+
+
+class SurfaceDiceMetric(_mm.SurfaceDiceMetric):
+    """``monai.metrics.SurfaceDiceMetric`` (normalised surface distance), one kernel call per iteration.
+
+    Same arguments and values as MONAI's with ``use_subvoxels=False`` (surface voxels counted):
+    per class the fraction of both surfaces within ``class_thresholds[c]`` of the other; NaN
+    when both masks are empty. ``use_subvoxels=True``, other distance metrics and
+    ``ignore_index`` run MONAI's code.
+    """
+
+    def _compute_tensor(self, y_pred: torch.Tensor, y: torch.Tensor, **kwargs: Any) -> torch.Tensor:  # type: ignore[override]
+        if not _surface_ok(self, y_pred, y) or self.use_subvoxels or y_pred.ndim not in (4, 5):
+            return super()._compute_tensor(y_pred, y, **kwargs)
+        C = y_pred.shape[1] - (1 if (not self.include_background and y_pred.shape[1] > 1) else 0)
+        thr = self.class_thresholds
+        try:
+            t = np.asarray(thr, dtype=np.float64).reshape(-1)
+        except (TypeError, ValueError):
+            return super()._compute_tensor(y_pred, y, **kwargs)
+        if len(t) != C or not np.all(np.isfinite(t)) or np.any(t < 0):
+            return super()._compute_tensor(y_pred, y, **kwargs)
+        # MONAI compares float32 distances with the threshold as float32 (torch promotion).
+        t32 = t.astype(np.float32).astype(np.float64)
+        distinct, which = np.unique(t32, return_inverse=True)
+        queries = [(_k._STAT_NSD, -1.0, False, float(v)) for v in distinct]
+        try:
+            values, counts = _surface_values(y_pred, y, self.include_background, kwargs.get("spacing"), queries)
+        except LookupError:
+            return super()._compute_tensor(y_pred, y, **kwargs)
+        _warn_empty(counts, 0 if self.include_background else 1)
+        picked = np.take_along_axis(values, which.reshape(1, -1, 1).repeat(values.shape[0], 0), axis=2)[..., 0]
+        return _out(picked, y_pred)
