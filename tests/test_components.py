@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import scipy.ndimage as ndi
 from conftest import assert_on_device, load_volume, to_device, to_numpy
-from medseg_fast import components as C
+from medseg_fast import _components_prep as prep
 from medseg_fast.reference import components as R
 
 cc3d = pytest.importorskip("cc3d")
@@ -448,10 +448,10 @@ def test_errors():
 def test_int32_overflow_is_an_error(monkeypatch):
     x = np.zeros((1, 1, 20), bool)
     x[0, 0, ::2] = True   # 10 components
-    monkeypatch.setattr(C, "_MAX_LABEL", 9)
+    monkeypatch.setattr(prep, "_MAX_LABEL", 9)
     with pytest.raises(OverflowError, match="do not fit the int32 label type"):
         mf.label(x)
-    monkeypatch.setattr(C, "_MAX_LABEL", 10)
+    monkeypatch.setattr(prep, "_MAX_LABEL", 10)
     assert mf.label(x, return_num=True)[1] == 10
 
 
