@@ -138,14 +138,30 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
+    import json
+
     from medseg_fast.pipelines.predict import predict
 
     _threads(args)
     if not 0 <= args.overlap < 1:
         raise UsageError(f"--overlap must be in [0, 1), got {args.overlap}")
+    classes = None
+    if args.labels:
+        from medseg_fast.data.dataset import load_dataset
+        from medseg_fast.io._dicom_seg import segment_codes_from_dataset
+
+        p = Path(args.labels)
+        info = load_dataset(p.parent if p.name == "dataset.json" else p)
+        raw = json.loads((info.root / "dataset.json").read_text())
+        classes = segment_codes_from_dataset(info.labels, raw)
+    fmt = None if args.format == "auto" else args.format
+    if args.dicom_seg_type != "binary" and fmt != "dicom-seg":
+        raise UsageError("--dicom-seg-type needs --format dicom-seg")
     res = predict(args.model, args.input, args.output, device=args.device, mirror=args.mirror,
                   overlap=args.overlap, postprocess=not args.no_postprocess, overwrite=args.overwrite,
-                  progress=(lambda c: print(f"predicted {c}")) if args.verbose else None)
+                  progress=(lambda c: print(f"predicted {c}")) if args.verbose else None,
+                  output_format=fmt, classes=classes, dicom_seg_type=args.dicom_seg_type,
+                  classes_source=str(info.root / "dataset.json") if args.labels else None)
     t = res["timings"]
     print(f"wrote {len(res['written'])} file(s), skipped {len(res['skipped'])} existing; "
           + ", ".join(f"{k} {v:.1f} s" for k, v in t.items()))
@@ -300,6 +316,13 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--no-postprocess", action="store_true", help="keep every connected component")
     r.add_argument("--overwrite", action="store_true", help="redo cases whose output exists")
     r.add_argument("--threads", type=int, default=None)
+    r.add_argument("--format", choices=("auto", "dicom-seg"), default="auto",
+                   help="output format: auto (from the output suffix) or dicom-seg (a DICOM SEG referencing the "
+                        "input DICOM series folder; output .dcm or a folder)")
+    r.add_argument("--labels", default=None, help="dataset.json (or its folder) naming the classes for the DICOM "
+                   "SEG segments, with optional SNOMED-CT codes under \"snomed\" (default: the model's class names)")
+    r.add_argument("--dicom-seg-type", choices=("binary", "labelmap"), default="binary",
+                   help="binary (every SEG reader) or labelmap (DICOM 2024 label-map SEG, faster, fewer readers)")
     r.add_argument("-v", "--verbose", action="store_true")
     r.set_defaults(func=_predict)
 

@@ -19,8 +19,9 @@ An array reads back with its shape and dtype (or :func:`write_image` refuses it)
 
 Modules, by job: ``_meta`` (:class:`Meta`, :class:`DataError`, path names), ``_check`` (header and byte-count
 checks), ``_capture`` (ITK warnings and C-level stderr), ``_atomic`` (verified atomic writes, temporary
-files), ``_image`` (:func:`read_image`, :func:`write_image`), ``_dicom`` (DICOM series), ``_resample``
-(:func:`resample` with the geometry).
+files), ``_image`` (:func:`read_image`, :func:`write_image`), ``_dicom`` (DICOM series), ``_dicom_seg``
+(:func:`write_dicom_seg`, DICOM SEG via highdicom, imported on first use), ``_resample`` (:func:`resample` with
+the geometry).
 """
 
 from __future__ import annotations
@@ -34,10 +35,11 @@ from ._atomic import (
     write_text_atomic,
 )
 from ._check import check_image_file
+from ._dicom_seg import read_source_series, write_dicom_seg
 from ._image import read_image, write_image
 from ._meta import IMAGE_SUFFIXES, DataError, Meta, is_image_path, strip_suffix
 from ._resample import resample
 
 __all__ = ["Meta", "DataError", "read_image", "write_image", "resample", "atomic_path", "is_image_path", "IMAGE_SUFFIXES",
            "strip_suffix", "write_text_atomic", "is_temp_name", "clean_stale_temp_files", "check_image_file",
-           "check_zip"]
+           "check_zip", "write_dicom_seg", "read_source_series"]

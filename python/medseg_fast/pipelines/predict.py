@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .. import keep_largest_per_class, resample, sliding_window_inference
+from .. import keep_largest_per_class, resample_argmax, sliding_window_inference
 from ..data.fingerprint import require_finite
 from ..data.preprocess import preprocess_image
 from ..data.sampling import pad_to
@@ -105,21 +105,31 @@ class Predictor:
         x = torch.from_numpy(np.ascontiguousarray(data))[None]
         t1 = time.perf_counter()
         mirror_axes = tuple(self.plan.get("mirror_axes", range(len(self.patch)))) if self.mirror else None
-        logits = sliding_window_inference(x, self._net, self.patch, overlap=self.overlap, batch_size=self.batch_size,
-                                          positions="nnunet", mirror_axes=mirror_axes, device=self.device,
-                                          output_device=self.device)
         inner = tuple(slice(p, p + n) for p, n in zip(pad, shape))
-        probs = torch.softmax(logits[0][(slice(None), *inner)].float(), 0)
+        same_grid = tuple(shape) == tuple(props["cropped_shape"])
+        # Same grid: the sliding window's own argmax (labels straight from the blended logits, no float volume
+        # on the original grid); otherwise softmax at the network grid and the fused resample + argmax, so
+        # memory past the network-grid probabilities is the label map plus per-thread tiles (never C x original).
+        out = sliding_window_inference(x, self._net, self.patch, overlap=self.overlap, batch_size=self.batch_size,
+                                       positions="nnunet", mirror_axes=mirror_axes, device=self.device,
+                                       output_device=self.device, argmax=same_grid)
+        if same_grid:
+            cropped = out[0][inner]
+        else:
+            probs = torch.softmax(out[0][(slice(None), *inner)].float(), 0)
+            del out
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)  # honest stage timings
         t2 = time.perf_counter()
-        # back to the input grid on the inference device (GPU when there is one): only uint8 labels come back
-        cropped = resample(probs, props["cropped_shape"], spacing=self.plan["target_spacing"],
-                           new_spacing=meta.spacing, order=1)
+        if not same_grid:
+            # back to the input grid on the inference device (GPU when there is one): only labels come back
+            cropped = resample_argmax(probs, props["cropped_shape"], spacing=self.plan["target_spacing"],
+                                      new_spacing=meta.spacing, order=1)
+            del probs
         labels = np.zeros(props["original_shape"], dtype=np.uint8)
         box = tuple(slice(a, b) for a, b in props["bbox"])
-        labels[box] = cropped.argmax(0).to(torch.uint8).cpu().numpy()
-        del probs, cropped
+        labels[box] = cropped.to(torch.uint8).cpu().numpy()
+        del cropped
         t3 = time.perf_counter()
         if self.postprocess if postprocess is None else postprocess:
             labels = keep_largest_per_class(labels, self.classes)  # full connectivity: 26 in 3-D, 8 in 2-D
@@ -175,16 +185,26 @@ def group_inputs(folder: Path, num_channels: int) -> dict[str, list[Path]]:
 
 def predict(model: str | os.PathLike, input: str | os.PathLike, output: str | os.PathLike, *,
             device: str = "auto", mirror: bool = False, overlap: float = 0.5, postprocess: bool = True,
-            overwrite: bool = False, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+            overwrite: bool = False, progress: Callable[[str], None] | None = None,
+            output_format: str | None = None, classes: dict[int, Any] | None = None,
+            dicom_seg_type: str = "binary", classes_source: str | None = None) -> dict[str, Any]:
     """Segment a file (to a file) or a folder of cases (to a folder, ``CASE.nii.gz`` per case).
 
     Existing outputs that read back whole are skipped unless ``overwrite``. Returns ``{"written": [...], "skipped": [...],
-    "timings": {...}}``.
+    "timings": {...}}``. ``output_format="dicom-seg"``: ``input`` is a DICOM series folder and ``output`` a
+    DICOM SEG file (``.dcm``, or a folder for ``CASE.dcm``) referencing it, one segment per class named (and
+    coded) by ``classes`` (value -> name or spec, :func:`medseg_fast.io.write_dicom_seg`; default: the class
+    names the model was trained with); ``dicom_seg_type`` ``"binary"`` or ``"labelmap"``.
     """
     t_start = time.time()
     inp, out = Path(input), Path(output)
     if not inp.exists():
         raise DataError(f"{inp}: no such file or folder")
+    if output_format not in (None, "dicom-seg"):
+        raise ValueError(f"output_format must be None or 'dicom-seg', got {output_format!r}")
+    if output_format == "dicom-seg":
+        return _predict_dicom_seg(model, inp, out, classes, classes_source or "the given classes", dicom_seg_type,
+                                  overwrite, dict(device=device, mirror=mirror, overlap=overlap, postprocess=postprocess))
     predictor = Predictor(model, device=device, mirror=mirror, overlap=overlap, postprocess=postprocess)
     rank, world = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
     if inp.is_file() or (inp.is_dir() and not any(is_image_path(p) for p in inp.iterdir())):
@@ -240,3 +260,35 @@ def _output_ok(target: Path, source: Path) -> bool:
                     expected)
         return False
     return True
+
+
+def _predict_dicom_seg(model: Any, inp: Path, out: Path, classes: dict[int, Any] | None, source: str, seg_type: str,
+                       overwrite: bool, options: dict[str, Any]) -> dict[str, Any]:
+    """One DICOM series folder -> one DICOM SEG; the series and the classes are checked before inference."""
+    from ..io import read_source_series, write_dicom_seg
+
+    if inp.is_file() or any(is_image_path(p) for p in inp.iterdir()):
+        raise DataError(f"{inp}: --format dicom-seg needs a DICOM series folder as input, got "
+                        f"{'a file' if inp.is_file() else 'a folder of image files'}")
+    if out.is_dir():
+        out = out / f"{inp.name}.dcm"
+    elif out.suffix.lower() != ".dcm":
+        raise DataError(f"{out}: a DICOM SEG output must be a .dcm file or an existing folder")
+    if out.exists() and not overwrite:
+        return {"written": [], "skipped": [str(out)], "timings": {}}
+    read_source_series(inp)  # bad series (not DICOM, uneven slice spacing, ...): fail before the model runs
+    predictor = Predictor(model, **options)
+    spec = classes if classes is not None else {int(k): v for k, v in predictor.plan.get("labels", {}).items()
+                                                if int(k) != 0}
+    missing = [c for c in predictor.classes if c not in spec]
+    if missing:
+        raise DataError(f"{source if classes is not None else model}: class value(s) {missing} of the model are "
+                        "missing from its labels; every segment of a DICOM SEG needs a name")
+    image, meta = read_image(inp)
+    require_finite(image, inp)
+    labels = predictor.predict_array(image, meta)
+    t0 = time.perf_counter()
+    write_dicom_seg(labels, inp, {c: spec[c] for c in predictor.classes}, out, meta=meta,
+                    segmentation_type=seg_type)
+    predictor.timings["export"] += time.perf_counter() - t0
+    return {"written": [str(out)], "skipped": [], "timings": dict(predictor.timings)}
