@@ -18,6 +18,9 @@
 // IEEE TIP 2008; the rank lookup of overlapping runs is in the spirit of the relative-label
 // tables of Lacassagne & Zavidovique's Light Speed Labeling (J. Real-Time Image Proc. 2011);
 // the slab split and face merge follow the usual parallel union-find scheme.
+//
+// Why one file (~520 lines): the run extraction, the slab union-find and the face merge share the
+// run layout and the root rule that the numbering proof rests on; they are read together.
 #include <algorithm>
 #include <atomic>
 #include <cstring>
@@ -26,9 +29,6 @@
 #include <stdexcept>
 #include <string>
 #include <type_traits>
-//
-// Why one file (~520 lines): the run extraction, the slab union-find and the face merge share the
-// run layout and the root rule that the numbering proof rests on; they are read together.
 
 #include "components_cpu.h"
 #include "medseg/components.h"

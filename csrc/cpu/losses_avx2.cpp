@@ -24,11 +24,6 @@
 #pragma GCC optimize("no-trapping-math")
 #endif
 #include <vector>
-//
-// Why one long file (~700 lines): every function here carries the same target("avx2,fma")
-// attribute and shares the tile helpers and lane-order reductions; split across units they would
-// need an internal header of always-inline AVX2 helpers, and the bit-identity argument (same
-// operations and order as the scalar path) is easier to check in one place.
 
 #include "losses_cpu.h"
 #include "losses_simd.h"

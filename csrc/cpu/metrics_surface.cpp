@@ -9,14 +9,14 @@
 // the voxel grid whose 2x2x2 neighbourhood is neither empty nor full, weighted by surfel area.
 // Restricting to the union box is exact: every surface element of either mask lies inside it,
 // and outside it both masks are empty.
+//
+// Why one file (~510 lines): the per-class box pass, the surface extraction and the statistics
+// share the box and surface layouts; the nearest-neighbour search is already its own unit.
 #include <atomic>
 #include <cmath>
 #include <cstring>
 #include <limits>
 #include <stdexcept>
-//
-// Why one file (~510 lines): the per-class box pass, the surface extraction and the statistics
-// share the box and surface layouts; the nearest-neighbour search is already its own unit.
 
 #include "distance_cpu.h"
 #include "medseg/metrics_surfels.h"
