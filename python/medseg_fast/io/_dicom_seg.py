@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from .._version import __version__
 from ._atomic import atomic_path
 from ._meta import DataError
 
@@ -195,8 +196,6 @@ def write_dicom_seg(labels: Any, source_series: str | os.PathLike | Sequence[str
     ...     "seg.dcm")  # doctest: +SKIP
     """
     import highdicom as hd
-
-    from .._version import __version__
 
     kinds = {"binary": hd.seg.SegmentationTypeValues.BINARY, "labelmap": hd.seg.SegmentationTypeValues.LABELMAP}
     if segmentation_type not in kinds:

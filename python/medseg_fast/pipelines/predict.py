@@ -32,7 +32,9 @@ from ..io import (
     is_image_path,
     is_temp_name,
     read_image,
+    read_source_series,
     strip_suffix,
+    write_dicom_seg,
     write_image,
 )
 from ..models import build_model
@@ -265,8 +267,6 @@ def _output_ok(target: Path, source: Path) -> bool:
 def _predict_dicom_seg(model: Any, inp: Path, out: Path, classes: dict[int, Any] | None, source: str, seg_type: str,
                        overwrite: bool, options: dict[str, Any]) -> dict[str, Any]:
     """One DICOM series folder -> one DICOM SEG; the series and the classes are checked before inference."""
-    from ..io import read_source_series, write_dicom_seg
-
     if inp.is_file() or any(is_image_path(p) for p in inp.iterdir()):
         raise DataError(f"{inp}: --format dicom-seg needs a DICOM series folder as input, got "
                         f"{'a file' if inp.is_file() else 'a folder of image files'}")
