@@ -58,7 +58,8 @@ def _bench(args: argparse.Namespace) -> int:
     rows = bench.run_suites(names, device=args.device, quick=args.quick, data=args.data)
     tag = args.tag or f"{'-'.join(names) if args.suite else 'all'}-{args.device}{'-quick' if args.quick else ''}"
     json_path, md_path = bench.write_results(rows, args.out, args.device, tag)
-    print(f"results written to {md_path} and {json_path}")
+    chart = md_path.with_suffix(".png")
+    print(f"results written to {md_path}, {json_path}" + (f" and {chart}" if chart.exists() else ""))
     return 0
 
 
@@ -105,7 +106,7 @@ def _preprocess(args: argparse.Namespace) -> int:
         raise UsageError(f"--spacing needs 2 or 3 positive values (array axis order), got {args.spacing}")
     rank, world = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
     plan = preprocess_dataset(args.dataset, args.out, rank=rank, world_size=world, target_spacing=args.spacing,
-                              overwrite=args.overwrite, progress=lambda c: print(f"preprocessed {c}"))
+                              overwrite=args.overwrite)
     print(f"plan {plan['hash']}: target spacing {plan['target_spacing']} mm; cases in {Path(args.out) / 'cases'}")
     return 0
 
@@ -125,7 +126,7 @@ def _train(args: argparse.Namespace) -> int:
     cfg = TrainConfig(preprocessed=args.data, out=args.out, arch=args.arch, loss=args.loss, steps=args.steps,
                       batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer, device=args.device,
                       seed=args.seed, resume=not args.no_resume, val_fraction=args.val_fraction,
-                      val_every=args.val_every, progress=not args.no_progress, amp=args.amp,
+                      val_every=args.val_every, progress=not (args.no_progress or args.quiet), amp=args.amp,
                       deep_supervision=not args.no_deep_supervision, upsample=args.upsample, norm=args.norm)
     if args.patch_size:
         cfg.patch_size = args.patch_size
@@ -233,11 +234,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = _Parser(prog="medseg-fast", description="Fast kernels for 3D medical image segmentation.")
     parser.add_argument("--version", action="version", version=f"medseg-fast {__version__}")
+    # on every subcommand: progress bars (one line per item when stderr is not a terminal) and logging
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--quiet", action="store_true", help="no progress bars or progress lines")
+    common.add_argument("--log-level", default="WARNING", type=str.upper,
+                        choices=("DEBUG", "INFO", "WARNING", "ERROR"), help="logging level (default WARNING)")
+    common.add_argument("--log-file", default=None, metavar="FILE", help="also write the log to FILE")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    b = sub.add_parser("bench", help="compare every kernel with the established peers on this machine",
+    b = sub.add_parser("bench", parents=[common], help="compare every kernel with the established peers on this machine",
                        description="Time ours and the peers in one process (alternating, median after warm-up) "
                                    "and write a markdown + JSON table.")
-    b.add_argument("--suite", action="append", help="suite to run (repeatable; default: all)")
+    from medseg_fast.bench import available_suites
+
+    b.add_argument("--suite", action="append", metavar="NAME",
+                   help=f"suite to run (repeatable; default: all): {', '.join(available_suites())}")
     b.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     b.add_argument("--quick", action="store_true", help="small inputs and few repeats (a smoke run)")
     b.add_argument("--threads", type=int, default=None, help="CPU threads for our kernels")
@@ -247,9 +257,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="folder of the real benchmark volumes (default: $MEDSEG_BENCH_DATA; without either, the "
                         "real-volume rows are skipped)")
     b.set_defaults(func=_bench)
-    sub.add_parser("config", help="print what was built").set_defaults(func=_config)
+    sub.add_parser("config", parents=[common], help="print what was built").set_defaults(func=_config)
 
-    d = sub.add_parser("demo", help="synthetic CT -> train a 3-D U-Net on the CPU -> predict -> evaluate",
+    d = sub.add_parser("demo", parents=[common], help="synthetic CT -> train a 3-D U-Net on the CPU -> predict -> evaluate",
                        description="Generate a small synthetic abdominal CT dataset, train a small 3-D U-Net on "
                                    "the CPU, predict the held-out cases, keep the largest component per organ, "
                                    "evaluate, and write OUT/metrics.json (mean_dice), the checkpoint, NIfTI "
@@ -264,7 +274,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--tiny", action="store_true", help="a seconds-long smoke run of every stage (Dice meaningless)")
     d.set_defaults(func=_demo)
 
-    p = sub.add_parser("preprocess", help="fingerprint and preprocess a dataset (nnU-Net / MSD layout)",
+    p = sub.add_parser("preprocess", parents=[common], help="fingerprint and preprocess a dataset (nnU-Net / MSD layout)",
                        description="Check the dataset (geometry, label values), compute its fingerprint and "
                                    "cache every training case resampled and normalized. Resumable; under "
                                    "torchrun each rank takes its share of the cases.")
@@ -275,7 +285,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=None)
     p.set_defaults(func=_preprocess)
 
-    t = sub.add_parser("train", help="train a U-Net on a preprocessed folder (torchrun for several GPUs/nodes)",
+    t = sub.add_parser("train", parents=[common], help="train a U-Net on a preprocessed folder (torchrun for several GPUs/nodes)",
                        description="Patch training with foreground oversampling, augmentation on the device, "
                                    "Dice+CE or Dice+focal loss with deep supervision, AMP on GPUs, checkpoints "
                                    "and resume (OUT/checkpoint_last.pt), log.csv/log.json. Launch with "
@@ -303,7 +313,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--threads", type=int, default=None)
     t.set_defaults(func=_train)
 
-    r = sub.add_parser("predict", help="segment a file or a folder of cases with a trained checkpoint",
+    r = sub.add_parser("predict", parents=[common], help="segment a file or a folder of cases with a trained checkpoint",
                        description="Read, preprocess, sliding-window inference, resample back to the input "
                                    "grid, keep the largest component per class, write with the input's geometry. "
                                    "Folders are resumable (existing outputs are skipped).")
@@ -326,7 +336,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("-v", "--verbose", action="store_true")
     r.set_defaults(func=_predict)
 
-    e = sub.add_parser("evaluate", help="per-case, per-class Dice, IoU, HD95, ASSD, surface Dice; overlays",
+    e = sub.add_parser("evaluate", parents=[common], help="per-case, per-class Dice, IoU, HD95, ASSD, surface Dice; overlays",
                        description="Compare predicted label maps with the ground truth (matched by file name; "
                                    "both must hold non-negative whole class values); "
                                    "write OUT/metrics.csv, OUT/summary.json (mean and std per class) and "
@@ -373,9 +383,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
+    from medseg_fast import _progress
     from medseg_fast.io import DataError
 
     debug = os.environ.get("MEDSEG_FAST_TRACEBACK", "") not in ("", "0")
+    try:
+        _progress.setup_logging(args.log_level, args.log_file)
+    except ValueError as exc:
+        print(f"medseg-fast: error: {_one_line(exc)}", file=sys.stderr)
+        return 2
+    _progress.enable(not args.quiet)
     try:
         return int(args.func(args) or 0)
     except (UsageError, DataError) as exc:

@@ -16,12 +16,29 @@ import pkgutil
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..io import write_text_atomic
+from ..io import atomic_path, write_text_atomic
 from .data import ENV_VAR, benchmark_dir
-from .harness import Row
-from .machine import machine_info
+from .._progress import Progress
+from .harness import Row, set_row_hook
+from .machine import load_average, machine_info
 
-__all__ = ["available_suites", "run_suites", "write_results", "format_table"]
+__all__ = ["available_suites", "run_suites", "write_results", "format_table", "write_chart", "COLUMNS"]
+
+# The load average when the last run_suites started and ended: a busy machine makes every time longer.
+LAST_RUN: dict[str, str] = {}
+
+COLUMNS = """Columns:
+- **median ms**: median wall time of the timed runs (after warm-up); ours and the peers run alternately in one
+  process, the order rotated every round.
+- **IQR ms**: interquartile range of those runs (their spread).
+- **MVx/s**: million input voxels processed per second (voxels / median time).
+- **ours × faster**: this row's median / our median for the same case (> 1: ours is faster; our own rows are
+  near 1.00).
+- **peak extra MiB**: peak resident (CPU) or allocated (GPU) memory above the level before the call.
+- **copy fraction**: time of a plain memory copy moving the same bytes / this row's time (100% = as fast as a
+  copy; only for bandwidth-bound kernels).
+- **note**: the correctness check against ours (max difference) or how the row differs; "1 run": timed once
+  (slow peer)."""
 
 
 def available_suites() -> list[str]:
@@ -77,18 +94,38 @@ def run_suites(names: list[str], device: str = "cpu", quick: bool = False, log=p
         suites skip their real-volume rows). ValueError if it is not a folder.
     """
     rows: list[Row] = []
+    LAST_RUN["load_before"] = load_average()
     with _data_folder(data):
-        for name in names:
+        for k, name in enumerate(names, start=1):
             module = _load(name)
-            log(f"== suite {name}: {module.DESCRIPTION}")
-            suite_rows = module.run(device=device, quick=quick)
+            log(f"== suite {name} ({k}/{len(names)}): {module.DESCRIPTION}")
+            # one progress line per measured case (the number of cases of a suite is not known in advance)
+            bar = Progress(f"bench {name}", None, unit="case")
+            set_row_hook(lambda case_rows, bar=bar: bar.update(1, item=_case_summary(case_rows)))
+            try:
+                suite_rows = module.run(device=device, quick=quick)
+            finally:
+                set_row_hook(None)
+                bar.close()
             log(format_table(suite_rows))
             rows.extend(suite_rows)
+    LAST_RUN["load_after"] = load_average()
     return rows
 
 
-def write_results(rows: list[Row], out_dir: str | Path, device: str, tag: str) -> tuple[Path, Path]:
-    """Write ``OUT/TAG.json`` and ``OUT/TAG.md`` (machine description + table), each atomically and verified.
+def _case_summary(rows: list[Row]) -> str:
+    """``case: ours 12.3 ms, 4.1x vs peer, ...`` for a progress line."""
+    if not rows:
+        return ""
+    ours, peers = rows[0], rows[1:]
+    vs = ", ".join(f"{r.speedup_of_ours:.2g}x vs {r.impl}" for r in peers if r.speedup_of_ours and not _is_ours(r.impl))
+    return f"{ours.case}: {ours.impl} {ours.median_s * 1e3:.3g} ms" + (f", {vs}" if vs else "")
+
+
+def write_results(rows: list[Row], out_dir: str | Path, device: str, tag: str, *,
+                  chart: bool = True) -> tuple[Path, Path]:
+    """Write ``OUT/TAG.json`` and ``OUT/TAG.md`` (machine description + table + column legend) and, with
+    ``chart``, ``OUT/TAG.png`` (:func:`write_chart`), each atomically and verified.
 
     Raises
     ------
@@ -98,9 +135,54 @@ def write_results(rows: list[Row], out_dir: str | Path, device: str, tag: str) -
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     machine = machine_info(device)
+    if LAST_RUN:
+        machine["load average before (1/5/15 min)"] = LAST_RUN.get("load_before", "n/a")
+        machine["load average after (1/5/15 min)"] = LAST_RUN.get("load_after", "n/a")
     json_path = out / f"{tag}.json"
     md_path = out / f"{tag}.md"
     write_text_atomic(json_path, json.dumps({"machine": machine, "rows": [r.as_dict() for r in rows]}, indent=1) + "\n")
     desc = "\n".join(f"- {k}: {v}" for k, v in machine.items())
-    write_text_atomic(md_path, f"# Benchmark results: {tag}\n\n{desc}\n\n{format_table(rows)}\n")
+    write_text_atomic(md_path, f"# Benchmark results: {tag}\n\n{desc}\n\n{format_table(rows)}\n\n{COLUMNS}\n"
+                               f"\nChart: {tag}.png (ours × faster than each peer, per case).\n")
+    if chart:
+        write_chart(rows, out / f"{tag}.png", title=f"{tag}: ours × faster than each peer")
     return json_path, md_path
+
+
+def _is_ours(impl: str) -> bool:
+    return impl.startswith("medseg_fast") or impl.startswith("ours")
+
+
+def write_chart(rows: list[Row], path: str | Path, *, title: str = "ours × faster than each peer") -> Path | None:
+    """A PNG bar chart (log scale) of how many times faster ours is than each peer, one bar per case and peer;
+    None when no row has a peer."""
+    bars = [(f"{r.case} | {r.impl}", r.speedup_of_ours, r.suite) for r in rows
+            if not _is_ours(r.impl) and r.speedup_of_ours]
+    if not bars:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    suites = sorted({b[2] for b in bars})
+    colours = {s: plt.cm.tab10(i % 10) for i, s in enumerate(suites)}
+    labels = [b[0] if len(b[0]) <= 72 else b[0][:69] + "..." for b in bars]
+    fig, ax = plt.subplots(figsize=(13, 0.28 * len(bars) + 1.4))
+    y = range(len(bars))[::-1]
+    ax.barh(list(y), [b[1] for b in bars], color=[colours[b[2]] for b in bars])
+    ax.set_xscale("log")
+    ax.axvline(1.0, color="black", lw=0.8)
+    ax.set_yticks(list(y), labels, fontsize=7)
+    for yi, b in zip(y, bars):
+        ax.text(b[1], yi, f" {b[1]:.3g}×", va="center", fontsize=7)
+    ax.set_xlabel("ours × faster (peer median / our median; < 1: the peer is faster)")
+    ax.set_title(title, fontsize=10)
+    ax.legend(handles=[plt.Rectangle((0, 0), 1, 1, color=colours[s]) for s in suites], labels=suites,
+              fontsize=7, loc="lower right")
+    fig.tight_layout()
+    fig.subplots_adjust(left=max(fig.subplotpars.left, 0.36))
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+    plt.close(fig)
+    return Path(path)

@@ -18,7 +18,17 @@ from typing import Any, Callable
 
 import numpy as np
 
-__all__ = ["Timing", "Row", "measure", "peak_extra_memory", "copy_bandwidth", "rows_for_case", "sync_for"]
+__all__ = ["Timing", "Row", "measure", "peak_extra_memory", "copy_bandwidth", "rows_for_case", "sync_for",
+           "set_row_hook"]
+
+# Called with the rows of each case as soon as they are measured (run_suites reports progress with it).
+_row_hook: Callable[[list], None] | None = None
+
+
+def set_row_hook(hook: Callable[[list], None] | None) -> None:
+    """Install (or remove, with None) the function that receives the rows of every measured case."""
+    global _row_hook
+    _row_hook = hook
 
 
 @dataclass
@@ -165,4 +175,6 @@ def rows_for_case(
             copy_fraction=(bytes_moved / bandwidth / t.median) if (bytes_moved and bandwidth) else None,
             note=(notes or {}).get(name, ""),
         ))
+    if _row_hook is not None:
+        _row_hook(rows)
     return rows

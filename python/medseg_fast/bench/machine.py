@@ -43,6 +43,39 @@ def _git_commit() -> str:
         return "unknown"
 
 
+# Import name -> distribution names to ask importlib.metadata when the module has no __version__ (cc3d, edt).
+PEERS = {
+    "numpy": ("numpy",), "scipy": ("scipy",), "torch": ("torch",), "monai": ("monai",),
+    "cc3d": ("connected-components-3d",), "edt": ("edt",), "SimpleITK": ("SimpleITK", "simpleitk"),
+    "skimage": ("scikit-image",), "medpy": ("MedPy", "medpy"), "surface_distance": ("surface-distance",
+                                                                                     "surface_distance"),
+    "torchio": ("torchio",), "nnunetv2": ("nnunetv2",), "cupy": ("cupy", "cupy-cuda13x", "cupy-cuda12x"),
+}
+
+
+def peer_version(name: str) -> str:
+    """Version of an imported peer module: its ``__version__``, else its installed distribution's metadata."""
+    from importlib import metadata
+
+    version = getattr(sys.modules.get(name), "__version__", None)
+    if isinstance(version, str) and version:
+        return version
+    for dist in PEERS.get(name, (name,)):
+        try:
+            return metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            continue
+    return "unknown"
+
+
+def load_average() -> str:
+    """The 1, 5 and 15 minute load averages ("n/a" where the OS has none)."""
+    try:
+        return " ".join(f"{v:.2f}" for v in os.getloadavg())
+    except (AttributeError, OSError):
+        return "n/a"
+
+
 def machine_info(device: str = "cpu") -> dict:
     import medseg_fast
 
@@ -58,10 +91,9 @@ def machine_info(device: str = "cpu") -> dict:
         "threads": medseg_fast.get_num_threads(),
         "device": device,
     }
-    for name in ("numpy", "scipy", "torch", "monai", "cc3d", "edt", "SimpleITK", "skimage", "cupy"):
-        module = sys.modules.get(name)
-        if module is not None:
-            info[name] = getattr(module, "__version__", "?")
+    for name in PEERS:
+        if name in sys.modules:
+            info[name] = peer_version(name)
     if device == "cuda":
         import torch
 

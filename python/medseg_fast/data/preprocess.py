@@ -21,6 +21,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .. import ct_normalize, mr_normalize, resample, resample_labels
+from .._progress import Progress
 from ..io import DataError, Meta, atomic_path, check_zip, clean_stale_temp_files, is_temp_name, write_text_atomic
 from .dataset import Case, DatasetInfo, find_cases, load_dataset
 from .fingerprint import compute_fingerprint, load_case
@@ -199,15 +200,15 @@ def preprocess_dataset(dataset: str | os.PathLike, out_dir: str | os.PathLike, *
                 f.unlink()
     if rank == 0:
         write_text_atomic(plan_path, json.dumps(plan, indent=1))
-    for i, case in enumerate(cases):
-        if i % world_size != rank:
-            continue
-        target = out / "cases" / f"{case.case_id}.npz"
-        if target.exists() and _cached_ok(target, plan["hash"]):
-            continue
-        preprocess_case_to(case, info, plan, target)
-        if progress:
-            progress(case.case_id)
+    mine = [case for i, case in enumerate(cases) if i % world_size == rank]
+    with Progress("preprocess", len(mine)) as bar:
+        for case in mine:
+            target = out / "cases" / f"{case.case_id}.npz"
+            if not (target.exists() and _cached_ok(target, plan["hash"])):
+                preprocess_case_to(case, info, plan, target)
+                if progress:
+                    progress(case.case_id)
+            bar.update(1, item=case.case_id)
     return plan
 
 

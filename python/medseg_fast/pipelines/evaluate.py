@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from .._progress import Progress
 from ..io import DataError, atomic_path, is_image_path, is_temp_name, read_image, strip_suffix, write_text_atomic
 from ..lesion import lesion_wise as lesion_wise_case
 from ..metrics import evaluate as evaluate_case
@@ -319,6 +320,7 @@ def evaluate(pred: str | os.PathLike, gt: str | os.PathLike, out: str | os.PathL
     lesion_opts = dict(lesion_options or {})
     declared = None if labels is None else [int(c) for c in labels if int(c) != 0]
     source = "the given labels" if labels_source is None else labels_source
+    bar = Progress("evaluate", len(gts))
     for cid in sorted(gts):
         g, gmeta = read_image(gts[cid])
         p, pmeta = read_image(preds[cid])
@@ -362,6 +364,8 @@ def evaluate(pred: str | os.PathLike, gt: str | os.PathLike, out: str | os.PathL
                           np.concatenate([cmap[g.astype(np.int64) % 256], sep, cmap[p.astype(np.int64) % 256]], 1))
             else:
                 overlay_png(outdir / "overlays" / f"{cid}.png", p, g, img, spacing=gmeta.spacing)
+        bar.update(1, item=cid)
+    bar.close()
     all_metrics = [*metrics, *(LESION_METRICS if lesion_wise else ())]
     write_text_atomic(outdir / "metrics.csv", _csv(["case", "class", "name", *all_metrics], rows))
     if lesion_wise:

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from .. import keep_largest_per_class, resample_argmax, sliding_window_inference
+from .._progress import Progress
 from ..data.fingerprint import require_finite
 from ..data.preprocess import preprocess_image
 from ..data.sampling import pad_to
@@ -228,16 +229,17 @@ def predict(model: str | os.PathLike, input: str | os.PathLike, output: str | os
     # temporary outputs of a killed run: removed when their writer is gone (another rank's are kept)
     clean_stale_temp_files(out if out.is_dir() else out.parent, older_than=t_start)
     written, skipped = [], []
-    for i, (cid, (files, target)) in enumerate(sorted(jobs.items())):
-        if i % world != rank:
-            continue
-        if target.exists() and not overwrite and _output_ok(target, files[0]):
-            skipped.append(str(target))
-            continue
-        predictor.predict_files(files, target)
-        written.append(str(target))
-        if progress:
-            progress(cid)
+    mine = [job for i, job in enumerate(sorted(jobs.items())) if i % world == rank]
+    with Progress("predict", len(mine)) as bar:
+        for cid, (files, target) in mine:
+            if target.exists() and not overwrite and _output_ok(target, files[0]):
+                skipped.append(str(target))
+            else:
+                predictor.predict_files(files, target)
+                written.append(str(target))
+                if progress:
+                    progress(cid)
+            bar.update(1, item=cid)
     return {"written": written, "skipped": skipped, "timings": dict(predictor.timings)}
 
 

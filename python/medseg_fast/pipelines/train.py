@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from .. import sliding_window_inference
+from .._progress import Progress
 from ..data.augment import AugmentConfig, augment_batch
 from ..data.preprocess import case_files, load_plan, load_preprocessed
 from ..data.sampling import PatchSampler, pad_to
@@ -241,10 +242,8 @@ def train(config: TrainConfig, *, on_log: Callable[[dict[str, Any]], None] | Non
 
     ddp_info = None
     bar = None
-    if config.progress and rank == 0:
-        from tqdm import tqdm
-
-        bar = tqdm(total=config.steps, initial=step, desc="train", unit="step", dynamic_ncols=True)
+    if config.progress and rank == 0:  # a bar on a terminal, else a line at most every 10 s
+        bar = Progress("train", config.steps, unit="step", initial=step, min_interval=10.0, force=True)
     model.train()
     t_loop = time.perf_counter()
     running = []
@@ -282,7 +281,7 @@ def train(config: TrainConfig, *, on_log: Callable[[dict[str, Any]], None] | Non
             if on_log is not None:
                 on_log(entry)
             if bar is not None:
-                bar.set_postfix(loss=f"{entry['loss']:.3f}")
+                bar.set_postfix(f"loss {entry['loss']:.3f}")
         if rank == 0 and config.checkpoint_every and step % config.checkpoint_every == 0 and step < config.steps:
             save_checkpoint(last, checkpoint())
     if bar is not None:
