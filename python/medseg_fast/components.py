@@ -23,6 +23,8 @@ import numpy as np
 from . import _backend as B
 from . import _ext
 from . import _validate as V
+from ._components_prep import _cuda_label, _out_desc, _Prepared, _runs, _zeros_or_empty
+from ._typing import Array, ArrayLike
 from .resampling import _label_range
 
 __all__ = [
@@ -34,11 +36,9 @@ __all__ = [
     "fill_holes",
 ]
 
-from ._components_prep import _cuda_label, _out_desc, _Prepared, _runs, _zeros_or_empty
-
 
 # ----------------------------------------------------------------------------- label
-def label(x: Any, connectivity: int | None = None, *, background: int = 0, return_num: bool = False) -> Any:
+def label(x: ArrayLike, connectivity: int | None = None, *, background: int = 0, return_num: bool = False) -> Any:
     """Label the connected components of a 2-D or 3-D mask or label map.
 
     Parameters
@@ -103,7 +103,7 @@ DENSE_LABEL_LIMIT = 2**20
 
 
 def component_stats(
-    labels: Any, spacing: float | Sequence[float] | None = None, *, compact: bool = False
+    labels: ArrayLike, spacing: float | Sequence[float] | None = None, *, compact: bool = False
 ) -> dict[str, np.ndarray]:
     """Size, volume, bounding box and centroid of every label of a label image.
 
@@ -265,7 +265,7 @@ def _largest_k_table(sizes: np.ndarray, k: int) -> np.ndarray:
     return keep
 
 
-def largest_component(x: Any, k: int = 1, connectivity: int | None = None, *, background: int = 0) -> Any:
+def largest_component(x: Array, k: int = 1, connectivity: int | None = None, *, background: int = 0) -> Array:
     """Keep the `k` largest connected components, set everything else to `background`.
 
     Parameters
@@ -305,8 +305,8 @@ def largest_component(x: Any, k: int = 1, connectivity: int | None = None, *, ba
 
 
 def remove_small_components(
-    x: Any, min_size: float, *, spacing: float | Sequence[float] | None = None, connectivity: int | None = None, background: int = 0
-) -> Any:
+    x: Array, min_size: float, *, spacing: float | Sequence[float] | None = None, connectivity: int | None = None, background: int = 0
+) -> Array:
     """Remove the components smaller than `min_size` (voxels, or mm³ when `spacing` is given).
 
     Parameters
@@ -352,8 +352,8 @@ def remove_small_components(
 
 
 def keep_largest_per_class(
-    labelmap: Any, classes: Sequence[int] | None = None, connectivity: int | None = None, *, background: int = 0
-) -> Any:
+    labelmap: Array, classes: Sequence[int] | None = None, connectivity: int | None = None, *, background: int = 0
+) -> Array:
     """Keep only the largest connected component of each class of a label map.
 
     Parameters
@@ -423,7 +423,7 @@ def _values_at(p: _Prepared, first: np.ndarray) -> np.ndarray:
     return out
 
 
-def fill_holes(x: Any, connectivity: int | None = None) -> Any:
+def fill_holes(x: Array, connectivity: int | None = None) -> Array:
     """Fill the holes of a mask: background regions not connected to the array border.
 
     Parameters

@@ -26,6 +26,7 @@ from typing import Any
 from . import _backend as B
 from . import _ext
 from . import _validate as V
+from ._typing import Array
 
 __all__ = ["distance_transform", "signed_distance"]
 
@@ -79,12 +80,12 @@ def _mask_input(mask: Any, name: str = "mask") -> B.ArrayView:
 
 
 def distance_transform(
-    mask: Any,
+    mask: Array,
     spacing: float | Sequence[float] | None = None,
     *,
     squared: bool = False,
     dtype: str = "float32",
-) -> Any:
+) -> Array:
     """Exact Euclidean distance of every nonzero element to the nearest zero element.
 
     Equals ``scipy.ndimage.distance_transform_edt(mask != 0, sampling=spacing)`` (float64: bit for
@@ -131,11 +132,11 @@ def distance_transform(
 
 
 def signed_distance(
-    mask: Any,
+    mask: Array,
     spacing: float | Sequence[float] | None = None,
     *,
     dtype: str = "float32",
-) -> Any:
+) -> Array:
     """Signed Euclidean distance to the mask boundary: negative inside, positive outside.
 
     ``signed_distance(m) = edt(~m) - edt(m)``, each term an exact distance transform: outside the

@@ -54,6 +54,7 @@ from ._intensity_common import (
     _percentile_pair,
 )
 from ._intensity_stats import _Summary, intensity_stats
+from ._typing import Array, ArrayLike
 
 
 # ----------------------------------------------------------------------------- windows
@@ -132,7 +133,7 @@ def _window_params(lo: float, hi: float, out_range: tuple[float, float]):
 
 
 def hu_window(
-    x: Any,
+    x: Array,
     center: float | None = None,
     width: float | None = None,
     *,
@@ -140,9 +141,9 @@ def hu_window(
     hi: float | None = None,
     out_range: tuple[float, float] = (0.0, 1.0),
     dtype: Any = "float32",
-    out: Any = None,
+    out: Array | None = None,
     convention: str = "simple",
-):
+) -> Array:
     """Clip ``x`` to a window and map it linearly to ``out_range``, in one pass.
 
     Equals MONAI ``ScaleIntensityRange(a_min=lo, a_max=hi, b_min, b_max, clip=True)`` up to float
@@ -193,14 +194,14 @@ def _window_spec(spec: WindowSpec, index: int) -> tuple[float, float]:
 
 
 def multi_window(
-    x: Any,
+    x: Array,
     windows: Sequence[WindowSpec],
     *,
     out_range: tuple[float, float] = (0.0, 1.0),
     dtype: Any = "float32",
-    out: Any = None,
+    out: Array | None = None,
     convention: str = "simple",
-):
+) -> Array:
     """Several windows of ``x`` stacked on a new leading axis, reading ``x`` once.
 
     ``windows`` holds preset names from :data:`WINDOWS` or ``(center, width)`` pairs; the result
@@ -252,15 +253,15 @@ def _stats_from_mapping(stats: Mapping[str, Any]) -> tuple[float, float, float, 
 
 
 def ct_normalize(
-    x: Any,
+    x: Array,
     *,
-    mask: Any = None,
+    mask: ArrayLike | None = None,
     stats: Mapping[str, Any] | None = None,
     percentiles: Sequence[float] = (0.5, 99.5),
     dtype: Any = "float32",
-    out: Any = None,
+    out: Array | None = None,
     nan_policy: str = "propagate",
-):
+) -> Array:
     """nnU-Net's CT normalization: clip to foreground percentiles, subtract the mean, divide by std.
 
     ``y = (clip(x, p_lo, p_hi) - mean) / max(std, 1e-8)`` for every voxel, where the statistics come
@@ -302,17 +303,17 @@ def ct_normalize(
 
 
 def mr_normalize(
-    x: Any,
+    x: Array,
     *,
-    mask: Any = None,
+    mask: ArrayLike | None = None,
     method: str = "zscore",
     percentiles: Sequence[float] | None = None,
     out_range: tuple[float, float] = (0.0, 1.0),
     dtype: Any = "float32",
-    out: Any = None,
+    out: Array | None = None,
     masked_only: bool = False,
     nan_policy: str = "propagate",
-):
+) -> Array:
     """Z-score or min-max normalization of an MR volume, with optional mask and robust percentiles.
 
     ``method="zscore"``: ``(x - mean) / std`` with statistics over the mask (all voxels without
