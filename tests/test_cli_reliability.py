@@ -258,7 +258,9 @@ def test_train_truncated_case_one_line(demo, tmp_path, capsys):
     # preprocess redoes a broken case instead of skipping it as done
     capsys.readouterr()
     assert main(["preprocess", "--dataset", str(demo / "dataset"), "--out", str(pp)]) == 0
-    assert f"preprocessed {case.stem}" in capsys.readouterr().out
+    lines = [x for x in capsys.readouterr().out.splitlines() if x.startswith("preprocess ")]
+    assert [x for x in lines if f" {case.stem} " in x and "(cached)" not in x], lines  # redone
+    assert all("(cached)" in x for x in lines if f" {case.stem} " not in x), lines
     assert main(_train_argv(pp, tmp_path / "run")) == 0
 
 

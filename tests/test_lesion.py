@@ -178,7 +178,10 @@ def test_evaluate_cli_lesion_wise(rng, tmp_path, capsys):
     out = tmp_path / "e"
     rc = main(["evaluate", "--pred", str(tmp_path / "pred"), "--gt", str(tmp_path / "gt"), "--out", str(out),
                "--lesion-wise", "--lesion-dilation", "1", "--no-overlays", "--classes", "1", "2"])
-    assert rc == 0, capsys.readouterr().err
+    cap = capsys.readouterr()
+    assert rc == 0, cap.err
+    assert cap.out.count("\nevaluate ") + cap.out.startswith("evaluate ") == 2  # one progress line per case
+    assert "done in" in cap.out
     rows = list(csv.DictReader(io.StringIO((out / "metrics.csv").read_text())))
     assert len(rows) == 4
     for r in rows:

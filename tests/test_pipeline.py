@@ -368,7 +368,9 @@ def test_predictor_calls_the_kernels(monkeypatch, rng, ndim):
     import medseg_fast.pipelines.predict as pred_mod
 
     calls = []
-    for name in ("sliding_window_inference", "resample", "keep_largest_per_class"):
+    # back to the input grid: the fused resample + argmax where predict uses it (no C x original volume)
+    back = "resample_argmax" if hasattr(pred_mod, "resample_argmax") else "resample"
+    for name in ("sliding_window_inference", back, "keep_largest_per_class"):
         _spy(monkeypatch, pred_mod, name, calls)
     for name in ("resample",):
         _spy(monkeypatch, pre, name, calls)
@@ -378,7 +380,7 @@ def test_predictor_calls_the_kernels(monkeypatch, rng, ndim):
     labels = predictor.predict_array(image, Meta.identity((1.5,) * ndim))
     assert labels.shape == shape
     assert labels.dtype == np.uint8
-    assert [c[0] for c in calls] == ["resample", "sliding_window_inference", "resample", "keep_largest_per_class"]
+    assert [c[0] for c in calls] == ["resample", "sliding_window_inference", back, "keep_largest_per_class"]
     assert calls[1][1]["positions"] == "nnunet"
     assert calls[1][1]["mirror_axes"] == tuple(range(ndim))
 

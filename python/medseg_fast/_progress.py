@@ -1,8 +1,9 @@
 """Progress of long work (preprocess, train, predict, evaluate, bench) and the logging set-up of the CLI.
 
-On a terminal: a tqdm bar on stderr (count, rate, ETA). Elsewhere (a log file, CI, a pipe): one plain line per
-item on stderr (``evaluate 3/50 case_003 6% 1.2 s/case ETA 58 s``), since tqdm's carriage returns make
-one unreadable line there. Per-step work (training) prints at most one line per ``min_interval`` seconds.
+On a terminal (stderr is a TTY): a tqdm bar on stderr (count, rate, ETA). Elsewhere (a log file, CI, a pipe):
+one plain line per item on stdout (``evaluate 3/50 case_003 6% 1.2 s/case ETA 58 s``), since tqdm's carriage
+returns make one unreadable line there, and stderr keeps the one-line error contract of the CLI. Per-step work
+(training) prints at most one line per ``min_interval`` seconds.
 
 Library calls are quiet by default; the ``medseg-fast`` command turns progress on (``--quiet`` keeps it off).
 """
@@ -52,7 +53,7 @@ class Progress:
     min_interval : float
         Plain-line mode: seconds between two lines (0: one line per update; the last update always prints).
     stream : file, optional
-        Default ``sys.stderr``.
+        Default: ``sys.stderr`` when it is a terminal (the bar), else ``sys.stdout`` (the lines).
     force : bool, optional
         Report even if progress was not :func:`enable`-d (True) or never (False); default: :func:`enabled`.
     """
@@ -62,12 +63,13 @@ class Progress:
         self.desc, self.total, self.unit, self.min_interval = desc, total, unit, min_interval
         self.n = initial
         self._start_n = initial
-        self.stream = stream or sys.stderr
         self.active = _enabled if force is None else force
         self._t0 = self._last = time.perf_counter()
         self._bar = None
         self._postfix = ""
-        if self.active and _isatty(self.stream):
+        tty = _isatty(stream or sys.stderr)
+        self.stream = stream or (sys.stderr if tty else sys.stdout)
+        if self.active and tty:
             try:
                 from tqdm import tqdm
             except ImportError:

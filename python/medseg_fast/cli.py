@@ -198,7 +198,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     lesion_opts = _lesion_options(args)
     summary = evaluate(args.pred, args.gt, args.out, labels=labels, images=args.images, tolerance=args.tolerance,
                        overlays=not args.no_overlays, labels_source=source, lesion_wise=args.lesion_wise,
-                       lesion_options=lesion_opts)
+                       lesion_options=lesion_opts, report=not args.no_report)
     for name, v in summary["per_class"].items():
         print(f"{name:>16}: Dice {v['dice']['mean']:.4f} +- {v['dice']['std']:.4f}")
     print(f"mean Dice {summary['mean_dice']:.4f} over {summary['num_cases']} case(s); "
@@ -339,8 +339,9 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("evaluate", parents=[common], help="per-case, per-class Dice, IoU, HD95, ASSD, surface Dice; overlays",
                        description="Compare predicted label maps with the ground truth (matched by file name; "
                                    "both must hold non-negative whole class values); "
-                                   "write OUT/metrics.csv, OUT/summary.json (mean and std per class) and "
-                                   "OUT/overlays/*.png.")
+                                   "write OUT/metrics.csv, OUT/summary.json (mean and std per class), "
+                                   "OUT/overlays/*.png (three views with a legend) and OUT/report.html (one "
+                                   "self-contained page: summary, sortable tables, overlays).")
     e.add_argument("--pred", required=True, help="predicted label map file or folder")
     e.add_argument("--gt", required=True, help="ground-truth label map file or folder")
     e.add_argument("--out", required=True, help="output folder")
@@ -351,7 +352,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "else every non-zero value of each case)")
     e.add_argument("--images", default=None, help="image file or folder drawn under the overlays")
     e.add_argument("--tolerance", type=float, default=2.0, help="surface Dice tolerance (mm)")
-    e.add_argument("--no-overlays", action="store_true")
+    e.add_argument("--no-overlays", action="store_true", help="no OUT/overlays/*.png")
+    e.add_argument("--no-report", action="store_true", help="no OUT/report.html")
     e.add_argument("--lesion-wise", action="store_true",
                    help="also score lesion by lesion (connected components): TP/FP/FN, F1, BraTS 2023 lesion-wise "
                         "Dice/HD95, panoptic quality; OUT/lesions.csv")

@@ -204,11 +204,12 @@ def preprocess_dataset(dataset: str | os.PathLike, out_dir: str | os.PathLike, *
     with Progress("preprocess", len(mine)) as bar:
         for case in mine:
             target = out / "cases" / f"{case.case_id}.npz"
-            if not (target.exists() and _cached_ok(target, plan["hash"])):
+            cached = target.exists() and _cached_ok(target, plan["hash"])
+            if not cached:
                 preprocess_case_to(case, info, plan, target)
                 if progress:
                     progress(case.case_id)
-            bar.update(1, item=case.case_id)
+            bar.update(1, item=f"{case.case_id} (cached)" if cached else case.case_id)
     return plan
 
 

@@ -1,6 +1,7 @@
 """Evaluation: per-case, per-class Dice, IoU, HD95, ASSD and surface Dice to ``metrics.csv``; a JSON summary
-with mean and standard deviation per class; PNG overlays of prediction vs ground truth on the most
-informative slice (PASCAL VOC colour map; 2-D label maps are written as colour PNGs directly)."""
+with mean and standard deviation per class; optional lesion-wise scores (``lesions.csv``); PNG overlays of
+prediction vs ground truth (three orthogonal views through the ground truth's centre of mass, PASCAL VOC colour
+map, legend of class names; 2-D label maps as colour PNGs) and ``report.html``."""
 
 from __future__ import annotations
 
@@ -10,18 +11,19 @@ import json
 import logging
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .._progress import Progress
+from ..report import blend, gray, legend, orthogonal_views, png_bytes, side_by_side, voc_colormap, write_report
 from ..io import DataError, atomic_path, is_image_path, is_temp_name, read_image, strip_suffix, write_text_atomic
 from ..lesion import lesion_wise as lesion_wise_case
 from ..metrics import evaluate as evaluate_case
 
-__all__ = ["evaluate", "summarize", "voc_colormap", "overlay_png", "write_png", "check_label_map", "MAX_CLASSES",
+__all__ = ["evaluate", "summarize", "voc_colormap", "overlay_png", "overlay_picture", "write_png", "check_label_map", "MAX_CLASSES",
            "METRICS", "CONVENTION", "EMPTY_DICE", "LESION_METRICS"]
 
 log = logging.getLogger(__name__)
@@ -37,20 +39,6 @@ EMPTY_DICE = 1.0
 LESION_METRICS = ("lesion_tp", "lesion_fp", "lesion_fn", "lesion_f1", "lesion_dice", "lesion_hd95", "pq")
 LESION_FIELDS = ("case", "class", "name", "kind", "lesion", "volume_mm3", "pred_volume_mm3", "dice", "iou", "hd95",
                  "detected", "counted", "pred_lesions")
-
-
-def voc_colormap(n: int = 256) -> np.ndarray:
-    """The PASCAL VOC colour map: (n, 3) uint8, class 0 black, 1 dark red, 2 green, 3 olive, 4 navy, ..."""
-    cmap = np.zeros((n, 3), dtype=np.uint8)
-    for i in range(n):
-        c, r, g, b = i, 0, 0, 0
-        for j in range(8):
-            r |= ((c >> 0) & 1) << (7 - j)
-            g |= ((c >> 1) & 1) << (7 - j)
-            b |= ((c >> 2) & 1) << (7 - j)
-            c >>= 3
-        cmap[i] = (r, g, b)
-    return cmap
 
 
 def write_png(path: str | os.PathLike, rgb: np.ndarray) -> None:
@@ -72,56 +60,32 @@ def _check_png(p: Path) -> None:
         raise DataError(f"{p}: PNG does not read back ({exc})") from None
 
 
-def _gray(image: np.ndarray) -> np.ndarray:
-    """CT (air below -500 HU present): the abdomen window 40/400 HU; otherwise the 1-99 percentile range."""
-    if image.size and image.min() < -500:
-        lo, hi = -160.0, 240.0
+def overlay_picture(pred: np.ndarray, gt: np.ndarray, image: np.ndarray | None = None, *,
+                    spacing: Sequence[float] | None = None, names: Mapping[int, str] | None = None,
+                    min_size: int = 256) -> np.ndarray:
+    """RGB overlay of a case with a legend of the class names and colours: for 3-D, the axial, coronal and
+    sagittal views through the ground truth's centre of mass (ground truth left, prediction right, filled with
+    contours, square pixels); for 2-D, ground truth and prediction side by side (the colour map itself when
+    there is no image)."""
+    cmap = voc_colormap()
+    if names is None:
+        names = {int(c): str(int(c)) for c in np.union1d(np.unique(gt), np.unique(pred)) if c != 0}
+    if gt.ndim == 3:
+        return orthogonal_views(pred, gt, image, spacing or (1.0, 1.0, 1.0), names, size=max(min_size, 200))
+    if image is None:
+        panels = [cmap[gt.astype(np.int64) % 256], cmap[pred.astype(np.int64) % 256]]
     else:
-        lo, hi = np.percentile(image, (1, 99)) if image.size else (0.0, 1.0)
-    if hi <= lo:
-        hi = lo + 1
-    return (np.clip((image.astype(np.float32) - lo) / (hi - lo), 0, 1) * 255).astype(np.uint8)
-
-
-def _blend(gray: np.ndarray, labels: np.ndarray, cmap: np.ndarray, alpha: float = 0.45) -> np.ndarray:
-    rgb = np.repeat(gray[..., None], 3, -1).astype(np.float32)
-    m = labels > 0
-    rgb[m] = (1 - alpha) * rgb[m] + alpha * cmap[labels[m] % len(cmap)]
-    # outline: class boundaries fully coloured
-    edge = np.zeros_like(m)
-    edge[:-1] |= labels[:-1] != labels[1:]
-    edge[1:] |= labels[:-1] != labels[1:]
-    edge[:, :-1] |= labels[:, :-1] != labels[:, 1:]
-    edge[:, 1:] |= labels[:, :-1] != labels[:, 1:]
-    e = edge & m
-    rgb[e] = cmap[labels[e] % len(cmap)]
-    return rgb.astype(np.uint8)
+        g = gray(image)
+        panels = [blend(g, gt, cmap), blend(g, pred, cmap)]
+    body = side_by_side(panels, gap=2)
+    return np.concatenate([body, legend(names, cmap, body.shape[1])], 0) if names else body
 
 
 def overlay_png(path: str | os.PathLike, pred: np.ndarray, gt: np.ndarray, image: np.ndarray | None = None, *,
-                spacing: Sequence[float] | None = None, min_size: int = 256) -> None:
-    """Side-by-side PNG: ground truth (left) and prediction (right) over the image, on the axial slice with
-    the most ground-truth foreground (for 3-D), scaled for square pixels and at least ``min_size`` wide."""
-    from PIL import Image
-
-    cmap = voc_colormap()
-    if gt.ndim == 3:
-        k = int(np.argmax((gt > 0).reshape(gt.shape[0], -1).sum(1))) if gt.any() else gt.shape[0] // 2
-        gt2, pred2 = gt[k], pred[k]
-        img2 = image[k] if image is not None else None
-        sp = (spacing or (1.0, 1.0, 1.0))[1:]
-    else:
-        gt2, pred2, img2 = gt, pred, image
-        sp = spacing or (1.0, 1.0)
-    gray = _gray(img2) if img2 is not None else np.zeros(gt2.shape, np.uint8)
-    panels = [_blend(gray, gt2.astype(np.int64), cmap), _blend(gray, pred2.astype(np.int64), cmap)]
-    sep = np.full((gt2.shape[0], 2, 3), 255, np.uint8)
-    rgb = np.concatenate([panels[0], sep, panels[1]], axis=1)
-    h = gt2.shape[0] * sp[0] / sp[1]
-    scale = max(1.0, min_size / max(gt2.shape[1], 1))
-    im = Image.fromarray(rgb).resize((int(round(rgb.shape[1] * scale)), int(round(h * scale))), Image.NEAREST)
-    with atomic_path(path, verify=_check_png) as tmp:
-        im.save(tmp, format="PNG")
+                spacing: Sequence[float] | None = None, min_size: int = 256,
+                names: Mapping[int, str] | None = None) -> None:
+    """Write :func:`overlay_picture` as a PNG, atomically."""
+    write_png(path, overlay_picture(pred, gt, image, spacing=spacing, names=names, min_size=min_size))
 
 
 def _collect(path: Path, what: str) -> dict[str, Path]:
@@ -258,7 +222,8 @@ def evaluate(pred: str | os.PathLike, gt: str | os.PathLike, out: str | os.PathL
              labels: dict[int, str] | None = None, images: str | os.PathLike | None = None,
              metrics: Sequence[str] = METRICS, tolerance: float = 2.0, overlays: bool = True,
              labels_source: str | None = None, lesion_wise: bool = False,
-             lesion_options: dict[str, Any] | None = None) -> dict[str, Any]:
+             lesion_options: dict[str, Any] | None = None, report: bool = True,
+             report_max_images: int = 200) -> dict[str, Any]:
     """Compare predicted label maps with the ground truth, case by case (matched by file name).
 
     Parameters
@@ -288,9 +253,18 @@ def evaluate(pred: str | os.PathLike, gt: str | os.PathLike, out: str | os.PathL
         The per-lesion HD95 follows :data:`CONVENTION` (MONAI's voxel surfaces, as the other surface
         metrics here) unless ``convention`` is given (BraTS 2023 itself uses ``"deepmind"``).
 
+    report : bool
+        Also write ``report.html``: one self-contained page (no network; images inlined) with the per-class
+        summary (mean, std, median, worst cases), a sortable per-case table and each case's overlay (axial,
+        coronal, sagittal through the ground truth's centre of mass, legend of class names and colours).
+    report_max_images : int
+        Overlays inlined in the report (the first cases in name order; the tables list every case).
+
     Both maps must be label maps (non-negative whole numbers, :func:`check_label_map`) of the same shape and
     geometry. Returns the summary dict (also written to ``summary.json``).
     """
+    if isinstance(report_max_images, bool) or not isinstance(report_max_images, int) or report_max_images < 0:
+        raise ValueError(f"report_max_images must be an integer >= 0, got {report_max_images!r}")
     preds, gts = _collect(Path(pred), "predictions"), _collect(Path(gt), "ground truth")
     if Path(pred).is_file() and Path(gt).is_file():
         preds = {next(iter(gts)): Path(pred)}
@@ -317,6 +291,7 @@ def evaluate(pred: str | os.PathLike, gt: str | os.PathLike, out: str | os.PathL
         (outdir / "overlays").mkdir(exist_ok=True)
     rows: list[dict[str, Any]] = []
     lesion_rows: list[dict[str, Any]] = []
+    report_images: dict[str, bytes] = {}
     lesion_opts = dict(lesion_options or {})
     declared = None if labels is None else [int(c) for c in labels if int(c) != 0]
     source = "the given labels" if labels_source is None else labels_source
@@ -351,19 +326,18 @@ def evaluate(pred: str | os.PathLike, gt: str | os.PathLike, out: str | os.PathL
                 lesion_rows += [{**base, "kind": "gt", **x} for x in lw["lesions"]]
                 lesion_rows += [{**base, "kind": "fp", "detected": False, "counted": True, **x}
                                 for x in lw["fp_lesions"]]
-        if overlays:
+        if overlays or (report and len(report_images) < report_max_images):
             img = read_image(image_files[cid])[0] if cid in image_files else None
             if img is not None and img.shape != g.shape:
                 log.warning("%s: shape %s differs from %s %s; overlay drawn without the image", image_files[cid],
                             img.shape, gts[cid], g.shape)
                 img = None
-            if g.ndim == 2 and img is None:
-                cmap = voc_colormap()
-                sep = np.full((g.shape[0], 2, 3), 255, np.uint8)
-                write_png(outdir / "overlays" / f"{cid}.png",
-                          np.concatenate([cmap[g.astype(np.int64) % 256], sep, cmap[p.astype(np.int64) % 256]], 1))
-            else:
-                overlay_png(outdir / "overlays" / f"{cid}.png", p, g, img, spacing=gmeta.spacing)
+            names = {c: (labels.get(c, str(c)) if labels else str(c)) for c in classes}
+            picture = png_bytes(overlay_picture(p, g, img, spacing=gmeta.spacing, names=names))  # encoded once
+            if overlays:
+                write_text_atomic(outdir / "overlays" / f"{cid}.png", picture)
+            if report and len(report_images) < report_max_images:
+                report_images[cid] = picture
         bar.update(1, item=cid)
     bar.close()
     all_metrics = [*metrics, *(LESION_METRICS if lesion_wise else ())]
@@ -377,4 +351,11 @@ def evaluate(pred: str | os.PathLike, gt: str | os.PathLike, out: str | os.PathL
     summary["tolerance_mm"] = tolerance
     summary["cases"] = sorted(gts)
     write_text_atomic(outdir / "summary.json", json.dumps(_json_safe(summary), indent=1))
+    if report:
+        notes = [f"{len(gts)} case(s); surface metrics follow MONAI's definitions (surface Dice tolerance "
+                 f"{tolerance:g} mm); NaN / inf values (empty masks) are left out of the statistics."]
+        if len(report_images) < len(gts):
+            notes.append(f"Overlays of the first {len(report_images)} cases (report_max_images).")
+        write_report(outdir / "report.html", rows, all_metrics, report_images, notes=notes,
+                     title=f"Evaluation of {Path(pred).name} against {Path(gt).name}")
     return summary
