@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TextIO
 
 __all__ = ["enable", "enabled", "Progress", "track", "setup_logging"]
@@ -149,12 +149,15 @@ def _isatty(stream: Any) -> bool:
         return False
 
 
-def setup_logging(level: str = "WARNING", log_file: str | None = None) -> None:
-    """Root logging for the CLI: ``level`` on stderr, and everything at that level to ``log_file`` too."""
+def setup_logging(level: str = "WARNING", log_file: str | None = None) -> Callable[[], None]:
+    """Root logging for the CLI: ``level`` on stderr, and everything at that level to ``log_file`` too.
+    Returns the function that removes these handlers and restores the root level (the CLI calls it on exit,
+    so a ``main()`` called from Python leaves logging as it found it)."""
     lvl = getattr(logging, str(level).upper(), None)
     if not isinstance(lvl, int):
         raise ValueError(f"--log-level must be one of DEBUG, INFO, WARNING, ERROR, got {level!r}")
     root = logging.getLogger()
+    previous = root.level
     root.setLevel(lvl)
     fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
@@ -174,3 +177,11 @@ def setup_logging(level: str = "WARNING", log_file: str | None = None) -> None:
         h._medseg_cli = True  # type: ignore[attr-defined]
         h.setLevel(lvl)
         root.addHandler(h)
+
+    def restore() -> None:
+        for h in handlers:
+            root.removeHandler(h)
+            h.close()
+        root.setLevel(previous)
+
+    return restore

@@ -386,15 +386,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 0
     from medseg_fast import _progress
-    from medseg_fast.io import DataError
 
     debug = os.environ.get("MEDSEG_FAST_TRACEBACK", "") not in ("", "0")
     try:
-        _progress.setup_logging(args.log_level, args.log_file)
+        restore_logging = _progress.setup_logging(args.log_level, args.log_file)
     except ValueError as exc:
         print(f"medseg-fast: error: {_one_line(exc)}", file=sys.stderr)
         return 2
     _progress.enable(not args.quiet)
+    try:
+        return _run(args, debug)
+    finally:
+        _progress.enable(False)
+        restore_logging()
+
+
+def _run(args: argparse.Namespace, debug: bool) -> int:
+    from medseg_fast.io import DataError
+
     try:
         return int(args.func(args) or 0)
     except (UsageError, DataError) as exc:
