@@ -41,7 +41,7 @@ def read_image(path: str | os.PathLike) -> tuple[np.ndarray, Meta]:
     Returns
     -------
     array : numpy.ndarray
-        Voxels in array axis order (z, y, x), in the file's own dtype. Vector images give (*spatial, C).
+        Voxels in array axis order (z, y, x), in the file's own dtype. Vector images give ``(*spatial, C)``.
     meta : Meta
         Spacing, origin and direction in array axis order; ``meta.extra["source"]`` is the path.
 
