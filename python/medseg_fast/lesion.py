@@ -174,24 +174,32 @@ def _touching(gcc: np.ndarray, pcc: np.ndarray, ng: int, dilation: int, ov: dict
     return out
 
 
-def _hd(pcc: np.ndarray, gcc: np.ndarray, matches: dict[int, list[int]], spacing, percentile: float,
-        convention: str) -> dict[int, float]:
+def _hd(pcc: np.ndarray, gcc: np.ndarray, gbox: np.ndarray, pbox: np.ndarray, matches: dict[int, list[int]],
+        spacing, percentile: float, convention: str) -> dict[int, float]:
     """HD (percentile) between each lesion and the union of its matches, each inside the box of both (the
     surface kernel then reads only that box; a whole-volume call per batch of lesions cost more)."""
-    gbox = _cc.component_stats(gcc)["bboxes"]
-    pbox = _cc.component_stats(pcc)["bboxes"] if any(matches.values()) else None
     nd = gcc.ndim
     pct = None if percentile < 0 else percentile
-    out: dict[int, float] = {}
-    for g, ps in matches.items():
-        if not ps:
-            continue
+
+    def one(g: int) -> float:
+        ps = matches[g]
         b = np.concatenate([gbox[[g]], pbox[ps]])
         sl = tuple(slice(int(b[:, a].min()), int(b[:, nd + a].max())) for a in range(nd))
         sub_p = pcc[sl]
         pm = sub_p == ps[0] if len(ps) == 1 else np.isin(sub_p, ps)
-        out[g] = _metrics.hausdorff(pm, gcc[sl] == g, spacing, percentile=pct, convention=convention)
-    return out
+        return _metrics.hausdorff(pm, gcc[sl] == g, spacing, percentile=pct, convention=convention)
+
+    return {g: one(g) for g, ps in matches.items() if ps}
+
+
+def _stats(cc: np.ndarray, n: int) -> dict[str, np.ndarray]:
+    """Sizes and bounding boxes of lesions 0..n (index = lesion number, also when the last ones are absent)."""
+    st = _cc.component_stats(cc)
+    sizes = np.zeros(n + 1, np.int64)
+    boxes = np.zeros((n + 1, 2 * cc.ndim), np.int64)
+    k = min(len(st["sizes"]), n + 1)
+    sizes[:k], boxes[:k] = st["sizes"][:k], st["bboxes"][:k]
+    return {"sizes": sizes, "bboxes": boxes}
 
 
 def _ratio(num: float, den: float) -> float:
@@ -334,8 +342,8 @@ def lesion_wise(
     gcc, gcls = _components(g, ks, conn, dilation)
     pcc, pcls = _components(p, ks, conn, 0)
     ng, npred = len(gcls) - 1, len(pcls) - 1
-    gsize = np.bincount(gcc.reshape(-1), minlength=ng + 1)
-    psize = np.bincount(pcc.reshape(-1), minlength=npred + 1)
+    gstat, pstat = _stats(gcc, ng), _stats(pcc, npred)  # sizes and boxes in one pass each
+    gsize, psize = gstat["sizes"], pstat["sizes"]
     ov = {k: v for k, v in _pair_counts(gcc, pcc, ng, npred).items() if gcls[k[0]] == pcls[k[1]]}
     pq = _iou_pairs(ov, gsize, psize, gcls, pcls, float(iou_threshold))
     if match == "iou":
@@ -349,7 +357,8 @@ def lesion_wise(
         n_p = np.bincount(pcls[1:], minlength=max(ks) + 1)
         reuse = {gi: float(known_hd[c]) for gi, ps in matches.items()
                  if (c := int(gcls[gi])) in known_hd and n_g[c] == 1 and ps and len(ps) == n_p[c]}
-    hd = _hd(pcc, gcc, {gi: ps for gi, ps in matches.items() if gi not in reuse}, sp, float(percentile), convention)
+    hd = _hd(pcc, gcc, gstat["bboxes"], pstat["bboxes"], {gi: ps for gi, ps in matches.items() if gi not in reuse},
+             sp, float(percentile), convention)
     hd.update(reuse)
     matched_pred = set(itertools.chain.from_iterable(matches.values()))
 
