@@ -209,23 +209,24 @@ private:
         const int64_t so0 = src.s[o[0]], so1 = src.s[o[1]], sa = src.s[a];
         const int64_t do0 = dbox.s[o[0]], do1 = dbox.s[o[1]], da = dbox.s[a];
         if (order != 3) {
-            for (int64_t j = j0; j < j1; ++j) {
+            if (!per_lane_clip) {
+                if (tp.count == 2) direct<2>(src, a, row0, j0, j1, dst, dbox, clip, o, bounds);
+                else direct<1>(src, a, row0, j0, j1, dst, dbox, clip, o, bounds);
+                return;
+            }
+            for (int64_t j = j0; j < j1; ++j) {   // clip bounds per lane (separate axis = the last one): rare
                 const C* wt = tp.w.data() + j * 4;
                 const int64_t r = tp.first[j] - row0;
                 for (int64_t i0 = 0; i0 < n0; ++i0) {
                     const S* r0 = src.data + i0 * so0 + r * sa;
                     const S* r1 = tp.count >= 2 ? r0 + sa : r0;
                     C* d = dst + i0 * do0 + (j - j0) * da;
-                    C lo = 0, hi = 0;
-                    if (clip && !per_lane_clip) bounds(i0, 0, lo, hi);
                     for (int64_t i1 = 0; i1 < n1; ++i1) {
-                        C v = taps_value<C>(tp.count, wt, load_as<C>(r0[i1 * so1]),
-                                            tp.count >= 2 ? load_as<C>(r1[i1 * so1]) : C(0), C(0), C(0));
-                        if (clip) {
-                            if (per_lane_clip) bounds(i0, i1, lo, hi);
-                            v = clamp_keep_nan(v, lo, hi);
-                        }
-                        d[i1 * do1] = v;
+                        C lo = 0, hi = 0;
+                        bounds(i0, i1, lo, hi);
+                        const C v = taps_value<C>(tp.count, wt, load_as<C>(r0[i1 * so1]),
+                                                  tp.count >= 2 ? load_as<C>(r1[i1 * so1]) : C(0), C(0), C(0));
+                        d[i1 * do1] = clamp_keep_nan(v, lo, hi);
                     }
                 }
             }
@@ -265,6 +266,63 @@ private:
                 }
             }
         }
+    }
+
+    // Orders 0/1 with per-row (or no) clipping: along axes 1/2 the inner loop runs over contiguous
+    // lanes of axis 3 (vectorised); along axis 3 each row is resized on its own.
+    template <int T, typename S, typename Bounds>
+    void direct(const Box<S>& src, int a, int64_t row0, int64_t j0, int64_t j1, C* dst, const Box<C>& dbox, bool clip,
+                const int* o, Bounds&& bounds) const {
+        const AxisTaps<C>& tp = taps_[a];
+        const int64_t n0 = src.e[o[0]], n1 = src.e[o[1]];
+        const int64_t so0 = src.s[o[0]], so1 = src.s[o[1]], sa = src.s[a];
+        const int64_t do0 = dbox.s[o[0]], do1 = dbox.s[o[1]], da = dbox.s[a];
+        if (a != 3) {   // o[1] == 3: dst contiguous along it
+            for (int64_t j = j0; j < j1; ++j) {
+                const C* wt = tp.w.data() + j * 4;
+                const C w0 = wt[0], w1 = wt[1];
+                const int64_t r = tp.first[j] - row0;
+                for (int64_t i0 = 0; i0 < n0; ++i0) {
+                    const S* __restrict__ r0 = src.data + i0 * so0 + r * sa;
+                    const S* __restrict__ r1 = T == 2 ? r0 + sa : r0;
+                    C* __restrict__ d = dst + i0 * do0 + (j - j0) * da;
+                    C lo = -std::numeric_limits<C>::infinity(), hi = std::numeric_limits<C>::infinity();
+                    if (clip) bounds(i0, 0, lo, hi);
+                    if (so1 == 1) {
+                        for (int64_t k = 0; k < n1; ++k) {
+                            C v;
+                            if constexpr (T == 2) v = w0 * load_as<C>(r0[k]) + w1 * load_as<C>(r1[k]);
+                            else v = load_as<C>(r0[k]);
+                            d[k] = clip ? clamp_keep_nan(v, lo, hi) : v;
+                        }
+                    } else {
+                        for (int64_t k = 0; k < n1; ++k) {
+                            C v;
+                            if constexpr (T == 2) v = w0 * load_as<C>(r0[k * so1]) + w1 * load_as<C>(r1[k * so1]);
+                            else v = load_as<C>(r0[k * so1]);
+                            d[k] = clip ? clamp_keep_nan(v, lo, hi) : v;
+                        }
+                    }
+                }
+            }
+            return;
+        }
+        const int64_t* first = tp.first.data();
+        const C* w = tp.w.data();
+        for (int64_t i0 = 0; i0 < n0; ++i0)
+            for (int64_t i1 = 0; i1 < n1; ++i1) {
+                const S* row = src.data + i0 * so0 + i1 * so1 - row0 * sa;
+                C* __restrict__ d = dst + i0 * do0 + i1 * do1;
+                C lo = -std::numeric_limits<C>::infinity(), hi = std::numeric_limits<C>::infinity();
+                if (clip) bounds(i0, i1, lo, hi);
+                for (int64_t j = j0; j < j1; ++j) {
+                    const S* r0 = row + first[j] * sa;
+                    C v;
+                    if constexpr (T == 2) v = w[j * 4] * load_as<C>(r0[0]) + w[j * 4 + 1] * load_as<C>(r0[sa]);
+                    else v = load_as<C>(r0[0]);
+                    d[(j - j0) * da] = clip ? clamp_keep_nan(v, lo, hi) : v;
+                }
+            }
     }
 
     // Running maximum: the value as resample stores it (rounded to W), strictly greater wins.

@@ -315,6 +315,7 @@ void resample(const ResampleSpec& spec, const ArrayArg& in, const ArrayArg& out,
             dst.ptr = reinterpret_cast<uintptr_t>(next_tmp);
             dst.dtype = cdt;
             dg = contiguous(next_shape);
+            for (int a = 0; a < kResampleDims; ++a) dst.strides.s[a] = dg.s[a];   // the next pass reads it so
         }
         const ClipArgs pass_clip = p == plan.clip_pass ? clip : ClipArgs{};
         const int64_t total = volume(next_shape);
