@@ -49,6 +49,9 @@ napoleon_numpy_docstring = True
 napoleon_use_rtype = False
 autodoc_typehints = "description"
 autodoc_member_order = "bysource"
+# Methods overriding a peer's (MONAI's forward...) keep their own text only: the peer's docstrings are
+# not ours to check.
+autodoc_inherit_docstrings = False
 autodoc_default_options = {{"members": True, "imported-members": True, "show-inheritance": True}}
 myst_heading_anchors = 3
 # The README links files of the repository (benchmark tables, licences) that are not pages here.
