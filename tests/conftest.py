@@ -89,15 +89,66 @@ def _seed_global_rngs(request):
 
 
 # ----------------------------------------------------------------------------- devices
+class EmulatedCuda(str):
+    """The ``cuda-emulated`` backend, as the `device` fixture's value.
+
+    Inside it `medseg_fast._ext.emulate_cuda` is active: CPU torch tensors stand for CUDA tensors,
+    so the public functions take their CUDA paths and run the CUDA drivers compiled for the CPU
+    (medseg_fast._C_cuda_emu), while numpy inputs keep the CPU kernels. The value compares unequal
+    to ``"cpu"`` (test bodies' ``if device != "cpu":`` device-vs-CPU checks run) but its text is
+    ``"cpu"``, torch's name for where those tensors live (``x.to(device)``,
+    ``torch.zeros(..., device=device)``).
+    """
+
+    def __new__(cls):
+        return super().__new__(cls, "cpu")
+
+    def __eq__(self, other):
+        return isinstance(other, EmulatedCuda) or (type(other) is str and other == "cuda-emulated")
+
+    def __ne__(self, other):
+        return not self.__eq__(other)
+
+    __hash__ = str.__hash__
+
+    def __repr__(self):
+        return "EmulatedCuda()"
+
+
 #: The devices a parity body runs on; "cuda" carries the `cuda` marker, so it is collected
-#: everywhere (``-m cuda`` selects it) and skipped by `pytest_collection_modifyitems` without a GPU.
-DEVICES = [pytest.param("cpu", id="cpu"), pytest.param("cuda", id="cuda", marks=pytest.mark.cuda)]
+#: everywhere (``-m cuda`` selects it) and skipped by `pytest_collection_modifyitems` without a GPU;
+#: "cuda-emulated" (marker `cuda_emulated`) runs the CUDA drivers on the CPU and is skipped only
+#: when medseg_fast was built without MEDSEG_CUDA_EMULATION=ON.
+DEVICES = [pytest.param("cpu", id="cpu"), pytest.param("cuda", id="cuda", marks=pytest.mark.cuda),
+           pytest.param("cuda-emulated", id="cuda-emulated", marks=pytest.mark.cuda_emulated)]
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "cuda_emulated: runs the CUDA drivers on the CPU (medseg_fast._C_cuda_emu; "
+                                       "skipped when it was not built)")
+
+
+def emulation_or_skip():
+    """The emulated CUDA module, or a clean skip when this build has none."""
+    from medseg_fast import _ext
+
+    if not _ext.cuda_emulation_built():
+        pytest.skip("medseg_fast was built without MEDSEG_CUDA_EMULATION=ON (no _C_cuda_emu module)")
+    return _ext.cuda_emulation_module()
 
 
 @pytest.fixture(params=DEVICES)
-def device(request) -> str:
-    """The device a test body runs on: ``"cpu"`` or ``"cuda"`` (skipped without a GPU)."""
-    return request.param
+def device(request):
+    """The device a test body runs on: ``"cpu"``, ``"cuda"`` (skipped without a GPU) or an
+    `EmulatedCuda` (the CUDA drivers on the CPU; skipped when not built)."""
+    if request.param != "cuda-emulated":
+        yield request.param
+        return
+    emulation_or_skip()
+    from medseg_fast import _ext
+
+    with _ext.emulate_cuda():
+        yield EmulatedCuda()
 
 
 def to_device(x, device: str, *, numpy_on_cpu: bool = True):
@@ -111,12 +162,25 @@ def to_device(x, device: str, *, numpy_on_cpu: bool = True):
     """
     import torch
 
+    if isinstance(device, EmulatedCuda):   # CPU torch tensors stand for device tensors
+        if isinstance(x, torch.Tensor):
+            return x.cpu()
+        return _strided_tensor(np.asarray(x), "cpu")
     if isinstance(x, torch.Tensor):
         return x if x.device.type == device else x.to(device)
     x = np.asarray(x)
     if device == "cpu":
         return x if numpy_on_cpu else torch.from_numpy(np.ascontiguousarray(x))
+    return _strided_tensor(x, device)
+
+
+def _strided_tensor(x: np.ndarray, device: str):
+    """A torch copy of `x` on `device` with x's strides where torch can express them."""
+    import torch
+
     dense = torch.from_numpy(np.ascontiguousarray(x)).to(device)
+    if dense.data_ptr() == x.__array_interface__["data"][0]:
+        dense = dense.clone()   # a CPU "device" copy never shares the caller's memory
     item = x.itemsize
     strides = x.strides
     if x.size == 0 or x.ndim == 0 or any(s <= 0 or s % item for s in strides) or x.flags.c_contiguous:
@@ -143,11 +207,12 @@ def to_numpy(x) -> np.ndarray:
 def assert_on_device(out, device: str, like=None) -> None:
     """`out` is of the array kind the API promises for an input on `device`: for ``"cpu"`` the kind
     of `like` (numpy by default), for another device a torch tensor on it."""
-    if device == "cpu":
+    if device == "cpu" and not isinstance(device, EmulatedCuda):
         kind = np.ndarray if like is None or isinstance(like, np.ndarray) else type(like)
         assert isinstance(out, kind), f"expected {kind.__name__}, got {type(out).__name__}"
         return
     import torch
 
-    assert isinstance(out, torch.Tensor), f"expected a torch tensor on {device}, got {type(out).__name__}"
-    assert out.device.type == device, f"expected a tensor on {device}, got one on {out.device}"
+    where = "cpu" if isinstance(device, EmulatedCuda) else device
+    assert isinstance(out, torch.Tensor), f"expected a torch tensor on {where}, got {type(out).__name__}"
+    assert out.device.type == where, f"expected a tensor on {where}, got one on {out.device}"

@@ -466,20 +466,6 @@ def test_oom_on_results_device_falls_back_to_cpu(monkeypatch):
     torch.testing.assert_close(out, x, rtol=1e-6, atol=1e-6)
 
 
-def test_mirroring_batches_flips_into_one_call():
-    sizes = []
-
-    def predict(p):
-        sizes.append(p.shape[0])
-        return p.cumsum(-1)   # not flip-invariant
-
-    x = torch.rand(1, 1, 12, 16)
-    sliding_window_inference(x, predict, (8, 8), batch_size=2, mirror_axes=(0, 1))
-    assert sizes
-    assert all(s % 4 == 0 for s in sizes)
-    assert max(sizes) == 8
-
-
 def test_progress_bar(capsys):
     sliding_window_inference(torch.rand(1, 1, 12, 12), lambda p: p, (8, 8), progress=True)
     assert "sliding window" in capsys.readouterr().err

@@ -94,7 +94,8 @@ def cuda_bound_functions() -> dict[str, list[str]]:
     """name -> py::arg names of every m.def in the CUDA registration sources."""
     out: dict[str, list[str]] = {}
     for path in sorted(BINDINGS.glob("*_cuda.cpp")) + [BINDINGS / "cuda_module.cpp"]:
-        text = path.read_text()
+        # The emulated build's test hooks (_C_cuda_emu only) are not part of the _C_cuda stub.
+        text = re.sub(r"#ifdef MEDSEG_CUDA_EMULATION.*?#endif", "", path.read_text(), flags=re.S)
         starts = [m for m in re.finditer(r'm\.def\(\s*"(\w+)"', text)]
         for i, m in enumerate(starts):
             end = starts[i + 1].start() if i + 1 < len(starts) else len(text)

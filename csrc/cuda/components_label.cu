@@ -116,8 +116,6 @@ __global__ void number_kernel(int32_t* parent, const int32_t* __restrict__ rank,
     }
 }
 
-int grid_for(int64_t n) { return fixed_grid(n, kBlock, 65535); }
-
 }  // namespace
 
 int64_t label_components(const Layout& layout, const ArrayArg& in, const ArrayArg& out, int connectivity,
@@ -138,15 +136,16 @@ int64_t label_components(const Layout& layout, const ArrayArg& in, const ArrayAr
     Neighbours nb{};
     nb.count = cc::backward_neighbours(connectivity, nb.d);
     const Geometry g{D, H, W, in.strides.s[0], in.strides.s[1], in.strides.s[2]};
-    const int grid = grid_for(n);
+    const int block = block_size(kBlock);
+    const int grid = fixed_grid(n, block, 65535);
     dispatch_all(in.dtype, [&](auto tag) {
         using T = typename decltype(tag)::type;
         if constexpr (std::is_integral<T>::value) {
             const T* data = in.data<T>();
             const T bg = static_cast<T>(background);
-            init_kernel<T><<<grid, kBlock, 0, stream>>>(data, g, bg, parent, n);
+            init_kernel<T><<<grid, block, 0, stream>>>(data, g, bg, parent, n);
             MSF_CUDA_CHECK(cudaGetLastError());
-            merge_kernel<T><<<grid, kBlock, 0, stream>>>(data, g, nb, parent, n);
+            merge_kernel<T><<<grid, block, 0, stream>>>(data, g, nb, parent, n);
             MSF_CUDA_CHECK(cudaGetLastError());
         } else {
             throw std::invalid_argument("connected components need bool or integer input");
@@ -160,10 +159,10 @@ int64_t label_components(const Layout& layout, const ArrayArg& in, const ArrayAr
     temp = reinterpret_cast<char*>(rank) + ((n * sizeof(int32_t) + 255) / 256) * 256;
     int32_t count = 0;
     try {
-        compress_flag_kernel<<<grid, kBlock, 0, stream>>>(parent, rank, n);
+        compress_flag_kernel<<<grid, block, 0, stream>>>(parent, rank, n);
         MSF_CUDA_CHECK(cudaGetLastError());
         MSF_CUDA_CHECK(cub::DeviceScan::InclusiveSum(temp, temp_bytes, rank, rank, static_cast<int>(n), stream));
-        number_kernel<<<grid, kBlock, 0, stream>>>(parent, rank, n);
+        number_kernel<<<grid, block, 0, stream>>>(parent, rank, n);
         MSF_CUDA_CHECK(cudaGetLastError());
         MSF_CUDA_CHECK(cudaMemcpyAsync(&count, rank + (n - 1), sizeof(int32_t), cudaMemcpyDeviceToHost, stream));
         MSF_CUDA_CHECK(cudaFreeAsync(rank, stream));

@@ -91,18 +91,19 @@ __global__ void fill_without_sites_kernel(Shape sh, T* out, int64_t total, bool 
     }
 }
 
-inline unsigned blocks_for(int64_t n) { return static_cast<unsigned>((n + kBlock - 1) / kBlock); }
+inline unsigned blocks_for(int64_t n, int block) { return static_cast<unsigned>((n + block - 1) / block); }
 
 template <typename T>
 void run(const Shape& sh, const ArrayArg& mask, T* out, bool squared, int virtual_axis, cudaStream_t st) {
     const int64_t total = prod(sh, 0, sh.ndim);
     const int64_t inner0 = prod(sh, 1, sh.ndim);
+    const int block = block_size(kBlock);
     int* flag = nullptr;
     MSF_CUDA_CHECK(cudaMallocAsync(reinterpret_cast<void**>(&flag), sizeof(int), st));
     MSF_CUDA_CHECK(cudaMemsetAsync(flag, 0, sizeof(int), st));
     dispatch_all(mask.dtype, [&](auto tag) {
         using S = typename decltype(tag)::type;
-        first_axis_kernel<S, T><<<blocks_for(inner0), kBlock, 0, st>>>(sh, mask.data<S>(), mask.strides, out, inner0,
+        first_axis_kernel<S, T><<<blocks_for(inner0, block), block, 0, st>>>(sh, mask.data<S>(), mask.strides, out, inner0,
                                                                       !squared && sh.ndim == 1, flag);
     });
     MSF_CUDA_CHECK(cudaGetLastError());
@@ -123,7 +124,7 @@ void run(const Shape& sh, const ArrayArg& mask, T* out, bool squared, int virtua
         for (int a : axes) {
             const int64_t n = sh.shape[a], outer = prod(sh, 0, a), inner = prod(sh, a + 1, sh.ndim);
             const bool last = a == sh.ndim - 1;
-            envelope_kernel<T><<<blocks_for(outer * inner), kBlock, 0, st>>>(
+            envelope_kernel<T><<<blocks_for(outer * inner, block), block, 0, st>>>(
                 src, dst, outer, n, inner, static_cast<T>(sh.spacing[a]), v, z, last && !squared);
             MSF_CUDA_CHECK(cudaGetLastError());
             std::swap(src, dst);
@@ -133,8 +134,8 @@ void run(const Shape& sh, const ArrayArg& mask, T* out, bool squared, int virtua
         MSF_CUDA_CHECK(cudaFreeAsync(v, st));
         MSF_CUDA_CHECK(cudaFreeAsync(z, st));
     }
-    const unsigned grid = static_cast<unsigned>(std::min<int64_t>(blocks_for(total), 4096));
-    fill_without_sites_kernel<T><<<grid, kBlock, 0, st>>>(sh, out, total, squared, virtual_axis, flag);
+    const unsigned grid = static_cast<unsigned>(std::min<int64_t>(blocks_for(total, block), 4096));
+    fill_without_sites_kernel<T><<<grid, block, 0, st>>>(sh, out, total, squared, virtual_axis, flag);
     MSF_CUDA_CHECK(cudaGetLastError());
     MSF_CUDA_CHECK(cudaFreeAsync(flag, st));
 }

@@ -153,7 +153,8 @@ std::vector<uint64_t> histogram_impl(const Layout& layout, const ArrayArg& in, c
     DeviceBuffer hist(bins * sizeof(unsigned long long), s);
     MSF_CUDA_CHECK(cudaMemsetAsync(hist.ptr, 0, bins * sizeof(unsigned long long), s));
     if (n > 0) {
-        histogram_kernel<T><<<fixed_grid(n, kBlock), kBlock, 0, s>>>(
+        const int block = block_size(kBlock);
+        histogram_kernel<T><<<fixed_grid(n, block), block, 0, s>>>(
             layout, in.data<T>(), in.strides, mask.present() ? mask.data<uint8_t>() : nullptr, mask.strides, n,
             hist.as<unsigned long long>());
         MSF_CUDA_CHECK(cudaGetLastError());
@@ -167,10 +168,11 @@ template <typename T>
 Moments moments_impl(const Layout& layout, const ArrayArg& in, const ArrayArg& mask, double lo, double hi,
                      cudaStream_t s) {
     const int64_t n = layout_size(layout);
-    const int grid = fixed_grid(n, kBlock, 1024);
+    const int block = block_size(kBlock);   // <= kBlock, a power of two: the tree reduction
+    const int grid = fixed_grid(n, block, 1024);
     std::vector<Partial> host(grid);
     DeviceBuffer partials(grid * sizeof(Partial), s);
-    moments_kernel<T><<<grid, kBlock, 0, s>>>(layout, in.data<T>(), in.strides,
+    moments_kernel<T><<<grid, block, 0, s>>>(layout, in.data<T>(), in.strides,
                                                mask.present() ? mask.data<uint8_t>() : nullptr, mask.strides, n, lo,
                                                hi, partials.as<Partial>());
     MSF_CUDA_CHECK(cudaGetLastError());
@@ -222,7 +224,8 @@ void order_statistics_impl(const Layout& layout, const ArrayArg& in, const Array
                                        cudaMemcpyHostToDevice, s));
         MSF_CUDA_CHECK(cudaMemsetAsync(hist_dev.ptr, 0, hist_bytes, s));
         if (n > 0) {
-            digit_histogram_kernel<T><<<fixed_grid(n, kBlock), kBlock, 0, s>>>(
+            const int block = block_size(kBlock);
+            digit_histogram_kernel<T><<<fixed_grid(n, block), block, 0, s>>>(
                 layout, in.data<T>(), in.strides, mask.present() ? mask.data<uint8_t>() : nullptr, mask.strides, n,
                 kKeyBits - kDigitBits * (pass + 1), kDigitBits * pass, groups_dev.as<unsigned long long>(),
                 static_cast<int>(groups.size()), hist_dev.as<unsigned long long>());

@@ -55,7 +55,8 @@ void window_apply(const Layout& layout, const ArrayArg& in, const ArrayArg& out,
             using T = typename decltype(in_tag)::type;
             dispatch_float_out(out.dtype, [&](auto out_tag) {
                 using O = typename decltype(out_tag)::type;
-                const int grid = fixed_grid(n, kBlock, 65535);
+                const int block = block_size(kBlock);
+                const int grid = fixed_grid(n, block, 65535);
                 const T* src = in.data<T>();
                 O* dst = out.data<O>() + window_offset;
                 const uint8_t* m = mask.present() ? mask.data<uint8_t>() : nullptr;
@@ -64,14 +65,14 @@ void window_apply(const Layout& layout, const ArrayArg& in, const ArrayArg& out,
                     using C = decltype(compute_tag);
                     if (mask.present()) {
                         if (contiguous)
-                            window_kernel<T, O, C, true, true><<<grid, kBlock, 0, s>>>(layout, src, in.strides, dst, out.strides, out_window_stride, pack, m, mask.strides, outside_value, n);
+                            window_kernel<T, O, C, true, true><<<grid, block, 0, s>>>(layout, src, in.strides, dst, out.strides, out_window_stride, pack, m, mask.strides, outside_value, n);
                         else
-                            window_kernel<T, O, C, true, false><<<grid, kBlock, 0, s>>>(layout, src, in.strides, dst, out.strides, out_window_stride, pack, m, mask.strides, outside_value, n);
+                            window_kernel<T, O, C, true, false><<<grid, block, 0, s>>>(layout, src, in.strides, dst, out.strides, out_window_stride, pack, m, mask.strides, outside_value, n);
                     } else {
                         if (contiguous)
-                            window_kernel<T, O, C, false, true><<<grid, kBlock, 0, s>>>(layout, src, in.strides, dst, out.strides, out_window_stride, pack, m, mask.strides, outside_value, n);
+                            window_kernel<T, O, C, false, true><<<grid, block, 0, s>>>(layout, src, in.strides, dst, out.strides, out_window_stride, pack, m, mask.strides, outside_value, n);
                         else
-                            window_kernel<T, O, C, false, false><<<grid, kBlock, 0, s>>>(layout, src, in.strides, dst, out.strides, out_window_stride, pack, m, mask.strides, outside_value, n);
+                            window_kernel<T, O, C, false, false><<<grid, block, 0, s>>>(layout, src, in.strides, dst, out.strides, out_window_stride, pack, m, mask.strides, outside_value, n);
                     }
                 };
                 with_window_compute<T>(windows, run);

@@ -80,7 +80,7 @@ void seg_loss_grad(const Layout& shape, const SegLossConfig& cfg, const ArrayArg
     const int64_t B = seg_batch(shape), K = seg_classes(shape), N = seg_voxels(shape);
     if (B == 0 || K == 0 || N == 0) return;
     const cudaStream_t s = as_stream(stream);
-    const int threads = 256;
+    const int threads = block_size(256);
     const int blocks = fixed_grid(N, threads, 4096);
     dispatch_logits(logits.dtype, [&](auto t_tag, auto c_tag) {
         using T = typename decltype(t_tag)::type;

@@ -116,6 +116,7 @@ void seg_loss_sums(const Layout& shape, const SegLossConfig& cfg, const ArrayArg
     const int64_t width = K * kNumSums + 2;
     int warps = static_cast<int>(std::min<int64_t>(8, kMaxSharedBytes / (width * 8)));
     if (warps < 1) throw std::invalid_argument("too many classes for the CUDA loss kernel (at most 1228)");
+    warps = block_size(warps * 32) / 32;   // the kernel takes its warp count from blockDim
     const int threads = warps * 32;
     const int blocks = fixed_grid(N, 256, std::max<int64_t>(1, 1024 / std::max<int64_t>(B, 1)));
     double* partial = nullptr;
