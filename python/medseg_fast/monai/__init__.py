@@ -34,8 +34,6 @@ _WHERE = {
     # losses
     "DiceLoss": "losses", "FocalLoss": "losses", "DiceFocalLoss": "losses", "DiceCELoss": "losses",
     "GeneralizedDiceLoss": "losses",
-    # inferers
-    "SlidingWindowInferer": "inferers", "GaussianMerger": "inferers",
 }
 
 __all__ = sorted(_WHERE)
