@@ -16,6 +16,8 @@ the logits (nothing of the logits' size is saved besides the caller's own logits
 
 from __future__ import annotations
 
+import contextlib
+
 import functools
 from dataclasses import dataclass
 from typing import Any
@@ -116,8 +118,18 @@ def _plan(logits: torch.Tensor, target: torch.Tensor, onehot: bool, grad: torch.
     return dims, descs
 
 
+def _cuda_path(t: torch.Tensor) -> bool:
+    """Whether `t` takes the CUDA drivers: a CUDA tensor, or a CPU tensor inside
+    `medseg_fast._ext.emulate_cuda` (tests: the drivers run on the CPU)."""
+    return t.is_cuda or (_ext.emulating_cuda() and t.device.type == "cpu")
+
+
 def _module_for(t: torch.Tensor):
-    return _ext.module_for(t.device.type)
+    return _ext.module_for("cuda" if _cuda_path(t) else "cpu")
+
+
+def _on_device(t: torch.Tensor):
+    return torch.cuda.device(t.device) if t.is_cuda else contextlib.nullcontext()
 
 
 def _stream(t: torch.Tensor) -> int:
@@ -143,9 +155,9 @@ def _forward(logits: torch.Tensor, target: torch.Tensor, onehot: bool, config: S
     counts = torch.zeros((B,), dtype=torch.int64, device=logits.device)
     mod = _module_for(logits)
     cfg = _kernel_config(mod, config, bool(onehot))
-    if logits.is_cuda:
+    if _cuda_path(logits):
         bad = torch.zeros((), dtype=torch.int64, device=logits.device)
-        with torch.cuda.device(logits.device):
+        with _on_device(logits):
             mod.seg_loss_sums(dims, cfg, ldesc, tdesc, sums.data_ptr(), counts.data_ptr(), bad.data_ptr(),
                               _stream(logits))
     else:
@@ -173,8 +185,8 @@ def _backward(logits: torch.Tensor, target: torch.Tensor, onehot: bool, config: 
     gs = grad_sums.to(device=logits.device, dtype=torch.float64).contiguous()
     mod = _module_for(logits)
     cfg = _kernel_config(mod, config, bool(onehot))
-    if logits.is_cuda:
-        with torch.cuda.device(logits.device):
+    if _cuda_path(logits):
+        with _on_device(logits):
             mod.seg_loss_grad(dims, cfg, ldesc, tdesc, gs.data_ptr(), gdesc, _stream(logits))
     else:
         mod.seg_loss_grad(dims, cfg, ldesc, tdesc, gs.data_ptr(), gdesc)

@@ -6,6 +6,8 @@ from collections.abc import Sequence
 
 import torch
 
+from .. import _ext
+
 __all__ = ["check_pair", "class_vector", "result_dtype", "poison_if_bad"]
 
 _FLOATS = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
@@ -91,7 +93,8 @@ def result_dtype(input: torch.Tensor) -> torch.dtype:
 
 
 def poison_if_bad(loss: torch.Tensor, bad: torch.Tensor) -> torch.Tensor:
-    """On CUDA, out-of-range labels are reported without a host sync: the loss becomes NaN."""
-    if not loss.is_cuda:
+    """On CUDA, out-of-range labels are reported without a host sync: the loss becomes NaN (also
+    under `medseg_fast._ext.emulate_cuda`, where the CUDA drivers run on CPU tensors)."""
+    if not (loss.is_cuda or _ext.emulating_cuda()):
         return loss
     return torch.where(bad > 0, torch.full_like(loss, float("nan")), loss)
