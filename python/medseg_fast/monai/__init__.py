@@ -34,6 +34,8 @@ _WHERE = {
     # losses
     "DiceLoss": "losses", "FocalLoss": "losses", "DiceFocalLoss": "losses", "DiceCELoss": "losses",
     "GeneralizedDiceLoss": "losses",
+    # inferers
+    "SlidingWindowInferer": "inferers",
 }
 
 __all__ = sorted(_WHERE)
