@@ -1,0 +1,142 @@
+"""TorchIO ``Resample`` to a target spacing on :func:`medseg_fast.resample`, where the grids agree exactly."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sized
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import torch
+import torchio as tio
+from torchio.data.io import get_rotation_and_spacing_from_affine, sitk_to_nib
+
+from ..resampling import resample
+from ._common import check_cpu
+
+__all__ = ["Resample"]
+
+# Largest |m * t - n * s| / (n * s) (per axis) for which TorchIO's grid counts as the exact zoom n / m:
+# the sample positions then differ from ITK's by < 1e-9 voxel for any image size we can hold.
+_ZOOM_TOL = 1e-13
+_LINEAR_DTYPES = (torch.float32, torch.float64)
+_NEAREST_DTYPES = (torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64, torch.float32, torch.float64)
+
+
+class Resample(tio.Resample):
+    """``tio.Resample`` with TorchIO's output grid, on the compiled separable resampler when it is exact.
+
+    TorchIO (SimpleITK) resamples to a spacing ``t`` on a grid of ``m = floor(n * s / t)`` voxels
+    per axis (``n`` voxels of spacing ``s``), centred on the input's extent, with the input's
+    direction; output voxel ``k`` reads input index ``(n - 1) / 2 + (k - (m - 1) / 2) * t / s``.
+    :func:`medseg_fast.resample` reads ``(n - 1) / 2 + (k - (m - 1) / 2) * n / m`` (pixel centres
+    aligned). The two are the same grid exactly when ``m * t == n * s`` on every axis of more
+    than one voxel (``n * s`` a multiple of ``t``: e.g. 1 mm -> 0.5, 0.25 or 2 mm with an even
+    size, 0.7 -> 0.35 mm), whatever the affine's rotation, since both grids are the input's
+    rescaled along its own axes. Those cases run our kernel; the output affine is the input's
+    composed with that per-axis zoom and shift (TorchIO's to rounding).
+
+    On the fast path:
+
+    - ``linear`` interpolation (``image_interpolation`` default) of float32/float64 images:
+      ITK's trilinear weights with edge extension, as ours; ITK interpolates in double, ours in
+      float32 for float32 images: within ``1e-6`` of the image's value range;
+    - ``nearest`` (``label_interpolation`` default) of integer and float label maps or images,
+      bit-identical, unless the zoom ``n / m`` written as a reduced fraction has an even
+      numerator (2x, 4x, 2/3x downsampling...): then some sample points lie exactly half-way
+      between two voxels, where ITK's choice depends on float rounding of its physical-point
+      arithmetic, so those run TorchIO's code.
+
+    Everything else runs TorchIO's own code (per image, same result, no speed-up): targets that
+    are images, paths, image names or ``(shape, affine)``, ``pre_affine_name``, ``antialias``,
+    grids that are not an exact zoom (e.g. 0.7 mm -> 1 mm), other interpolations (``bspline``,
+    ``gaussian``, sinc kernels...), integer images with ``linear`` (ITK casts its result back to the
+    integer type), bool and CUDA tensors.
+    """
+
+    def _spacing_target(self) -> tuple[float, float, float] | None:
+        target = self.target
+        if isinstance(target, (str, Path, tio.Image)) or (isinstance(target, tuple) and len(target) == 2):
+            return None
+        if isinstance(target, (int, float)) or (isinstance(target, Sized) and isinstance(target, Iterable)
+                                                and len(target) == 3):
+            return self._parse_spacing(target)   # TorchIO's validation and errors
+        return None
+
+    def apply_transform(self, subject: tio.Subject) -> tio.Subject:
+        spacing = self._spacing_target() if self.pre_affine_name is None and not self.antialias else None
+        if spacing is None:
+            return super().apply_transform(subject)
+        for image in self.get_images(subject):
+            if not isinstance(image, tio.ScalarImage):
+                if self.scalars_only:
+                    continue
+                interpolation = self.label_interpolation
+            else:
+                interpolation = self.image_interpolation
+            if not self._fast(image, interpolation, spacing):
+                self._sitk(image, interpolation, subject)
+        return subject
+
+    def _sitk(self, image: tio.Image, interpolation: str, subject: tio.Subject) -> None:
+        """TorchIO's resampling of one image to a spacing target (its own methods, SimpleITK)."""
+        floating = image.as_sitk(force_3d=True)
+        resampler = self._get_resampler(self.get_sitk_interpolator(interpolation), floating, subject, self.target)
+        array, affine = sitk_to_nib(resampler.Execute(floating))
+        image.set_data(torch.as_tensor(array))
+        image.affine = affine
+
+    @staticmethod
+    def _zoom_grid(shape, affine, spacing):
+        """(m, new_affine) when TorchIO's grid for ``spacing`` is an exact zoom, else None."""
+        _, old = get_rotation_and_spacing_from_affine(affine)
+        old = np.asarray(old, dtype=float)
+        new = np.asarray(spacing, dtype=float)
+        n = np.asarray(shape)
+        m = np.floor(n * old / new)                 # TorchIO's get_reference_image
+        m[n == 1] = 1
+        if np.any(m < 1):
+            return None
+        for ni, mi, si, ti in zip(n, m, old, new):
+            if ni > 1 and abs(mi * ti - ni * si) > _ZOOM_TOL * ni * si:
+                return None
+        m = m.astype(int)
+        zoom = new / old                           # input index step per output voxel
+        linear = affine[:3, :3] * zoom             # scale the columns
+        shift = (n - 1) / 2.0 - (m - 1) / 2.0 * zoom
+        out = np.eye(4)
+        out[:3, :3] = linear
+        out[:3, 3] = affine[:3, 3] + affine[:3, :3] @ shift
+        return tuple(int(v) for v in m), out
+
+    def _fast(self, image: tio.Image, interpolation: str, spacing) -> bool:
+        data = image.data
+        if not check_cpu(data) or data.ndim != 4 or data.numel() == 0:
+            return False
+        if interpolation == "linear":
+            if data.dtype not in _LINEAR_DTYPES:
+                return False
+            order = 1
+        elif interpolation == "nearest":
+            if data.dtype not in _NEAREST_DTYPES:
+                return False
+            order = 0
+        else:
+            return False
+        affine = np.asarray(image.affine, dtype=float)
+        if affine.shape != (4, 4) or not np.all(np.isfinite(affine)):
+            return False
+        grid = self._zoom_grid(tuple(data.shape[1:]), affine, spacing)
+        if grid is None:
+            return False
+        m, new_affine = grid
+        n = tuple(data.shape[1:])
+        if order == 0 and any(ni > 1 and Fraction(ni, mi).numerator % 2 == 0 for ni, mi in zip(n, m)):
+            return False                           # half-way sample points: ITK's rounding decides
+        if order == 1 and data.dtype == torch.float32 and not bool(torch.isfinite(data).all()):
+            return False                           # ITK's double arithmetic spreads inf/NaN differently
+        out = resample(data, m, order=order, clip=False)
+        image.set_data(out)
+        image.affine = new_affine
+        return True
