@@ -11,10 +11,13 @@ monai = pytest.importorskip("monai")
 import monai.inferers.inferer as monai_inferer_module  # noqa: E402
 from conftest import load_volume  # noqa: E402
 from monai.data import MetaTensor  # noqa: E402
+from monai.data.utils import compute_importance_map  # noqa: E402
+from monai.inferers import AvgMerger as MonaiAvgMerger  # noqa: E402
+from monai.inferers import PatchInferer, SlidingWindowSplitter  # noqa: E402
 from monai.inferers import SlidingWindowInferer as MonaiSWI  # noqa: E402
 
 import medseg_fast.monai as fm  # noqa: E402
-from medseg_fast.monai import SlidingWindowInferer  # noqa: E402
+from medseg_fast.monai import AvgMerger, GaussianMerger, SlidingWindowInferer  # noqa: E402
 from medseg_fast.monai import inferers as inferers_module  # noqa: E402
 
 RTOL = 1e-6   # float32: the same products and sums as MONAI, up to rounding of the weight sums
@@ -87,11 +90,11 @@ def test_matches_monai_inferer(shape, roi, overlap, mode, bs, k, paths):
     torch.testing.assert_close(x, before, rtol=0, atol=0)   # input unchanged
 
 
-@pytest.mark.parametrize("overlap", [0.0, 0.1, 0.25, 0.5, 0.7, 0.9, (0.5, 0.2)])
+@pytest.mark.parametrize("overlap", [0.0, 0.1, 0.25, 0.5, 0.7, 0.85, (0.5, 0.2)])
 @pytest.mark.parametrize("mode", ["constant", "gaussian"])
 def test_overlaps_and_modes(overlap, mode, rng):
-    shape = (1, 1) + tuple(int(v) for v in rng.integers(9, 60, 2))
-    roi = tuple(int(v) for v in rng.integers(4, 24, 2))
+    shape = (1, 1) + tuple(int(v) for v in rng.integers(9, 45, 2))
+    roi = tuple(int(v) for v in rng.integers(7, 24, 2))
     x = torch.rand(shape)
     net = conv_net(1, 2, 2)
     kw = {"roi_size": roi, "sw_batch_size": int(rng.integers(1, 6)), "overlap": overlap, "mode": mode,
@@ -165,7 +168,7 @@ def test_network_args_kwargs_and_channel_change(paths):
 def test_cached_roi_weight_map(paths):
     x = torch.rand(1, 1, 40, 33)
     net = conv_net(1, 2, 2)
-    kw = {"roi_size": (16, 12), "overlap": 0.5, "mode": "gaussian", "cache_roi_weight_map": True}
+    kw = {"roi_size": (16, 12), "overlap": 0.5, "mode": "gaussian", "cache_roi_weight_map": True, "sw_batch_size": 4}
     ours = SlidingWindowInferer(**kw)
     assert ours.roi_weight_map is not None
     assert_monai_close(ours(x, net), MonaiSWI(**kw)(x, net))
@@ -366,4 +369,140 @@ def test_bad_call_arguments():
 def test_registered_names():
     assert fm.SlidingWindowInferer is SlidingWindowInferer
     assert issubclass(SlidingWindowInferer, MonaiSWI)
-    assert {"SlidingWindowInferer"} <= set(fm.__all__)
+    assert {"SlidingWindowInferer", "AvgMerger", "GaussianMerger"} <= set(fm.__all__)
+    assert fm.AvgMerger is AvgMerger and fm.GaussianMerger is GaussianMerger
+    assert issubclass(AvgMerger, MonaiAvgMerger) and issubclass(GaussianMerger, monai.inferers.Merger)
+
+
+# ----------------------------------------------------------------------------- mergers under PatchInferer
+def run_patch_inferer(x, net, merger_cls, patch, overlap, batch_size=2, **merger_kwargs):
+    splitter = SlidingWindowSplitter(patch, overlap=overlap)
+    return PatchInferer(splitter, merger_cls, batch_size=batch_size, **merger_kwargs)(x, net)
+
+
+MERGER_CASES = [
+    ((1, 1, 37, 41), (16, 16), 0.25, 3),
+    ((2, 2, 20, 33), (8, 12), 0.5, 1),
+    ((1, 1, 10, 7), (16, 16), 0.0, 2),             # patch larger than the image (padded, then cropped)
+    ((1, 2, 30, 23, 20), (16, 16, 16), 0.5, 4),
+    ((2, 1, 13, 29, 17), (8, 12, 9), 0.3, 3),
+    ((1, 1, 57), (20,), 0.6, 2),
+]
+
+
+@pytest.mark.parametrize(("shape", "patch", "overlap", "k"), MERGER_CASES)
+def test_avg_merger_matches_monai_and_argmax(shape, patch, overlap, k):
+    x = torch.rand(shape)
+    net = conv_net(shape[1], k, len(patch))
+    expected = run_patch_inferer(x, net, MonaiAvgMerger, patch, overlap)
+    ours = run_patch_inferer(x, net, AvgMerger, patch, overlap)
+    assert_monai_close(ours, expected, rtol=0)
+    labels = run_patch_inferer(x, net, AvgMerger, patch, overlap, argmax=True)
+    assert labels.dtype == torch.uint8 and labels.shape == (shape[0], 1) + shape[2:]
+    torch.testing.assert_close(labels.long(), expected.argmax(1, keepdim=True), rtol=0, atol=0)
+    # the constant GaussianMerger is the same average
+    const = run_patch_inferer(x, net, GaussianMerger, patch, overlap, mode="constant")
+    assert_monai_close(const, expected, rtol=0)
+
+
+def reference_gaussian_merge(merged_shape, cropped_shape, patches, sigma_scale):
+    """Weighted average with MONAI's compute_importance_map, one patch at a time (float64)."""
+    values = torch.zeros(merged_shape, dtype=torch.float64)
+    weights = torch.zeros((1, 1) + tuple(merged_shape[2:]), dtype=torch.float64)
+    for p, loc in patches:
+        g = compute_importance_map(tuple(p.shape[2:]), mode="gaussian", sigma_scale=sigma_scale).double()
+        sl = (slice(None), slice(None)) + tuple(slice(a, a + s) for a, s in zip(loc, p.shape[2:]))
+        values[sl] += p.double() * g
+        weights[sl] += g
+    return (values / weights)[tuple(slice(0, c) for c in cropped_shape)]
+
+
+@pytest.mark.parametrize(("shape", "patch", "overlap", "k"), MERGER_CASES)
+@pytest.mark.parametrize("sigma_scale", [0.125, 0.3])
+def test_gaussian_merger(shape, patch, overlap, k, sigma_scale):
+    x = torch.rand(shape)
+    net = conv_net(shape[1], k, len(patch))
+    ours = run_patch_inferer(x, net, GaussianMerger, patch, overlap, sigma_scale=sigma_scale)
+    splitter = SlidingWindowSplitter(patch, overlap=overlap)
+    patches = [(net(p), loc) for p, loc in splitter(x)]
+    merged = (shape[0], k) + splitter.get_padded_shape(x)
+    expected = reference_gaussian_merge(merged, (shape[0], k) + shape[2:], patches, sigma_scale)
+    assert ours.dtype == torch.float32 and ours.shape == expected.shape
+    torch.testing.assert_close(ours.double(), expected, rtol=1e-6, atol=1e-7)
+    labels = run_patch_inferer(x, net, GaussianMerger, patch, overlap, sigma_scale=sigma_scale, argmax=True)
+    torch.testing.assert_close(labels.long(), ours.argmax(1, keepdim=True), rtol=0, atol=0)
+
+
+def test_argmax_keeps_only_a_slab():
+    merger = GaussianMerger((1, 3, 40, 12, 10), argmax=True)
+    rng = torch.Generator().manual_seed(1)
+    full = GaussianMerger((1, 3, 40, 12, 10))
+    for z in (0, 6, 12, 18, 24, 30):
+        for y in (0, 4):
+            p = torch.rand((1, 3, 10, 8, 10), generator=rng)
+            merger.aggregate(p, (z, y, 0))
+            full.aggregate(p, (z, y, 0))
+            assert merger.get_values().shape[2] == 10   # one patch deep, never the 40 planes
+    labels = merger.finalize()
+    assert merger.get_counts() is None and merger.is_finalized
+    torch.testing.assert_close(labels.long(), full.finalize().argmax(1, keepdim=True), rtol=0, atol=0)
+    assert merger.finalize() is labels
+
+
+def test_uncovered_voxels_and_ties():
+    ours, theirs = AvgMerger((1, 2, 6, 6)), MonaiAvgMerger((1, 2, 6, 6))
+    labels = AvgMerger((1, 2, 6, 6), argmax=True)
+    patch = torch.tensor([0.5, 0.5]).reshape(1, 2, 1, 1).expand(1, 2, 3, 3)   # a tie: channel 0
+    for m in (ours, theirs, labels):
+        m.aggregate(patch, (0, 0))
+        m.aggregate(patch.flip(1) * torch.tensor([1.0, 2.0]).reshape(1, 2, 1, 1), (3, 3))
+    expected = theirs.finalize()
+    torch.testing.assert_close(ours.finalize(), expected, rtol=0, atol=0, equal_nan=True)
+    assert bool(torch.isnan(expected).any())
+    torch.testing.assert_close(labels.finalize().long(), expected.argmax(1, keepdim=True), rtol=0, atol=0)
+
+
+def test_merger_input_unchanged_and_devices():
+    p = torch.rand(1, 2, 4, 4)
+    before = p.clone()
+    for m in (GaussianMerger((1, 2, 8, 8)), GaussianMerger((1, 2, 8, 8), argmax=True), AvgMerger((1, 2, 8, 8))):
+        m.aggregate(p, (2, 3))
+        out = m.finalize()
+        assert out.device.type == "cpu"
+    torch.testing.assert_close(p, before, rtol=0, atol=0)
+
+
+def test_merger_bad_arguments():
+    with pytest.raises(ValueError, match="merged_shape"):
+        GaussianMerger(None)
+    with pytest.raises(ValueError, match="merged_shape"):
+        GaussianMerger((1, 2))
+    with pytest.raises(ValueError, match="cropped_shape"):
+        GaussianMerger((1, 2, 8, 8), cropped_shape=(1, 2, 9, 8))
+    with pytest.raises(ValueError, match="mode"):
+        GaussianMerger((1, 2, 8, 8), mode="median")
+    with pytest.raises(ValueError, match="sigma_scale"):
+        GaussianMerger((1, 2, 8, 8), sigma_scale=-1.0)
+    with pytest.raises(ValueError, match="sigma_scale"):
+        GaussianMerger((1, 2, 8, 8), sigma_scale=(0.1, 0.1, 0.1))
+    with pytest.raises(TypeError, match="value_dtype"):
+        GaussianMerger((1, 2, 8, 8), value_dtype="float32")
+    with pytest.raises(ValueError, match="value_dtype"):
+        GaussianMerger((1, 2, 8, 8), value_dtype=torch.int32)
+    m = GaussianMerger((1, 2, 8, 8), argmax=True)
+    with pytest.raises(ValueError, match="location"):
+        m.aggregate(torch.rand(1, 2, 4, 4), (6, 0))
+    with pytest.raises(ValueError, match="location"):
+        m.aggregate(torch.rand(1, 2, 4, 4), (0,))
+    with pytest.raises(TypeError, match="values"):
+        m.aggregate(np.zeros((1, 2, 4, 4)), (0, 0))
+    with pytest.raises(ValueError, match="values"):
+        m.aggregate(torch.zeros((1, 2, 4, 4), dtype=torch.int64), (0, 0))
+    m.aggregate(torch.rand(1, 2, 4, 4), (4, 0))
+    with pytest.raises(ValueError, match="nondecreasing"):
+        m.aggregate(torch.rand(1, 2, 4, 4), (0, 0))
+    m.finalize()
+    with pytest.raises(ValueError, match="finalized"):
+        m.aggregate(torch.rand(1, 2, 4, 4), (4, 4))
+    with pytest.raises(TypeError, match="count_dtype"):
+        AvgMerger((1, 2, 8, 8), count_dtype=None, argmax=True)

@@ -35,7 +35,7 @@ _WHERE = {
     "DiceLoss": "losses", "FocalLoss": "losses", "DiceFocalLoss": "losses", "DiceCELoss": "losses",
     "GeneralizedDiceLoss": "losses",
     # inferers
-    "SlidingWindowInferer": "inferers",
+    "SlidingWindowInferer": "inferers", "AvgMerger": "inferers", "GaussianMerger": "inferers",
 }
 
 __all__ = sorted(_WHERE)

@@ -9,10 +9,12 @@ input, no count map, no per-window Python slicing. Options the kernels cannot re
 MONAI's own ``sliding_window_inference`` (see the class docstring).
 
 :class:`AvgMerger` and :class:`GaussianMerger` are :class:`monai.inferers.Merger` subclasses for
-:class:`monai.inferers.PatchInferer`: each ``aggregate`` is one fused weighted scatter-add
-(``values += patch * weight`` and ``weights += weight`` in one pass), ``finalize`` one division.
-:class:`GaussianMerger` blends with MONAI's Gaussian importance map and can return labels
-(``argmax=True``).
+:class:`monai.inferers.PatchInferer`. :class:`GaussianMerger` blends patches with MONAI's
+Gaussian importance map (``mode="gaussian"``) or averages them; both can return labels
+(``argmax=True``) from an accumulator that only covers a slab one patch deep, streaming along the
+first spatial axis, instead of the full probability volume. The mergers work with torch's in-place
+operations on the merger's device (a patch may land anywhere, so the kernels' window grid does not
+apply); without ``argmax``, :class:`AvgMerger` is MONAI's own implementation.
 """
 
 from __future__ import annotations
@@ -28,12 +30,12 @@ import torch
 from monai.data import MetaTensor
 from monai.utils import BlendMode, PytorchPadMode, convert_to_dst_type, ensure_tuple_rep, fall_back_tuple
 
-from .._sliding_kernels import SlidingWindow
+from .._sliding_kernels import _label_dtype
 from .._sliding_plan import importance_map as _importance_map
 from ..sliding_window import sliding_window_inference as _swi
 from ._common import plain
 
-__all__ = ["SlidingWindowInferer"]
+__all__ = ["SlidingWindowInferer", "AvgMerger", "GaussianMerger"]
 
 
 class _Delegate(Exception):
@@ -259,3 +261,297 @@ class SlidingWindowInferer(_mi.SlidingWindowInferer):
             meta = MetaTensor([]).copy_meta_from(inputs, copy_attr=False)
             return convert_to_dst_type(result, meta, device=out_device)[0]
         return convert_to_dst_type(result, inputs, device=out_device)[0]
+
+
+# ----------------------------------------------------------------------------- mergers
+def _dtype_arg(value: Any, name: str) -> torch.dtype:
+    if not isinstance(value, torch.dtype):
+        raise TypeError(f"{name} must be a torch.dtype, got {value!r}")
+    return value
+
+
+class _Blend:
+    """Weighted blending of patches at arbitrary locations into ``merged_shape``, cropped to
+    ``cropped_shape`` on finalize: a full accumulator, or with ``argmax`` a slab along the first
+    spatial axis whose finished planes are turned into labels as soon as a patch starts beyond them
+    (patches must then come in nondecreasing order along that axis, as MONAI's splitters yield them)."""
+
+    def __init__(self, owner: str, merged_shape: tuple, cropped_shape: tuple, device: Any, value_dtype: torch.dtype,
+                 mode: str, sigma_scale: Any, argmax: bool) -> None:
+        if len(merged_shape) < 3 or not all(_is_int(v) and v > 0 for v in merged_shape):
+            raise ValueError(f"merged_shape must be (B, C, *spatial) with positive sizes and 1 or more spatial "
+                             f"axes, got {merged_shape!r}")
+        if len(cropped_shape) != len(merged_shape) or not all(_is_int(c) and 0 < c <= m
+                                                             for c, m in zip(cropped_shape, merged_shape)):
+            raise ValueError(f"cropped_shape must have {len(merged_shape)} positive sizes no larger than "
+                             f"merged_shape={merged_shape}, got {cropped_shape!r}")
+        if not value_dtype.is_floating_point:
+            raise ValueError(f"value_dtype must be a floating point dtype, got {value_dtype}")
+        self.owner = owner
+        self.merged_shape, self.cropped_shape = tuple(int(v) for v in merged_shape), tuple(int(v) for v in cropped_shape)
+        self.device = torch.device(device)
+        self.value_dtype, self.mode, self.sigma_scale, self.argmax = value_dtype, mode, sigma_scale, bool(argmax)
+        self.ndim = len(merged_shape) - 2
+        self._maps: dict[tuple, torch.Tensor] = {}
+        spatial = self.merged_shape[2:]
+        if not self.argmax:
+            self.values = torch.zeros(self.merged_shape, dtype=value_dtype, device=self.device)
+            self.weights = torch.zeros((1, 1) + spatial, dtype=value_dtype, device=self.device)
+            self.lo, self.depth = 0, spatial[0]
+        else:
+            self.values = self.weights = None   # allocated with the first patch (its depth)
+            self.lo = self.depth = 0
+            b, c = self.merged_shape[:2]
+            self.labels = torch.zeros((b, 1) + self.cropped_shape[2:],
+                                      dtype=getattr(torch, _label_dtype(c)), device=self.device)
+        self.finalized = False
+        self.result: torch.Tensor | None = None
+
+    def _weight(self, patch: tuple[int, ...]) -> torch.Tensor | None:
+        if self.mode == "constant":
+            return None
+        w = self._maps.get(patch)
+        if w is None:
+            sigma = ensure_tuple_rep(self.sigma_scale, self.ndim)
+            w = torch.from_numpy(_importance_map(patch, "gaussian", sigma, "monai")).to(self.device, self.value_dtype)
+            self._maps[patch] = w
+        return w
+
+    def _location(self, values: Any, location: Any) -> tuple[torch.Tensor, tuple[int, ...]]:
+        if self.finalized:
+            raise ValueError(f"`{self.owner}` is already finalized. Please instantiate a new object to aggregate.")
+        if not isinstance(values, torch.Tensor):
+            raise TypeError(f"values must be a torch.Tensor, got {type(values).__name__}")
+        if values.ndim != self.ndim + 2 or not values.is_floating_point():
+            raise ValueError(f"values must be a floating point (B, C, *patch) tensor with {self.ndim} spatial axes, "
+                             f"got shape={tuple(values.shape)}, dtype={values.dtype}")
+        try:
+            loc = tuple(location)
+        except TypeError:
+            raise TypeError(f"location must be a sequence of {self.ndim} ints, got {location!r}") from None
+        if len(loc) != self.ndim or not all(_is_int(v) for v in loc):
+            raise ValueError(f"location must have {self.ndim} ints (the patch's first voxel), got {location!r}")
+        if any(v < 0 or v + p > m for v, p, m in zip(loc, values.shape[2:], self.merged_shape[2:])):
+            raise ValueError(f"location={tuple(loc)} puts a patch of spatial shape {tuple(values.shape[2:])} outside "
+                             f"merged_shape={self.merged_shape}")
+        return values.to(self.device), tuple(int(v) for v in loc)
+
+    def aggregate(self, values: Any, location: Any) -> None:
+        values, loc = self._location(values, location)
+        patch = tuple(values.shape[2:])
+        if self.argmax:
+            z0, pz = loc[0], patch[0]
+            if z0 < self.lo:
+                raise ValueError(f"argmax=True needs patches in nondecreasing order along the first spatial axis: "
+                                 f"location {loc} after planes below {self.lo} were finalized")
+            if self.values is None or z0 + pz > self.lo + self.depth:
+                self._advance(z0, pz, values.shape[1])
+        w = self._weight(patch)
+        sl = (slice(None), slice(None), slice(loc[0] - self.lo, loc[0] - self.lo + patch[0])) + \
+            tuple(slice(a, a + p) for a, p in zip(loc[1:], patch[1:]))
+        dst = self.values[sl]
+        if w is None:
+            dst += values
+            self.weights[sl] += 1
+        else:
+            dst.addcmul_(values.to(self.value_dtype), w)
+            self.weights[sl] += w
+
+    def _advance(self, new_lo: int, pz: int, channels: int) -> None:
+        """Labels of the finished planes [lo, new_lo); the slab then starts at new_lo (argmax)."""
+        if self.values is not None:
+            self._labels_of(min(new_lo - self.lo, self.depth))
+        depth = max(self.depth, pz)
+        rest = self.merged_shape[3:]
+        keep = max(self.lo + self.depth - new_lo, 0) if self.values is not None else 0
+        values = torch.zeros((self.merged_shape[0], self.merged_shape[1], depth) + rest, dtype=self.value_dtype,
+                             device=self.device)
+        weights = torch.zeros((1, 1, depth) + rest, dtype=self.value_dtype, device=self.device)
+        if keep:
+            values[:, :, :keep] = self.values[:, :, self.depth - keep:]
+            weights[:, :, :keep] = self.weights[:, :, self.depth - keep:]
+        self.values, self.weights, self.lo, self.depth = values, weights, new_lo, depth
+
+    def _labels_of(self, planes: int) -> None:
+        """Labels of slab planes [0, planes) (those inside the cropped extent)."""
+        planes = min(planes, self.cropped_shape[2] - self.lo)
+        if planes <= 0:
+            return
+        crop = tuple(slice(0, c) for c in self.cropped_shape[3:])
+        v = self.values[(slice(None), slice(None), slice(0, planes)) + crop]
+        w = self.weights[(slice(None), slice(None), slice(0, planes)) + crop]
+        self.labels[:, 0, self.lo:self.lo + planes] = torch.argmax(v / w, dim=1)
+
+    def finalize(self) -> torch.Tensor:
+        if not self.finalized:
+            if self.argmax:
+                if self.values is not None:
+                    self._labels_of(self.depth)
+                self.values = self.weights = None
+                self.result = self.labels
+            else:
+                self.values.div_(self.weights)
+                self.values = self.values[tuple(slice(0, c) for c in self.cropped_shape)]
+                self.result = self.values
+            self.finalized = True
+        return self.result
+
+
+class GaussianMerger(_mi.Merger):
+    """A :class:`monai.inferers.Merger` that blends patches with MONAI's Gaussian importance map.
+
+    Each patch's values are weighted by ``compute_importance_map(patch, "gaussian", sigma_scale)``
+    (the map :class:`monai.inferers.SlidingWindowInferer` uses with ``mode="gaussian"``) and the
+    result is the weighted average. Use it with :class:`monai.inferers.PatchInferer`::
+
+        PatchInferer(SlidingWindowSplitter(96, overlap=0.5), merger_cls=GaussianMerger, argmax=True)
+
+    Parameters
+    ----------
+    merged_shape : sequence of int
+        ``(B, C, *spatial)`` of the merged (padded) result.
+    cropped_shape : sequence of int, optional
+        Shape of the returned result (a crop from the origin); default ``merged_shape``.
+    device : torch.device or str
+        Where the accumulators and the result live (patches are moved there).
+    value_dtype : torch.dtype
+        Accumulator and result dtype (floating point).
+    mode : {"gaussian", "constant"}
+        ``"constant"``: a plain average (:class:`AvgMerger`'s result).
+    sigma_scale : float or sequence of float
+        Gaussian sigma as a fraction of the patch size, per spatial axis.
+    argmax : bool
+        Return ``(B, 1, *cropped spatial)`` labels (uint8 up to 256 channels, else int16/int32):
+        ``argmax`` over channels of the blended result (the first channel on ties; 0 where no patch
+        landed), from an accumulator one patch deep along the first spatial axis that is turned into
+        labels as the patches move on. Patches must then arrive in nondecreasing order along that
+        axis (as MONAI's splitters yield them); ``get_values`` is the slab before ``finalize``.
+
+    Notes
+    -----
+    Voxels that no patch covers are NaN (0 / 0) in the probabilities, as with MONAI's AvgMerger.
+    A location must keep the patch inside ``merged_shape`` (ValueError otherwise).
+
+    Examples
+    --------
+    >>> import torch
+    >>> merger = GaussianMerger((1, 1, 6, 6))
+    >>> for loc in [(0, 0), (0, 2), (2, 0), (2, 2)]:
+    ...     merger.aggregate(torch.full((1, 1, 4, 4), float(sum(loc))), loc)
+    >>> out = merger.finalize()
+    >>> out.shape, float(out[0, 0, 0, 0]), float(out[0, 0, 5, 5])
+    (torch.Size([1, 1, 6, 6]), 0.0, 4.0)
+    """
+
+    def __init__(
+        self,
+        merged_shape: Sequence[int],
+        cropped_shape: Sequence[int] | None = None,
+        device: torch.device | str = "cpu",
+        value_dtype: torch.dtype = torch.float32,
+        mode: BlendMode | str = BlendMode.GAUSSIAN,
+        sigma_scale: Sequence[float] | float = 0.125,
+        argmax: bool = False,
+    ) -> None:
+        if merged_shape is None:
+            raise ValueError("merged_shape must be provided, got None")
+        super().__init__(merged_shape=merged_shape, cropped_shape=cropped_shape, device=device)
+        mode_value = _enum_value(mode, BlendMode, "mode")
+        sigmas = _reals(sigma_scale, "sigma_scale")
+        if mode_value == "gaussian" and any(not (s > 0 and math.isfinite(s)) for s in sigmas):
+            raise ValueError(f"sigma_scale must be positive and finite with mode='gaussian', got {sigma_scale!r}")
+        if len(sigmas) not in (1, len(self.merged_shape) - 2):
+            raise ValueError(f"sigma_scale must have 1 or {len(self.merged_shape) - 2} values, got {sigma_scale!r}")
+        self.value_dtype = _dtype_arg(value_dtype, "value_dtype")
+        self.mode, self.sigma_scale, self.argmax = mode_value, sigma_scale, bool(argmax)
+        self._blend = _Blend(type(self).__name__, self.merged_shape, self.cropped_shape, device, self.value_dtype,
+                             mode_value, sigma_scale, self.argmax)
+
+    def aggregate(self, values: torch.Tensor, location: Sequence[int]) -> None:
+        """Add ``values`` (``(B, C, *patch)``) with its weights at ``location`` (the patch's first voxel)."""
+        self._blend.aggregate(values, location)
+
+    def finalize(self) -> torch.Tensor:
+        """The blended result (or labels), cropped to ``cropped_shape``; later calls return the same tensor."""
+        out = self._blend.finalize()
+        self.is_finalized = True
+        return out
+
+    def get_output(self) -> torch.Tensor:
+        """Same as :meth:`finalize`."""
+        return self.finalize()
+
+    def get_values(self) -> torch.Tensor | None:
+        """The weighted sums before :meth:`finalize`, the result after it."""
+        return self._blend.result if self._blend.finalized else self._blend.values
+
+    def get_counts(self) -> torch.Tensor | None:
+        """The per-voxel weight sums ``(1, 1, *spatial)`` (the slab with ``argmax=True``; None once finalized)."""
+        return None if self._blend.finalized else self._blend.weights
+
+
+class AvgMerger(_mi.AvgMerger):
+    """``monai.inferers.AvgMerger``, with an optional streaming ``argmax``.
+
+    Without ``argmax`` (the default) this is MONAI's class and MONAI's result. With
+    ``argmax=True`` the result is ``argmax(MONAI's average, dim=1, keepdim=True)`` as uint8 labels
+    (int16/int32 beyond 256 channels), computed from an accumulator one patch deep along the first
+    spatial axis (see :class:`GaussianMerger`, whose ``mode="constant"`` this then is): patches must
+    arrive in nondecreasing order along that axis, as MONAI's splitters yield them.
+
+    Examples
+    --------
+    >>> import torch
+    >>> merger = AvgMerger((1, 2, 4, 4), argmax=True)
+    >>> merger.aggregate(torch.tensor([0.2, 0.8]).reshape(1, 2, 1, 1).expand(1, 2, 4, 2), (0, 0))
+    >>> merger.aggregate(torch.tensor([0.9, 0.1]).reshape(1, 2, 1, 1).expand(1, 2, 4, 2), (0, 2))
+    >>> merger.finalize()[0, 0].tolist()
+    [[1, 1, 0, 0], [1, 1, 0, 0], [1, 1, 0, 0], [1, 1, 0, 0]]
+    """
+
+    def __init__(
+        self,
+        merged_shape: Sequence[int],
+        cropped_shape: Sequence[int] | None = None,
+        value_dtype: torch.dtype = torch.float32,
+        count_dtype: torch.dtype = torch.uint8,
+        device: torch.device | str = "cpu",
+        argmax: bool = False,
+    ) -> None:
+        self.argmax = bool(argmax)
+        if not self.argmax:
+            super().__init__(merged_shape, cropped_shape, value_dtype, count_dtype, device)
+            self._blend = None
+            return
+        if merged_shape is None:
+            raise ValueError("merged_shape must be provided, got None")
+        _mi.Merger.__init__(self, merged_shape=merged_shape, cropped_shape=cropped_shape, device=device)
+        self.value_dtype = _dtype_arg(value_dtype, "value_dtype")
+        self.count_dtype = _dtype_arg(count_dtype, "count_dtype")
+        self._blend = _Blend(type(self).__name__, self.merged_shape, self.cropped_shape, device, self.value_dtype,
+                             "constant", 0.125, True)
+
+    def aggregate(self, values: torch.Tensor, location: Sequence[int]) -> None:
+        """Add ``values`` (``(B, C, *patch)``) at ``location``, as MONAI's AvgMerger."""
+        if self._blend is None:
+            super().aggregate(values, location)
+        else:
+            self._blend.aggregate(values, location)
+
+    def finalize(self) -> torch.Tensor:
+        """MONAI's average, or its labels with ``argmax=True``."""
+        if self._blend is None:
+            return super().finalize()
+        out = self._blend.finalize()
+        self.is_finalized = True
+        return out
+
+    def get_values(self) -> torch.Tensor | None:
+        if self._blend is None:
+            return super().get_values()
+        return self._blend.result if self._blend.finalized else self._blend.values
+
+    def get_counts(self) -> torch.Tensor | None:
+        if self._blend is None:
+            return super().get_counts()
+        return None if self._blend.finalized else self._blend.weights
