@@ -70,3 +70,13 @@ def is_real_scalar(v: Any) -> bool:
     """A plain real number (not a tensor or array): the fast paths reproduce MONAI's arithmetic
     for those; tensors take MONAI's own path."""
     return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
+
+
+def fresh(x: Any) -> Any:
+    """A copy of a numpy / torch / MetaTensor input (meta data and applied operations included), for
+    the MONAI code paths that write into their input's storage."""
+    if isinstance(x, np.ndarray):
+        return x.copy()
+    if isinstance(x, torch.Tensor):
+        return x.clone()
+    return x

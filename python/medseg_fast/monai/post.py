@@ -22,7 +22,7 @@ from monai.utils import convert_to_dst_type, convert_to_tensor, ensure_tuple_rep
 from scipy import ndimage
 
 from .. import components as _cc
-from ._common import neighbours, plain
+from ._common import fresh, neighbours, plain
 
 __all__ = [
     "KeepLargestConnectedComponent", "KeepLargestConnectedComponentd", "RemoveSmallObjects",
@@ -85,7 +85,7 @@ class KeepLargestConnectedComponent(_mt.KeepLargestConnectedComponent):
         shape = tuple(img.shape)
         conn = neighbours(self.connectivity, len(shape) - 1)
         if conn is None or len(shape) < 3:
-            return super().__call__(img)
+            return super().__call__(fresh(img))
         is_onehot = shape[0] > 1 if self.is_onehot is None else self.is_onehot
         img = convert_to_tensor(img, track_meta=get_track_meta())
         x = plain(img).detach().cpu().numpy()
@@ -93,10 +93,10 @@ class KeepLargestConnectedComponent(_mt.KeepLargestConnectedComponent):
         out = x.copy()
         if not is_onehot:
             if shape[0] != 1:
-                return super().__call__(img)
+                return super().__call__(fresh(img))
             lab_t = _integral_labels(torch.from_numpy(x[0]))
             if lab_t is None:
-                return super().__call__(img)
+                return super().__call__(fresh(img))
             lab = lab_t.numpy()
             labels = self.applied_labels if self.applied_labels is not None else \
                 [v for v in _unique_labels(lab_t) if v != 0]
@@ -217,9 +217,9 @@ class RemoveSmallObjects(_mt.RemoveSmallObjects):
             return img * keep_t if not self.independent_channels else keep_t
         lab = t.cpu().numpy().astype(np.int32)
         if self.per_component:
-            out = _cc.remove_small_components(lab, self._keep_from(min_size), connectivity=conn) if lab.shape[0] == 1 and \
-                lab.min() >= 0 else None
-            if out is None:
+            if lab.shape[0] == 1 and lab.min() >= 0:
+                out = np.asarray(_cc.remove_small_components(lab[0], self._keep_from(min_size), connectivity=conn))[None]
+            else:
                 raise ValueError("per_component=True needs a one-channel, non-negative integer label map, "
                                  f"got shape={tuple(t.shape)}")
         else:
@@ -252,7 +252,7 @@ class FillHoles(_mt.FillHoles):
         sr = x.ndim - 1
         conn = neighbours(self.connectivity or sr, sr)
         if conn is None or x.dtype.is_complex:
-            return super().__call__(img)
+            return super().__call__(fresh(img))
         arr = x.detach().cpu().numpy()
         one_hot = arr.shape[0] > 1
         if one_hot:
@@ -265,7 +265,7 @@ class FillHoles(_mt.FillHoles):
             return convert_to_dst_type(out, img)[0]
         lab_t = _integral_labels(x[0].detach().cpu())
         if lab_t is None or lab_t.dtype == torch.bool or (lab_t.numel() and int(lab_t.min()) < 0):
-            return super().__call__(img)
+            return super().__call__(fresh(img))
         lab = lab_t.numpy().astype(np.int64, copy=True)
         labels = set(self.applied_labels) if self.applied_labels is not None else set(_unique_labels(lab_t))
         labels.discard(0)

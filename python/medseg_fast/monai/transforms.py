@@ -22,7 +22,7 @@ from monai.data.meta_obj import get_track_meta
 from monai.transforms.utils_pytorch_numpy_unification import percentile as _monai_percentile
 from monai.utils import convert_to_dst_type, convert_to_tensor, get_equivalent_dtype
 
-from ._common import chunked, is_real_scalar, plain
+from ._common import chunked, fresh, is_real_scalar, plain
 
 __all__ = [
     "ScaleIntensityRange", "ScaleIntensityRanged", "ScaleIntensityRangePercentiles",
@@ -136,7 +136,7 @@ class NormalizeIntensity(_mt.NormalizeIntensity):
         if self.nonzero or self.channel_wise or not (sub is None or is_real_scalar(sub)) or \
                 not (div is None or is_real_scalar(div)) or not (x.is_floating_point() or x.dtype in (
                     torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64, torch.bool)):
-            return super().__call__(img)
+            return super().__call__(fresh(img))     # MONAI's code writes into a float32 input
         dtype = self.dtype or img.dtype
         out_dtype = get_equivalent_dtype(dtype, torch.Tensor)
         x32 = x.to(torch.float32)
