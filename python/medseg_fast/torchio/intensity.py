@@ -61,15 +61,23 @@ class RescaleIntensity(tio.RescaleIntensity):
     def _fast(self, tensor: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor | None:
         if not check_cpu(tensor) or tensor.dtype == torch.bool or tensor.dtype.is_complex:
             return None
+        if tensor.numel() == 0:
+            return None
         x = tensor.float()                      # TorchIO's statistics are those of the float32 image
         if mask is not None:
             if not check_cpu(mask) or tuple(mask.shape) != tuple(x.shape):
                 return None
             mask = mask.to(torch.bool)
-        stats = intensity_stats(x, mask=mask, percentiles=self.percentiles)
-        lo, hi = (float(v) for v in stats["percentiles"])
-        if stats["count"] == 0 or not (math.isfinite(stats["min"]) and math.isfinite(stats["max"])):
-            return None
+        if mask is None and tuple(float(p) for p in self.percentiles) == (0.0, 100.0):
+            # numpy's 0th and 100th percentiles are the minimum and maximum (NaN propagates).
+            lo, hi = (float(v) for v in torch.aminmax(x.reshape(-1)))
+            if not (math.isfinite(lo) and math.isfinite(hi)):
+                return None
+        else:
+            stats = intensity_stats(x, mask=mask, percentiles=self.percentiles)
+            lo, hi = (float(v) for v in stats["percentiles"])
+            if stats["count"] == 0 or not (math.isfinite(stats["min"]) and math.isfinite(stats["max"])):
+                return None
         if mask is not None and self.in_min_max is None and bool(torch.isnan(x).any()):
             return None                         # TorchIO's min/max of the clipped image would be NaN
         if self.in_min_max is None:

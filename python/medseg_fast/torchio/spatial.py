@@ -134,8 +134,10 @@ class Resample(tio.Resample):
         n = tuple(data.shape[1:])
         if order == 0 and any(ni > 1 and Fraction(ni, mi).numerator % 2 == 0 for ni, mi in zip(n, m)):
             return False                           # half-way sample points: ITK's rounding decides
-        if order == 1 and data.dtype == torch.float32 and not bool(torch.isfinite(data).all()):
-            return False                           # ITK's double arithmetic spreads inf/NaN differently
+        if order == 1:
+            lo, hi = torch.aminmax(data)           # NaN propagates: one cheap pass
+            if not (math.isfinite(float(lo)) and math.isfinite(float(hi))):
+                return False                       # ITK's double arithmetic spreads inf/NaN differently
         out = resample(data, m, order=order, clip=False)
         image.set_data(out)
         image.affine = new_affine
