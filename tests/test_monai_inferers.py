@@ -337,6 +337,31 @@ def test_autograd_goes_to_monai(paths):
     assert_monai_close(fast, expected.detach())
 
 
+def test_network_calls_per_batch_of_windows():
+    x = torch.rand(1, 1, 30, 20)   # MONAI positions: 7 x 4 windows of 8 x 8 at overlap 0.5
+    calls = []
+    net = conv_net(1, 2, 2)
+
+    def counted(p):
+        calls.append(p.shape[0])
+        return net(p)
+
+    SlidingWindowInferer((8, 8), sw_batch_size=5, overlap=0.5)(x, counted)
+    assert calls == [5, 5, 5, 5, 5, 3]
+
+
+def test_inference_mode_and_progress(paths):
+    pytest.importorskip("tqdm")
+    model = torch.nn.Conv2d(2, 3, 3, padding=1)
+    x = torch.rand(1, 2, 25, 19)
+    kw = {"roi_size": (8, 8), "overlap": 0.5, "mode": "gaussian", "sw_batch_size": 3}
+    with torch.inference_mode():
+        ours = SlidingWindowInferer(**kw, progress=True)(x, model)
+        expected = MonaiSWI(**kw)(x, model)
+    assert paths == {"fast": 1, "monai": 1}
+    assert_monai_close(ours, expected)
+
+
 # ----------------------------------------------------------------------------- bad arguments
 @pytest.mark.parametrize(("kwargs", "error", "match"), [
     ({"roi_size": "abc"}, TypeError, "roi_size"),
