@@ -54,19 +54,26 @@ class RemoveSmallObjects(LabelTransform):
     to ``LabelMap`` images only (``include`` / ``exclude`` as in TorchIO); each channel is
     processed on its own; dtype, shape and affine are kept.
 
-    Args:
-        min_size: Smallest size (voxels, or mm³) a component keeps, a finite number >= 0.
-        connectivity: 6 (faces, ITK's and TorchIO's default), 18 or 26 neighbours.
-        units: ``"voxels"`` (default) or ``"mm3"``.
-        background: The value that is not a class and that removed voxels take (default 0).
-        **kwargs: See ``tio.Transform``.
+    Parameters
+    ----------
+    min_size : float
+        Smallest size (voxels, or mm³) a component keeps, a finite number >= 0.
+    connectivity : {6, 18, 26}
+        Neighbours of a voxel: 6 (faces, ITK's and TorchIO's default), 18 or 26.
+    units : {"voxels", "mm3"}
+        Unit of ``min_size``.
+    background : int
+        The value that is not a class and that removed voxels take (default 0).
+    kwargs
+        See ``tio.Transform`` (``include``, ``exclude``, ``p``, ``copy``...).
 
-    Example:
-        >>> import torch, torchio as tio
-        >>> from medseg_fast.torchio import RemoveSmallObjects
-        >>> seg = tio.LabelMap(tensor=torch.tensor([[[[1], [0], [2], [2]]]]))
-        >>> RemoveSmallObjects(min_size=2)(seg).data.flatten().tolist()
-        [0, 0, 2, 2]
+    Examples
+    --------
+    >>> import torch, torchio as tio
+    >>> from medseg_fast.torchio import RemoveSmallObjects
+    >>> seg = tio.LabelMap(tensor=torch.tensor([[[[1], [0], [2], [2]]]]))
+    >>> RemoveSmallObjects(min_size=2)(seg).data.flatten().tolist()
+    [0, 0, 2, 2]
     """
 
     def __init__(self, min_size: float, connectivity: int = 6, units: str = "voxels", background: int = 0,
