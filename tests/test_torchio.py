@@ -321,6 +321,28 @@ def test_resample(monkeypatch, case, dtype):
     assert calls.n == 2 * (not img_fast) + (not lab_fast)
 
 
+@pytest.mark.parametrize("case", [c for c in RESAMPLE_CASES if c[5][0]], ids=lambda c: f"{c[0]}-{c[2]}")
+def test_resample_sample_positions(monkeypatch, case):
+    """On a float64 image holding its own index coordinates, linear interpolation returns the
+    sample positions themselves: ours must be ITK's to 1e-9 voxel (edge voxels excluded, where
+    both clamp)."""
+    shape, spacing, target, rotation, _, _ = case
+    grids = np.meshgrid(*[np.arange(n, dtype=np.float64) for n in shape], indexing="ij")
+    affine = _affine(spacing, rotation, (12.5, -3.25, 40.0))
+    images = {f"axis{d}": tio.ScalarImage(tensor=torch.from_numpy(g[None].copy()), affine=affine)
+              for d, g in enumerate(grids)}
+    subject = tio.Subject(**images)
+    calls = _Calls(monkeypatch, mt.Resample, "_sitk")
+    a = mt.Resample(target)(subject)
+    assert calls.n == 0
+    b = tio.Resample(target)(subject)
+    for d in range(3):
+        pa, pb = a[f"axis{d}"].data.numpy(), b[f"axis{d}"].data.numpy()
+        inside = (pb > 0) & (pb < shape[d] - 1)
+        np.testing.assert_allclose(pa[inside], pb[inside], rtol=0, atol=1e-9)
+        np.testing.assert_array_equal(pa[~inside], pb[~inside])
+
+
 def test_resample_options(monkeypatch):
     rng = np.random.default_rng(12)
     subject = _subject(rng, (12, 10, 8), 1, np.float32, _affine((1.0, 1.0, 1.0), ROT))

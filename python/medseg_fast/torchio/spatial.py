@@ -56,8 +56,8 @@ class Resample(tio.Resample):
     type, so where the exact value is an integer (flat regions) the last bits of ITK's
     physical-point arithmetic decide between two integers; our kernel in double matched ITK on
     every voxel for axis-aligned grids but differed by 1 on ~0.04% of voxels for a rotated one,
-    so those stay on TorchIO's code. Convert such images to float32 first (``tio.To`` is not
-    needed: ``image.set_data(image.data.float())``) to take the fast path.
+    so those stay on TorchIO's code. Images converted to float32 first
+    (``image.set_data(image.data.float())``) take the fast path.
     """
 
     def _spacing_target(self) -> tuple[float, float, float] | None:
