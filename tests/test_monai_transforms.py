@@ -55,6 +55,14 @@ def _same_obj(a, b, where="") -> None:
         assert type(a) is type(b) and (a == b or (a != a and b != b)), (where, a, b)
 
 
+def _host(x):
+    """A tensor as a numpy array (bfloat16, which numpy lacks, as float32: exact)."""
+    if not isinstance(x, torch.Tensor):
+        return x
+    x = x.detach().cpu()
+    return (x.float() if x.dtype == torch.bfloat16 else x).numpy()
+
+
 def assert_same(out, ref, *, exact: bool) -> None:
     """Ours (`out`) against MONAI's (`ref`): type, dtype, device, shape, values, meta data."""
     assert type(out) is type(ref), (type(out), type(ref))
@@ -71,8 +79,7 @@ def assert_same(out, ref, *, exact: bool) -> None:
         assert out.device == ref.device
     o = out.as_tensor() if isinstance(out, MetaTensor) else out
     r = ref.as_tensor() if isinstance(ref, MetaTensor) else ref
-    o = o.detach().cpu().numpy() if isinstance(o, torch.Tensor) else o
-    r = r.detach().cpu().numpy() if isinstance(r, torch.Tensor) else r
+    o, r = _host(o), _host(r)
     if exact or not np.issubdtype(r.dtype, np.floating) or r.dtype == np.float16:
         np.testing.assert_array_equal(o, r)
     else:
@@ -97,8 +104,7 @@ def _assert_unchanged(x, snap) -> None:
     assert type(x) is type(snap) and x.dtype == snap.dtype and x.shape == snap.shape
     xv = x.as_tensor() if isinstance(x, MetaTensor) else x
     sv = snap.as_tensor() if isinstance(snap, MetaTensor) else snap
-    if isinstance(xv, torch.Tensor):
-        xv, sv = xv.detach().cpu().numpy(), sv.detach().cpu().numpy()
+    xv, sv = _host(xv), _host(sv)
     np.testing.assert_array_equal(xv, sv, err_msg="the input was modified")
     if isinstance(x, MetaTensor):
         _same_obj(dict(x.meta), dict(snap.meta), "input meta")
@@ -425,6 +431,55 @@ def test_post_strided_views(rng):
         compare("RemoveSmallObjects", dict(min_size=3), view.numpy(), exact=True)
 
 
+def test_post_edge_cases(rng):
+    """Float applied labels, out-of-range labels, negative-stride numpy views, 1-D and 4-D spatial
+    inputs, negative / non-binary values, odd min_size and connectivity values."""
+    lab = label_map(rng, (9, 10, 11), 3)[None]
+    small = rng.integers(0, 3, (1, 5, 4, 3, 6)).astype(np.uint8)
+    line = rng.integers(0, 3, (1, 17)).astype(np.uint8)
+    cases = [
+        ("KeepLargestConnectedComponent", dict(applied_labels=[1.5, 2], independent=False), lab.astype(np.float32)),
+        ("KeepLargestConnectedComponent", dict(applied_labels=[1.5, 2], independent=False),
+         np.where(lab == 1, 1.5, lab).astype(np.float32)),
+        ("KeepLargestConnectedComponent", dict(applied_labels=[1.5, 2]), lab.astype(np.float32)),
+        ("KeepLargestConnectedComponent", dict(applied_labels=[300, 2], independent=False), lab.astype(np.uint8)),
+        ("KeepLargestConnectedComponent", dict(applied_labels=[300, 2]), lab.astype(np.uint8)),
+        ("KeepLargestConnectedComponent", dict(applied_labels=[2.0]), lab.astype(np.uint8)),
+        ("KeepLargestConnectedComponent", dict(num_components=0), lab.astype(np.uint8)),
+        ("KeepLargestConnectedComponent", dict(connectivity=0), lab.astype(np.uint8)),
+        ("KeepLargestConnectedComponent", dict(connectivity=True), lab.astype(np.uint8)),
+        ("KeepLargestConnectedComponent", {}, np.where(lab == 1, -1, lab).astype(np.int32)),
+        ("FillHoles", dict(applied_labels=[1, 2]),
+         np.stack([lab[0] == 0, lab[0] == 1, (lab[0] == 2) * 2]).astype(np.float32)),     # non-0/1 one-hot
+        ("FillHoles", {}, np.where(lab == 1, 1000, lab).astype(np.int32)),
+        ("FillHoles", {}, np.where(lab == 1, -1, lab).astype(np.int32)),
+        ("FillHoles", dict(connectivity=0), lab.astype(np.uint8)),
+        ("RemoveSmallObjects", dict(min_size=3), np.where(lab == 1, 0.3, lab).astype(np.float32)),
+        ("RemoveSmallObjects", dict(min_size=3), np.where(lab == 1, -0.5, lab).astype(np.float32)),
+        ("RemoveSmallObjects", dict(min_size=3.5), lab.astype(np.uint8)),
+        ("RemoveSmallObjects", dict(min_size=3.5), (lab > 0).astype(np.uint8)),
+        ("RemoveSmallObjects", dict(min_size=0), (lab > 0).astype(np.uint8)),
+        ("RemoveSmallObjects", dict(min_size=-1), lab.astype(np.uint8)),
+        ("RemoveSmallObjects", dict(min_size=3, connectivity=True), lab.astype(np.uint8)),
+    ]
+    for name in POST:
+        kw = dict(min_size=2) if name == "RemoveSmallObjects" else {}
+        cases += [(name, kw, lab.astype(np.uint8)[:, ::-1]), (name, kw, (lab > 0)[:, :, ::-2]),
+                  (name, kw, small), (name, kw, line)]
+    for name, kw, x in cases:
+        for kind in ("numpy", "torch"):
+            compare(name, kw, x if kind == "numpy" else torch.from_numpy(np.ascontiguousarray(x)), exact=True)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_intensity_half_precision(dtype, rng):
+    x = torch.from_numpy(intensity_input(rng, (2, 9, 8, 7), np.float32)).to(dtype)
+    for name in INTENSITY:
+        for kw in INTENSITY_CONFIGS[name][:3] + [dict(INTENSITY_CONFIGS[name][0], dtype=None)]:
+            compare(name, kw, x)
+            compare(name, kw, MetaTensor(x, affine=AFFINE.clone()))
+
+
 # ----------------------------------------------------------------------------- real volumes
 @pytest.fixture(scope="module")
 def ct():
@@ -467,7 +522,7 @@ def test_real_ct_label_post(ct, rng):
     for p in tumour[rng.choice(len(tumour), 5, replace=False)]:
         arr[(0, *p)] = 0
     lung = MetaTensor((ct[0].as_tensor() < -400).to(torch.uint8), affine=ct[0].affine, meta=ct[0].meta)
-    for x in (label, noisy, noisy.to(torch.float32), lung):
+    for x in (noisy, noisy.to(torch.float32), lung):
         for name, kw in (("KeepLargestConnectedComponent", {}), ("KeepLargestConnectedComponent", dict(connectivity=1)),
                          ("RemoveSmallObjects", dict(min_size=20)), ("RemoveSmallObjects", dict(min_size=50, by_measure=True)),
                          ("FillHoles", {}), ("FillHoles", dict(connectivity=1))):

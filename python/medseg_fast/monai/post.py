@@ -116,7 +116,10 @@ class KeepLargestConnectedComponent(_mt.KeepLargestConnectedComponent):
                         keep[ids] = _keep_table(np.concatenate([[0], counts[ids]]), k)[1:]
                 removed = ~keep[comps]
             else:
-                fg = np.isin(lab, np.asarray(labels, dtype=lab.dtype))
+                # the labels in the input's dtype, as MONAI converts them (a float 1.5 matches no
+                # integer value of a float label map; an out-of-range value raises as in MONAI)
+                wanted = torch.as_tensor(labels, dtype=plain(img).dtype)
+                fg = np.isin(lab, wanted.numpy())
                 removed = fg & ~_largest(fg, conn, k)
             out[0][removed] = 0
             return convert_to_dst_type(out, dst=img)[0]
@@ -198,7 +201,7 @@ class RemoveSmallObjects(_mt.RemoveSmallObjects):
         if not isinstance(img, (torch.Tensor, np.ndarray)) or img.ndim < 3 or isinstance(self.connectivity, bool) \
                 or not isinstance(self.connectivity, (int, np.integer)) or not 1 <= self.connectivity <= img.ndim:
             return super().__call__(img)
-        t = plain(img) if isinstance(img, torch.Tensor) else torch.from_numpy(np.asarray(img))
+        t = plain(img) if isinstance(img, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(img))
         if t.numel() == 0 or t.dtype.is_complex:
             return super().__call__(img)
         lo, hi = torch.aminmax(t.reshape(-1)) if t.dtype != torch.bool else (t.min(), t.max())
