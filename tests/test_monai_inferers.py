@@ -391,6 +391,13 @@ def test_bad_call_arguments():
         SlidingWindowInferer((8, 8, 8))(x, conv_net(1, 2, 2))
 
 
+def test_docstring_examples():
+    import doctest
+
+    result = doctest.testmod(inferers_module, optionflags=doctest.ELLIPSIS)
+    assert result.attempted >= 3 and result.failed == 0
+
+
 def test_registered_names():
     assert fm.SlidingWindowInferer is SlidingWindowInferer
     assert issubclass(SlidingWindowInferer, MonaiSWI)

@@ -6,7 +6,9 @@ MONAI's constructor arguments with MONAI's defaults, accepts MONAI's input layou
 MONAI returns (a MetaTensor in gives a MetaTensor out with the same affine, meta and applied
 operations; torch tensors stay on their device). The fast path is taken where its result equals
 MONAI's; every other option goes to MONAI's own implementation (``super()``), so a MONAI config
-works unchanged. Each class's docstring says which cases run on our kernels.
+works unchanged. Each class's docstring says which cases run on our kernels. ``GaussianMerger``
+(Gaussian blending for ``monai.inferers.PatchInferer``, which MONAI lacks) subclasses
+``monai.inferers.Merger``; the mergers use torch's in-place operations, not our kernels.
 
 MONAI is imported when one of these names is first used: ``import medseg_fast`` needs neither
 torch nor MONAI.
