@@ -48,7 +48,8 @@ DESCRIPTION = "medseg_fast.monai classes vs MONAI's (intensity, post-processing,
 
 OURS = "medseg_fast.monai"
 PEER = "monai"
-SLOW_S = 2.0          # a MONAI call slower than this is timed once
+SLOW_S = 2.0          # a MONAI call slower than this is timed once (ours: fewer repeats)
+BUDGET_S = 30.0       # about this long for the timed repeats of a slow implementation
 CT = "ct_chest_lung2_hu.nii.gz"
 ATLAS = "dk_native_donor12876_1mm.nii.gz"
 DONORS = ("10021", "12876", "14380", "15496", "15697")
@@ -117,8 +118,12 @@ def _meta_note(ours, theirs) -> str:
     return ""
 
 
-def _compare(ours, theirs, labels: bool = False) -> str:
-    """The note of a check: labels identical / max float difference (NaN and inf positions must agree)."""
+def _compare(ours, theirs, labels: bool = False, scaled: bool = False) -> str:
+    """The note of a check: labels identical / max float difference (NaN and inf positions must agree).
+
+    The relative difference is elementwise (metric values, loss values) or, with ``scaled``, relative
+    to the largest magnitude of MONAI's tensor (images, gradients: elementwise ratios of values near
+    zero say nothing)."""
     a, b = _array(ours), _array(theirs)
     if a.shape != b.shape:
         return f"MISMATCH: shape {a.shape} vs MONAI {b.shape}"
@@ -136,13 +141,23 @@ def _compare(ours, theirs, labels: bool = False) -> str:
         return "identical (all NaN/inf)"
     diff = np.abs(a64[fin] - b64[fin])
     abs_max = float(diff.max())
-    rel = float((diff / np.maximum(np.abs(b64[fin]), 1e-30)).max()) if abs_max else 0.0
-    text = "identical" if abs_max == 0 else f"max abs diff {abs_max:.1e}, max rel diff {rel:.1e}"
+    if not abs_max:
+        rel = 0.0
+    elif scaled:
+        rel = abs_max / max(float(np.abs(b64[fin]).max()), 1e-300)
+    else:
+        rel = float((diff / np.maximum(np.abs(b64[fin]), 1e-300)).max())
+    kind = "rel diff (to max |MONAI|)" if scaled else "rel diff"
+    text = "identical" if abs_max == 0 else f"max abs diff {abs_max:.1e}, max {kind} {rel:.1e}"
     if rel > 1e-6:
         text = "MISMATCH (> 1e-6 rel): " + text
     if a.dtype != b.dtype:
         text += f", dtype {a.dtype} vs {b.dtype}"
     return text + _meta_note(ours, theirs)
+
+
+def _scaled(ours, theirs) -> str:
+    return _compare(ours, theirs, scaled=True)
 
 
 # ----------------------------------------------------------------------------- timing
@@ -171,41 +186,59 @@ def _timed_with_memory(fn: Callable[[], Any]) -> tuple[Any, float, float]:
 def _case(case: str, ours: Callable[[], Any], peer: Callable[[], Any], *, voxels: int, check: Callable[[Any, Any], str],
           repeats: int, extra: dict[str, Callable[[], Any]] | None = None, notes: dict[str, str] | None = None,
           slow: bool = False) -> list[Row]:
-    """Rows of one case: ours (+ variants in ``extra``) and MONAI, checked, then timed alternately
-    (MONAI once when its checked call took over SLOW_S or ``slow``)."""
+    """Rows of one case: ours (+ variants in ``extra``) and MONAI, checked, then timed alternately.
+
+    MONAI is timed once (its checked call) when that call took over SLOW_S or ``slow``; ours then
+    runs on its own, with fewer repeats (about BUDGET_S in all) when one call takes over SLOW_S, the
+    checked call serving as warm-up and memory measurement, and each variant once.
+    """
     notes = dict(notes or {})
     extra = extra or {}
     their_out, their_s, their_mib = _timed_with_memory(peer)
+    checked: dict[str, tuple[float, float]] = {}
     try:
-        our_out = ours()
-        note = check(our_out, their_out)
-        for name, fn in extra.items():
-            notes[name] = (notes.get(name, "") + "; " + check(fn(), their_out)).strip("; ")
+        for name, fn in {OURS: ours, **extra}.items():
+            out, sec, mib = _timed_with_memory(fn)
+            notes[name] = (check(out, their_out) + "; " + notes.get(name, "")).strip("; ")
+            checked[name] = (sec, mib)
+            del out
     except Exception as e:   # noqa: BLE001 -- a crash of ours is reported, not raised
         traceback.print_exc()
         msg = f"CRASH: {type(e).__name__}: {str(e).splitlines()[0][:120] if str(e) else ''}"
         return [Row(NAME, case, OURS, float("nan"), float("nan"), note=msg),
                 Row(NAME, case, PEER, their_s, 0.0, mvox_per_s=voxels / their_s / 1e6, peak_extra_mib=their_mib,
                     note="1 run")]
-    del our_out
-    notes[OURS] = (note + ("; " + notes[OURS] if OURS in notes else "")).strip("; ")
+    del their_out
+    our_s = checked[OURS][0]
+    slow_ours = our_s > SLOW_S
+    reps = max(1, min(repeats, int(BUDGET_S / our_s))) if slow_ours else repeats
     ours_impls = {OURS: ours, **extra}
     memory: dict[str, float] = {}
+    timings: dict[str, Timing] = {}
     if slow or their_s > SLOW_S:
-        timings = measure(ours_impls, warmup=1, repeats=repeats)
+        if slow_ours:
+            timings.update(measure({OURS: ours}, warmup=0, repeats=reps))
+            for name in extra:
+                timings[name] = Timing([checked[name][0]])
+                notes[name] = (notes[name] + "; 1 run").strip("; ")
+        else:
+            timings.update(measure(ours_impls, warmup=1, repeats=reps))
         timings[PEER] = Timing([their_s])
         memory[PEER] = their_mib
         notes[PEER] = (notes.get(PEER, "") + "; 1 run").strip("; ")
     else:
-        del their_out
-        timings = measure({**ours_impls, PEER: peer}, warmup=1, repeats=repeats)
+        timings.update(measure({**ours_impls, PEER: peer}, warmup=0 if slow_ours else 1, repeats=reps))
         gc.collect()
         _release_freed_memory()
         memory[PEER] = peak_extra_memory(peer)
     for name, fn in ours_impls.items():
-        gc.collect()
-        _release_freed_memory()
-        memory[name] = peak_extra_memory(fn)
+        if slow_ours:
+            memory[name] = checked[name][1]
+        else:
+            gc.collect()
+            _release_freed_memory()
+            memory[name] = peak_extra_memory(fn)
+    timings = {name: timings[name] for name in [*ours_impls, PEER]}
     return rows_for_case(NAME, case, timings, ours=OURS, voxels=voxels, memory=memory, notes=notes)
 
 
@@ -230,7 +263,7 @@ def _intensity_cases(quick: bool, repeats: int) -> list[Row]:
     for cls, kwargs in kinds:
         a, b = getattr(ours, cls)(**kwargs), getattr(mt, cls)(**kwargs)
         rows += _case(f"{cls} CT float32 MetaTensor {_shape(ct)}", lambda a=a: a(data), lambda b=b: b(data),
-                      voxels=ct.numel(), check=_compare, repeats=repeats)
+                      voxels=ct.numel(), check=_scaled, repeats=repeats)
 
     kwargs = dict(keys="image", pixdim=(1.5, 1.5, 2.0), mode=3)
     a, b = ours.Spacingd(**kwargs), mt.Spacingd(**kwargs)
@@ -238,7 +271,7 @@ def _intensity_cases(quick: bool, repeats: int) -> list[Row]:
     what = ("medseg_fast.monai.Spacingd is MONAI's Spacingd (subclass, no override): MONAI's scipy "
             "order-3 code runs on both sides, no compiled path") if same else "own implementation"
     rows += _case(f"Spacingd order 3 CT -> 1.5x1.5x2 mm {_shape(ct)}", lambda: a(data), lambda: b(data),
-                  voxels=ct.numel(), check=_compare, repeats=max(2, repeats - 2), notes={OURS: what})
+                  voxels=ct.numel(), check=_scaled, repeats=max(2, repeats - 2), notes={OURS: what})
     return rows
 
 
@@ -345,7 +378,7 @@ def _loss_cases(quick: bool, repeats: int) -> list[Row]:
 
     def check(o, t):
         value = _compare(np.float64(o[0]), np.float64(t[0]))
-        grad = _compare(o[1], t[1])
+        grad = _scaled(o[1], t[1])
         return f"value: {value}; grad: {grad}"
 
     rows: list[Row] = []
