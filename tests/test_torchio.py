@@ -603,3 +603,31 @@ def test_grid_aggregator_bad_input():
         agg.add_batch(torch.zeros((1, 3, 6, 5, 4)), good)
     with pytest.raises(TypeError, match="batch_tensor"):
         agg.add_batch(torch.zeros((1, 6, 5, 4)), good)
+
+
+# ----------------------------------------------------------------------------- Transform options
+
+
+def test_base_transform_options_and_history():
+    rng = np.random.default_rng(19)
+    make = lambda: _subject(rng, (12, 10, 8), 1, np.float32, _affine((1.0, 1.0, 1.0), ROT))  # noqa: E731
+    base = make()
+    pairs = [(mt.Resample(0.5, copy=False), tio.Resample(0.5, copy=False)),
+             (mt.RescaleIntensity((-1, 1), copy=False), tio.RescaleIntensity((-1, 1), copy=False)),
+             (mt.ZNormalization(copy=False), tio.ZNormalization(copy=False)),
+             (mt.KeepLargestComponent(copy=False), tio.KeepLargestComponent(copy=False))]
+    for ours, theirs in pairs:
+        a, b = copy.deepcopy(base), copy.deepcopy(base)
+        ra, rb = ours(a), theirs(b)
+        _compare(a, b)       # copy=False: both write into the subject they were given
+        _compare(ra, rb)
+    # p=0: the input itself comes back; keep=: the original image is kept under a new name
+    assert mt.RescaleIntensity(p=0)(base) is base
+    out = mt.RescaleIntensity((-1, 1), keep={"ct": "ct_orig"})(base)
+    assert torch.equal(out.ct_orig.data, base.ct.data) and float(out.ct.data.max()) <= 1.0
+    out = tio.Compose([mt.Resample(0.5), mt.RescaleIntensity((-1, 1)), mt.RemoveSmallObjects(3),
+                       mt.KeepLargestComponent()])(base)
+    assert [t.name for t in out.history] == ["Resample", "RescaleIntensity", "RemoveSmallObjects",
+                                            "KeepLargestComponent"]
+    replay = out.get_composed_history()(base)
+    _compare(replay, out, exact=True)
