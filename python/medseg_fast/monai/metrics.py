@@ -28,9 +28,11 @@ from typing import Any
 import monai.metrics as _mm
 import numpy as np
 import torch
+from monai.data import MetaTensor
 from monai.metrics.utils import prepare_spacing
 
 from .. import metrics as _k
+from ._common import plain
 
 __all__ = ["DiceMetric", "MeanIoU", "HausdorffDistanceMetric", "SurfaceDistanceMetric", "SurfaceDiceMetric"]
 
@@ -97,9 +99,14 @@ def _overlap_counts(y_pred: torch.Tensor, y: torch.Tensor, channels: list[int]) 
         return None
     B, K = int(y_pred.shape[0]), len(channels)
     counts = np.zeros((B, K, 3), np.int64)
-    if pred_map and gt_map and y_pred.ndim <= 5 and min(channels) >= 0:
-        for b in range(B):
-            counts[b] = _k._counts(pm[b], gm[b], channels)
+    if pred_map and gt_map:
+        if y_pred.ndim <= 5:
+            for b in range(B):
+                counts[b] = _k._counts(pm[b], gm[b], channels)
+        else:   # more than three spatial axes: numpy counts
+            counts[..., 0] = _map_counts(pm, channels)
+            counts[..., 1] = _map_counts(gm, channels)
+            counts[..., 2] = _map_counts(np.where(pm == gm, pm, -1), channels)
         return counts
     pmask = None if pred_map else _host(y_pred.bool() if y_pred.dtype != torch.bool else y_pred)
     gmask = None if gt_map else _host(y.bool() if y.dtype != torch.bool else y)
@@ -119,6 +126,18 @@ def _overlap_counts(y_pred: torch.Tensor, y: torch.Tensor, channels: list[int]) 
     else:
         counts[..., 2] = _cross_counts(pm, gmask, channels)
     return counts
+
+
+def _like_monai(out: torch.Tensor, y_pred: torch.Tensor, y: torch.Tensor, sliced: bool) -> torch.Tensor:
+    """``out`` as MONAI's overlap metrics return it: a MetaTensor carrying the meta of ``y`` when
+    it is a MetaTensor, else of ``y_pred``, else a plain tensor. ``sliced``: the meta of the first
+    (item, channel) slice (DiceMetric works on slices; MeanIoU on whole tensors)."""
+    src = y if isinstance(y, MetaTensor) else y_pred if isinstance(y_pred, MetaTensor) else None
+    if src is None:
+        return out
+    res = MetaTensor(out)
+    res.copy_meta_from(src[0, 0] if sliced else src)
+    return res
 
 
 def _result_dtype(*ts: torch.Tensor) -> torch.dtype:
@@ -155,7 +174,7 @@ class DiceMetric(_mm.DiceMetric):
         channels = list(range(first, n_ch)) if n_ch > 1 else [1]
         if not channels:
             return super()._compute_tensor(y_pred, y)
-        counts = _overlap_counts(y_pred, y, channels)
+        counts = _overlap_counts(plain(y_pred), plain(y), channels)
         if counts is None:
             return super()._compute_tensor(y_pred, y)
         dtype = torch.float64 if (y.shape[1] > 1 and y.dtype == torch.float64) else torch.float32
@@ -166,7 +185,7 @@ class DiceMetric(_mm.DiceMetric):
         empty = torch.full_like(num, float("nan")) if self.ignore_empty else \
             torch.where(den <= 0, torch.ones_like(num), torch.zeros_like(num))
         dice = torch.where(g > 0, num / torch.where(den > 0, den, torch.ones_like(den)), empty)
-        return dice.to(y.device)
+        return _like_monai(dice.to(y.device), y_pred, y, sliced=True)
 
 
 class MeanIoU(_mm.MeanIoU):
@@ -182,6 +201,8 @@ class MeanIoU(_mm.MeanIoU):
                 or y.dtype in (torch.float16, torch.bfloat16) or y_pred.dtype in (torch.float16, torch.bfloat16)
                 or not _binary(y_pred) or not _binary(y)):
             return super()._compute_tensor(y_pred, y)
+        meta_src = (y_pred, y)
+        y_pred, y = plain(y_pred), plain(y)
         C = y_pred.shape[1]
         first = 1 if (not self.include_background and C > 1) else 0
         channels = list(range(first, C))
@@ -198,7 +219,7 @@ class MeanIoU(_mm.MeanIoU):
             out = torch.where(g > 0, ratio, torch.full_like(ratio, float("nan")))
         else:
             out = torch.where(union > 0, ratio, torch.ones_like(ratio))
-        return out.to(y.device)
+        return _like_monai(out.to(y.device), *meta_src, sliced=False)
 
 
 # ----------------------------------------------------------------------------- surface metrics
