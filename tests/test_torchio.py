@@ -349,13 +349,36 @@ def test_resample_options(monkeypatch):
     for kwargs in [{"scalars_only": True}, {"image_interpolation": "nearest"}, {"label_interpolation": "linear"},
                    {"include": ["seg"]}, {"exclude": ["ct"]}]:
         _both(mt.Resample(0.5, **kwargs), tio.Resample(0.5, **kwargs), subject)
-    # delegated wholesale: bspline, antialias, image targets, (shape, affine) targets
+    # bspline images go to TorchIO image by image (labels stay ours); antialias wholesale
     calls = _Calls(monkeypatch, tio.Resample, "apply_transform")
-    for kwargs in [{"image_interpolation": "bspline"}, {"antialias": True, "target": 2}, {"target": "mr"},
-                   {"target": subject.ct}, {"target": ((6, 5, 4), np.diag([2.0, 2.0, 2.0, 1.0]))}]:
+    sitk_calls = _Calls(monkeypatch, mt.Resample, "_sitk")
+    for kwargs in [{"image_interpolation": "bspline"}, {"antialias": True, "target": 2}]:
         kwargs = {"target": 0.5, **kwargs}
         _both(mt.Resample(**kwargs), tio.Resample(**kwargs), subject)
-    assert calls.n >= 8
+    assert calls.n == 2 + 1 and sitk_calls.n == 2
+
+
+def test_resample_grid_targets(monkeypatch, tmp_path):
+    """Image, image-name, path and (shape, affine) targets: ours where the target grid is our
+    kernel's zoom of the image grid (identical grids included), TorchIO's code elsewhere."""
+    rng = np.random.default_rng(20)
+    affine = _affine((1.0, 1.0, 2.0), ROT, (3.0, 4.0, 5.0))
+    subject = _subject(rng, (12, 10, 8), 1, np.float32, affine)
+    half = np.array([[0.5, 0, 0, -0.25], [0, 0.5, 0, -0.25], [0, 0, 0.5, -0.25], [0, 0, 0, 1]])
+    subject.add_image(tio.ScalarImage(tensor=torch.rand(1, 24, 20, 16), affine=affine @ half), "fine")
+    path = tmp_path / "ref.nii.gz"
+    subject.fine.save(path)
+    cases = [("ct", 0), ("fine", 0), (subject.ct, 0), (subject.fine, 0), (((12, 10, 8), affine), 0),
+             (((24, 20, 16), affine @ half), 0),
+             (((6, 5, 4), affine @ np.diag([2.0, 2.0, 2.0, 1.0])), 4),   # grid shifted by half a voxel
+             (((12, 10, 8), _affine((1.0, 1.0, 2.0), (0.2, 0.0), (3.0, 4.0, 5.0))), 4),   # rotated grid
+             (str(path), 4)]                                             # paths: TorchIO loads them
+    for target, delegated in cases:
+        calls = _Calls(monkeypatch, mt.Resample, "_sitk")
+        super_calls = _Calls(monkeypatch, tio.Resample, "apply_transform")
+        a, _ = _both(mt.Resample(target), tio.Resample(target), subject, affine_atol=1e-6)
+        assert calls.n + (super_calls.n - 1) * 4 == delegated, target
+        monkeypatch.undo()
 
 
 def test_resample_int_images_delegated(monkeypatch):

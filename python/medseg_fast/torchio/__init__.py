@@ -20,7 +20,9 @@ On our kernels (results equal TorchIO's; tolerances in each class's docstring):
   is an exact zoom by ``n / m`` of the input grid per axis (e.g. 1 mm -> 0.5 mm, 2 mm, 0.25 mm),
   for ``linear`` (float32/float64 images) and ``nearest`` (integer images, unless the zoom puts
   sample points exactly half-way between voxels, as 2x downsampling does). Any affine (rotated
-  too: the grid is the input's, rescaled per axis). Within 1e-6 of the image's range.
+  too: the grid is the input's, rescaled per axis). The same for image / image-name /
+  ``(shape, affine)`` targets whose grid is such a zoom of the image's (identical grids too).
+  Within 1e-6 of the image's range.
 - ``KeepLargestComponent``: compiled labelling, 6-connectivity, ITK's tie rule; bit-identical.
 - ``RemoveSmallObjects`` (ours, TorchIO has none): per-class removal of small connected
   components on label maps.
@@ -28,10 +30,11 @@ On our kernels (results equal TorchIO's; tolerances in each class's docstring):
   compiled weighted scatter-add; within 1e-6 relative.
 
 Delegated to TorchIO: masked/percentile edge cases that warn (empty mask, constant image),
-non-finite or integer intensity images where noted, ``Resample`` to an image/path/(shape, affine)
-target, with ``pre_affine_name`` or ``antialias``, or any grid that is not an exact zoom, other
-interpolations (bspline, gaussian, sinc...), ``GridAggregator`` crop mode, non-float32 batches,
-``downsampling_factor != 1``.
+non-finite intensity images, ``Resample`` of integer images with ``linear`` (ITK truncates to the
+integer type), to a file-path target, with ``pre_affine_name`` or ``antialias``, to any grid that
+is not an exact zoom (e.g. 0.7 mm -> 1 mm: our kernel has no free per-axis scale and offset),
+2x-downsampling ``nearest`` (half-way ties), other interpolations (bspline, gaussian, sinc...);
+``GridAggregator`` crop mode, non-float32 first batches, ``downsampling_factor != 1``.
 
 TorchIO is imported when this subpackage is imported; ``import medseg_fast`` alone imports
 neither torch nor TorchIO.

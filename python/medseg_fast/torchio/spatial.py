@@ -48,8 +48,14 @@ class Resample(tio.Resample):
       between two voxels, where ITK's choice depends on float rounding of its physical-point
       arithmetic, so those run TorchIO's code.
 
-    Everything else runs TorchIO's own code (per image, same result, no speed-up): targets that
-    are images, paths, image names or ``(shape, affine)``, ``pre_affine_name``, ``antialias``,
+    Targets that are an image, an image name in the subject or ``(shape, affine)`` take the same
+    path when that grid is exactly our kernel's zoom of the image's grid (output voxel ``k`` at
+    input index ``(k + 0.5) * n / m - 0.5`` to 1e-9 voxel): identical grids (resampling label
+    maps "to the image's space" when they are already there) and the 2x, 4x... finer or coarser
+    grids centred like TorchIO's; the output affine is then the target's.
+
+    Everything else runs TorchIO's own code (per image, same result, no speed-up): other target
+    grids (shifted, rotated or non-integer zooms), file paths, ``pre_affine_name``, ``antialias``,
     grids that are not an exact zoom (e.g. 0.7 mm -> 1 mm), other interpolations (``bspline``,
     ``gaussian``, sinc kernels...), bool and CUDA tensors, and integer images with ``linear``
     (e.g. int16 CTs as TorchIO loads them): ITK truncates its double result to the integer
@@ -69,18 +75,50 @@ class Resample(tio.Resample):
             return self._parse_spacing(target)   # TorchIO's validation and errors
         return None
 
+    def _grid_target(self, subject: tio.Subject) -> tuple[tuple[int, int, int], np.ndarray] | None:
+        """(shape, affine) of an image / image-name / (shape, affine) target, as TorchIO reads it;
+        None for anything else (paths included: TorchIO loads them itself) or anything odd."""
+        target = self.target
+        if isinstance(target, tio.Image):
+            shape, affine = target.spatial_shape, target.affine
+        elif isinstance(target, str) and not Path(target).is_file():
+            try:
+                image = subject.get_image(target)
+            except KeyError:
+                return None                        # TorchIO's ValueError
+            shape, affine = image.spatial_shape, image.affine
+        elif isinstance(target, tuple) and len(target) == 2 and isinstance(target[1], np.ndarray):
+            shape, affine = target
+            if not (isinstance(shape, Sized) and len(shape) == 3) or affine.shape != (4, 4):
+                return None                        # TorchIO's RuntimeError
+        else:
+            return None
+        try:
+            shape = tuple(int(v) for v in shape)
+        except (TypeError, ValueError):
+            return None
+        if any(v < 1 for v in shape) or not np.all(np.isfinite(affine)):
+            return None
+        return shape, np.asarray(affine, dtype=float)
+
     def apply_transform(self, subject: tio.Subject) -> tio.Subject:
-        spacing = self._spacing_target() if self.pre_affine_name is None and not self.antialias else None
-        if spacing is None:
+        if self.pre_affine_name is not None or self.antialias:
             return super().apply_transform(subject)
+        spacing = self._spacing_target()
+        grid = None if spacing is not None else self._grid_target(subject)
+        if spacing is None and grid is None:
+            return super().apply_transform(subject)
+        named = subject.get_image(self.target) if isinstance(self.target, str) and grid is not None else None
         for image in self.get_images(subject):
+            if self.target is image or named is image:
+                continue                           # TorchIO leaves the reference as it is
             if not isinstance(image, tio.ScalarImage):
                 if self.scalars_only:
                     continue
                 interpolation = self.label_interpolation
             else:
                 interpolation = self.image_interpolation
-            if not self._fast(image, interpolation, spacing):
+            if not self._fast(image, interpolation, spacing, grid):
                 self._sitk(image, interpolation, subject)
         return subject
 
@@ -115,7 +153,28 @@ class Resample(tio.Resample):
         out[:3, 3] = affine[:3, 3] + affine[:3, :3] @ shift
         return tuple(int(v) for v in m), out
 
-    def _fast(self, image: tio.Image, interpolation: str, spacing) -> bool:
+    @staticmethod
+    def _matches_zoom(shape, affine, target_shape, target_affine):
+        """(m, target_affine) when the target grid is our kernel's zoom of the image grid, else None:
+        output voxel k must sit at input index (k + 0.5) * n / m - 0.5 (to 1e-9 voxel)."""
+        n = np.asarray(shape, dtype=float)
+        m = np.asarray(target_shape, dtype=float)
+        try:
+            index = np.linalg.solve(affine, target_affine)    # target index -> input index
+        except np.linalg.LinAlgError:
+            return None
+        expected = np.eye(4)
+        expected[:3, :3] = np.diag(n / m)
+        expected[:3, 3] = (n / m - 1) / 2
+        expected[:3, 3][n == 1] = 0.0
+        expected[:3, :3][np.diag(n == 1)] = index[:3, :3][np.diag(n == 1)]   # size-1 axes: any spacing
+        err = np.abs(index - expected)
+        # A wrong coefficient moves the far corner by err * m voxels.
+        if np.max(err[:3, :3] * m[None, :]) > 1e-9 or np.max(err[:3, 3]) > 1e-9 or np.any(err[3] > 1e-12):
+            return None
+        return tuple(int(v) for v in target_shape), np.array(target_affine, dtype=float)
+
+    def _fast(self, image: tio.Image, interpolation: str, spacing, grid=None) -> bool:
         data = image.data
         if not check_cpu(data) or data.ndim != 4 or data.numel() == 0:
             return False
@@ -132,10 +191,13 @@ class Resample(tio.Resample):
         affine = np.asarray(image.affine, dtype=float)
         if affine.shape != (4, 4) or not np.all(np.isfinite(affine)):
             return False
-        grid = self._zoom_grid(tuple(data.shape[1:]), affine, spacing)
-        if grid is None:
+        if spacing is not None:
+            zoom = self._zoom_grid(tuple(data.shape[1:]), affine, spacing)
+        else:
+            zoom = self._matches_zoom(tuple(data.shape[1:]), affine, *grid)
+        if zoom is None:
             return False
-        m, new_affine = grid
+        m, new_affine = zoom
         n = tuple(data.shape[1:])
         if order == 0 and any(ni > 1 and Fraction(ni, mi).numerator % 2 == 0 for ni, mi in zip(n, m)):
             return False                           # half-way sample points: ITK's rounding decides
