@@ -1,4 +1,4 @@
-"""TorchIO ``Resample`` to a target spacing on :func:`medseg_fast.resample`, where the grids agree exactly."""
+"""TorchIO ``Resample`` on :func:`medseg_fast.resample` wherever TorchIO's output grid is an exact zoom of the input grid."""
 
 from __future__ import annotations
 
@@ -123,7 +123,7 @@ class Resample(tio.Resample):
         return subject
 
     def _sitk(self, image: tio.Image, interpolation: str, subject: tio.Subject) -> None:
-        """TorchIO's resampling of one image to a spacing target (its own methods, SimpleITK)."""
+        """TorchIO's resampling of one image to its target (its own methods, SimpleITK)."""
         floating = image.as_sitk(force_3d=True)
         resampler = self._get_resampler(self.get_sitk_interpolator(interpolation), floating, subject, self.target)
         array, affine = sitk_to_nib(resampler.Execute(floating))
