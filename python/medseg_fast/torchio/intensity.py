@@ -18,7 +18,6 @@ from ._common import check_cpu, chunked, window
 
 __all__ = ["RescaleIntensity", "Clamp", "ZNormalization"]
 
-_FLOATS = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 
 
 def _masks(transform, subject):

@@ -1,4 +1,4 @@
-"""TorchIO ``Resample`` on :func:`medseg_fast.resample` wherever TorchIO's output grid is an exact zoom of the input grid."""
+"""TorchIO ``Resample`` on :func:`medseg_fast.resample` where TorchIO's grid is an exact zoom of the input's."""
 
 from __future__ import annotations
 
