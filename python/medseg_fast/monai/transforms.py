@@ -125,32 +125,55 @@ class NormalizeIntensity(_mt.NormalizeIntensity):
     """``monai.transforms.NormalizeIntensity`` in one chunked pass after MONAI's own statistics.
 
     The mean and standard deviation are ``torch.mean`` / ``torch.std(unbiased=False)`` of the
-    float32 image as in MONAI, and ``(x - mean) / std`` runs chunked in place: bit-identical.
-    ``nonzero=True``, ``channel_wise=True`` and array-valued ``subtrahend``/``divisor`` run MONAI's code.
+    float32 image (``nonzero=True``: of its nonzero voxels, gathered as MONAI gathers them) as in
+    MONAI, and ``(x - mean) / std`` runs chunked (``nonzero=True``: applied to nonzero voxels
+    only): bit-identical. ``channel_wise=True`` normalises each channel in float32 and stores it
+    in the (floating) input dtype before the cast to ``dtype``, as MONAI does. Array-valued
+    ``subtrahend``/``divisor`` (and per-channel sequences) run MONAI's code.
     """
 
-    def __call__(self, img: Any) -> Any:
-        img_t = convert_to_tensor(img, track_meta=get_track_meta())
-        sub, div = self.subtrahend, self.divisor
-        x = plain(img_t)
-        if self.nonzero or self.channel_wise or not (sub is None or is_real_scalar(sub)) or \
-                not (div is None or is_real_scalar(div)) or not (x.is_floating_point() or x.dtype in (
-                    torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64, torch.bool)):
-            return super().__call__(fresh(img))     # MONAI's code writes into a float32 input
-        dtype = self.dtype or img.dtype
-        out_dtype = get_equivalent_dtype(dtype, torch.Tensor)
+    def _one(self, x: torch.Tensor, sub: Any, div: Any, out_dtype: torch.dtype) -> torch.Tensor:
+        """MONAI's ``_normalize`` of one (channel or whole) image, result in ``out_dtype``."""
         x32 = x.to(torch.float32)
+        masked = x32
+        if self.nonzero:
+            nonzero = x32 != 0
+            if not bool(nonzero.any()):
+                return x32.to(out_dtype, copy=True)       # MONAI: returned unchanged
+            masked = x32[nonzero]
         if sub is None:
-            sub = torch.mean(x32).item()
+            sub = torch.mean(masked).item()
         if div is None:
-            div = torch.std(x32, unbiased=False).item()
+            div = torch.std(masked, unbiased=False).item()
         if np.isscalar(div) and div == 0.0:
             div = 1.0
 
         def steps(t: torch.Tensor) -> None:
             t.sub_(sub).div_(div)
 
-        return _wrap(chunked(x32, torch.float32, out_dtype, steps), img_t)
+        def steps_nonzero(t: torch.Tensor) -> None:
+            t.copy_(torch.where(t == 0, t, (t - sub) / div))     # zeros (and -0.0) kept as they are
+
+        return chunked(x32, torch.float32, out_dtype, steps_nonzero if self.nonzero else steps)
+
+    def __call__(self, img: Any) -> Any:
+        img_t = convert_to_tensor(img, track_meta=get_track_meta())
+        sub, div = self.subtrahend, self.divisor
+        x = plain(img_t)
+        if not (sub is None or is_real_scalar(sub)) or not (div is None or is_real_scalar(div)) or \
+                (self.channel_wise and (sub is not None or div is not None or x.ndim == 0)) or \
+                not (x.is_floating_point() or x.dtype in (
+                    torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64, torch.bool)):
+            return super().__call__(fresh(img))     # MONAI's code writes into a float32 input
+        dtype = self.dtype or img.dtype
+        out_dtype = get_equivalent_dtype(dtype, torch.Tensor)
+        if not self.channel_wise:
+            return _wrap(self._one(x, sub, div, out_dtype), img_t)
+        store = x.dtype if x.is_floating_point() else torch.float32
+        out = torch.empty(x.shape, dtype=out_dtype, device=x.device)
+        for i in range(x.shape[0]):
+            out[i].copy_(self._one(x[i], None, None, store))
+        return _wrap(out, img_t)
 
 
 class ScaleIntensity(_mt.ScaleIntensity):
