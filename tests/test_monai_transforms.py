@@ -285,6 +285,23 @@ def test_normalize_nonzero_channel_wise_bitwise(dtype, rng):
         assert torch.equal(torch.signbit(out.as_tensor()), torch.signbit(ref.as_tensor()))
 
 
+@pytest.mark.parametrize("dtype", [np.int16, np.uint8, np.int8, np.int32, np.int64])
+def test_scale_intensity_range_integer_input(dtype, rng):
+    """Integer input: MONAI's ``x - a_min`` stays in the integer dtype (wrapping near the dtype's
+    limits) before the true division; the results agree bit for bit, wrap included."""
+    info = np.iinfo(dtype)
+    a = rng.integers(max(info.min, -40000), min(info.max, 40000), (1, 23, 17, 5), endpoint=True).astype(dtype)
+    a.reshape(-1)[:4] = [info.min, info.max, info.max - 1, 0]
+    for kw in (dict(a_min=-1000, a_max=1000, b_min=0.0, b_max=1.0, clip=True), dict(a_min=-57.5, a_max=300),
+               dict(a_min=10, a_max=200, dtype=None), dict(a_min=3, a_max=-4, b_min=1.0, b_max=-1.0, clip=True,
+                                                        dtype=np.float64)):
+        for kind in KINDS:
+            x = as_kind(a, kind)
+            out = compare("ScaleIntensityRange", kw, x)
+            ref = mt.ScaleIntensityRange(**kw)(copy.deepcopy(x))
+            np.testing.assert_array_equal(_host(out), _host(ref))
+
+
 def test_intensity_track_meta_off(rng):
     """With MONAI's set_track_meta(False), torch stays torch (and numpy becomes torch) as in MONAI."""
     arr = intensity_input(rng, (2, 9, 8, 7), np.float32)

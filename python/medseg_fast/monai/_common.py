@@ -66,6 +66,21 @@ def chunked(x: torch.Tensor, compute: torch.dtype, out_dtype: torch.dtype, steps
     return out
 
 
+def chunked_map(x: torch.Tensor, out_dtype: torch.dtype, fn) -> torch.Tensor:
+    """``fn(chunk)`` (out of place, any dtype promotion) over cache-sized chunks of ``x``, cast into
+    an ``out_dtype`` output: MONAI's elementwise expression evaluated chunk by chunk, so its
+    intermediate dtypes (e.g. int16 arithmetic before a true division) are kept exactly."""
+    src = x.contiguous().reshape(-1)
+    out = torch.empty(x.shape, dtype=out_dtype, device=x.device)
+    if out.device.type == "cpu" and out.numel() >= CHUNK:
+        advise_huge_pages(out)
+    flat = out.reshape(-1)
+    for start in range(0, src.numel(), CHUNK):
+        stop = min(start + CHUNK, src.numel())
+        flat[start:stop].copy_(fn(src[start:stop]))
+    return out
+
+
 def is_real_scalar(v: Any) -> bool:
     """A plain real number (not a tensor or array): the fast paths reproduce MONAI's arithmetic
     for those; tensors take MONAI's own path."""

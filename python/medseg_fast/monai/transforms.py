@@ -7,8 +7,8 @@ result is bit-identical to MONAI's while the volume is read and written once. St
 (percentiles above a million voxels) come from :func:`medseg_fast.intensity_stats`, whose
 percentiles equal ``numpy.percentile`` (what MONAI calls there) bit for bit.
 
-Fast path: floating-point input and plain scalar parameters. Integer input, tensor-valued
-``subtrahend``/``divisor``, ``nonzero=True`` and the ``a_min == a_max`` warning case go to MONAI.
+Fast path: plain scalar parameters (0-d tensors for the percentile bounds). Tensor-valued
+``subtrahend``/``divisor`` and the ``a_min == a_max`` warning case go to MONAI.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from monai.data.meta_obj import get_track_meta
 from monai.transforms.utils_pytorch_numpy_unification import percentile as _monai_percentile
 from monai.utils import convert_to_dst_type, convert_to_tensor, get_equivalent_dtype
 
-from ._common import chunked, fresh, is_real_scalar, plain
+from ._common import chunked, chunked_map, fresh, is_real_scalar, plain
 
 __all__ = [
     "ScaleIntensityRange", "ScaleIntensityRanged", "ScaleIntensityRangePercentiles",
@@ -31,6 +31,7 @@ __all__ = [
 ]
 
 _FLOATS = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+_INTS = (torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64)
 
 
 def _torch_dtype(dtype: Any, default: torch.dtype) -> torch.dtype:
@@ -54,8 +55,8 @@ class ScaleIntensityRange(_mt.ScaleIntensityRange):
 
     Same arguments and outputs as MONAI's: ``(x - a_min) / (a_max - a_min)``, then
     ``* (b_max - b_min) + b_min`` when both are given, then the clip, in the input's dtype, cast
-    to ``dtype``. Floating-point inputs take the fast path; integer inputs and ``a_min == a_max``
-    run MONAI's own code.
+    to ``dtype``. Floating-point inputs run in place in their dtype; integer inputs evaluate MONAI's
+    expression chunk by chunk with MONAI's intermediate dtypes; ``a_min == a_max`` runs MONAI's code.
 
     Examples
     --------
@@ -71,13 +72,23 @@ class ScaleIntensityRange(_mt.ScaleIntensityRange):
         x = plain(img)
         a_min, a_max, b_min, b_max = self.a_min, self.a_max, self.b_min, self.b_max
         scalars = all(_scalar_like(v, x) or (v is None and k >= 2) for k, v in enumerate((a_min, a_max, b_min, b_max)))
-        if x.dtype not in _FLOATS or not scalars or bool(a_max - a_min == 0.0) or \
+        if x.dtype not in _FLOATS + _INTS or not scalars or bool(a_max - a_min == 0.0) or \
                 (self.clip and b_min is None and b_max is None):
             return super().__call__(img)
         out_dtype = _torch_dtype(self.dtype, x.dtype)
         width = a_max - a_min
         both = b_min is not None and b_max is not None
         span = (b_max - b_min) if both else None
+        if x.dtype in _INTS:
+            # MONAI's expression as written: ``x - a_min`` stays in the integer dtype for an integer
+            # a_min (wrapping as torch wraps), the true division gives float32
+            def expression(t: torch.Tensor) -> torch.Tensor:
+                t = (t - a_min) / width
+                if both:
+                    t = t * span + b_min
+                return torch.clamp(t, b_min, b_max) if self.clip else t
+
+            return _wrap(chunked_map(x, out_dtype, expression), img)
 
         def steps(t: torch.Tensor) -> None:
             t.sub_(a_min).div_(width)
