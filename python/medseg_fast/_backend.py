@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from . import _ext
+from . import _ext, _host_cache
 
 __all__ = ["ArrayView", "view", "allocate", "advise_huge_pages", "plan_layout", "describe", "stream_of",
            "device_guard"]
@@ -252,9 +252,15 @@ def allocate(like: ArrayView, shape: Sequence[int], dtype: str, *, axis_order: S
     physical = tuple(shape[a] for a in axis_order)
     inverse = list(np.argsort(axis_order))
     if like.kind == "numpy":
-        return np.empty(physical, dtype=_numpy_dtype(dtype)).transpose(inverse)
+        return _host_cache.empty(physical, _numpy_dtype(dtype)).transpose(inverse)
     if like.kind == "torch":
         torch = _torch()
+        if like.obj.device.type == "cpu" and dtype != "bfloat16":
+            # large outputs from the block cache (already faulted in): a tensor over a numpy block
+            nbytes = int(np.prod(physical, dtype=np.int64)) * np.dtype(dtype).itemsize
+            if nbytes >= _host_cache.MIN_BYTES:
+                out = torch.from_numpy(_host_cache.empty(physical, np.dtype(dtype)))
+                return out.permute(*inverse) if inverse else out
         out = torch.empty(physical, dtype=getattr(torch, dtype), device=like.obj.device)
         if out.device.type == "cpu":
             advise_huge_pages(out)
