@@ -295,8 +295,8 @@ def test_scale_intensity_range_integer_input(dtype, rng):
     for kw in (dict(a_min=-1000, a_max=1000, b_min=0.0, b_max=1.0, clip=True), dict(a_min=-57.5, a_max=300),
                dict(a_min=10, a_max=200, dtype=None), dict(a_min=3, a_max=-4, b_min=1.0, b_max=-1.0, clip=True,
                                                         dtype=np.float64)):
-        for kind in KINDS:
-            x = as_kind(a, kind)
+        for kind, arr in ((k, v) for k in KINDS for v in (a, np.clip(a, -900, 900).astype(dtype))):
+            x = as_kind(arr, kind)                 # with the dtype's limits (wraps) and without
             out = compare("ScaleIntensityRange", kw, x)
             ref = mt.ScaleIntensityRange(**kw)(copy.deepcopy(x))
             np.testing.assert_array_equal(_host(out), _host(ref))

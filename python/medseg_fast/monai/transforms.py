@@ -79,7 +79,23 @@ class ScaleIntensityRange(_mt.ScaleIntensityRange):
         width = a_max - a_min
         both = b_min is not None and b_max is not None
         span = (b_max - b_min) if both else None
-        if x.dtype in _INTS:
+        compute = x.dtype
+        if x.dtype in _INTS and is_real_scalar(a_min) and is_real_scalar(width) and x.numel():
+            # ``x - a_min`` promotes to float32 for a float a_min; for an integer one it is exact
+            # in float32 when it cannot wrap and stays below 2^24 in magnitude, and the true
+            # division then casts it to float32: either way the float32 in-place pass is exact.
+            probe = x.reshape(-1)[:1]
+            if torch.result_type(probe, a_min) == torch.float32 and \
+                    torch.result_type(probe - a_min, width) == torch.float32:
+                compute = torch.float32
+            elif not torch.result_type(probe, a_min).is_floating_point:     # int / number: float32
+                info = torch.iinfo(x.dtype)
+                lo, hi = (int(v) for v in torch.aminmax(x))
+                a = int(a_min)
+                if info.min <= a <= info.max and info.min <= lo - a and hi - a <= info.max and \
+                        max(abs(lo - a), abs(hi - a)) <= 1 << 24:
+                    compute = torch.float32
+        if compute in _INTS:
             # MONAI's expression as written: ``x - a_min`` stays in the integer dtype for an integer
             # a_min (wrapping as torch wraps), the true division gives float32
             def expression(t: torch.Tensor) -> torch.Tensor:
@@ -97,7 +113,7 @@ class ScaleIntensityRange(_mt.ScaleIntensityRange):
             if self.clip:
                 t.clamp_(b_min, b_max)
 
-        return _wrap(chunked(x, x.dtype, out_dtype, steps), img)
+        return _wrap(chunked(x, compute, out_dtype, steps), img)
 
 
 class ScaleIntensityRangePercentiles(_mt.ScaleIntensityRangePercentiles):
