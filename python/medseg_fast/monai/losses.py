@@ -143,7 +143,12 @@ class FocalLoss(_ml.FocalLoss):
     """``monai.losses.FocalLoss`` on the fused kernel (``reduction="mean"``, scalar or no ``alpha``,
     no ``weight``): MONAI's sigmoid (default) or softmax (``use_softmax=True``) focal term, values
     and gradients; as in MONAI the loss is float32 and, with ``include_background=False``, the
-    softmax runs over the foreground channels only. Other settings run MONAI's code."""
+    softmax runs over the foreground channels only. Other settings run MONAI's code.
+
+    One deliberate difference: with ``use_softmax=True`` over a single channel (two channels and
+    ``include_background=False``) and ``0 < gamma < 1`` the loss is identically 0; MONAI's
+    autograd returns NaN gradients there (``(1 - p) ** gamma`` differentiated at ``p = 1``),
+    this class the exact gradient 0."""
 
     def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         got = None
