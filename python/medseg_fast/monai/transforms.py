@@ -55,8 +55,10 @@ class ScaleIntensityRange(_mt.ScaleIntensityRange):
 
     Same arguments and outputs as MONAI's: ``(x - a_min) / (a_max - a_min)``, then
     ``* (b_max - b_min) + b_min`` when both are given, then the clip, in the input's dtype, cast
-    to ``dtype``. Floating-point inputs run in place in their dtype; integer inputs evaluate MONAI's
-    expression chunk by chunk with MONAI's intermediate dtypes; ``a_min == a_max`` runs MONAI's code.
+    to ``dtype``. Floating-point inputs run in place in their dtype; integer inputs run in place in
+    float32 where that is exact (a float ``a_min``, or an integer one whose subtraction cannot wrap),
+    else MONAI's expression runs chunk by chunk with its integer intermediate (wrap included);
+    ``a_min == a_max`` runs MONAI's code.
 
     Examples
     --------
