@@ -9,6 +9,7 @@ crops of the real DK atlas / CT tumour / k-means label maps in tests/data.
 
 from __future__ import annotations
 
+import itertools
 import warnings
 
 import numpy as np
@@ -232,6 +233,19 @@ def test_mean_iou_soft_values_run_monai():
     gen = torch.Generator().manual_seed(1)
     yp, y = torch.rand(2, 3, 5, 6, generator=gen), torch.rand(2, 3, 5, 6, generator=gen)
     compare_calls("MeanIoU", dict(include_background=False), [(yp, y, {}), (yp.half(), y.half(), {})])
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_memory_layouts(name):
+    """Channel-first contiguous, channels-last (one_hot().movedim) and transposed spatial views."""
+    gen = torch.Generator().manual_seed(14)
+    p, g = labels_with_empties(gen, 3, 4, (7, 6, 5))
+    extra = dict(class_thresholds=[1.0, 0.5, 2.0]) if name == "SurfaceDiceMetric" else {}
+    yp, y = onehot(p, 4), onehot(g, 4)
+    calls = [(yp.contiguous(), y.contiguous(), {}), (yp, y, {}), (yp.transpose(2, 4), y.transpose(2, 4), {}),
+             (yp.contiguous().bool().transpose(3, 4), y.bool().transpose(3, 4), {}), (yp[:, :, :6:2], y[:, :, 1::2], {})]
+    rtol = SURFACE_RTOL if name in NAMES[2:] else 0.0
+    compare_calls(name, extra, calls[:3] if name in NAMES[2:] else calls, rtol)
 
 
 @pytest.mark.parametrize("name", ["DiceMetric", "MeanIoU"])
@@ -473,3 +487,29 @@ def test_aggregate_errors_like_monai():
         t(y, y)
         o(y, y)
         _raises_like(lambda: t.aggregate("bogus"), lambda: o.aggregate("bogus"))
+
+
+# ----------------------------------------------------------------------------- the fast path runs
+def test_fast_paths_do_not_run_monai(monkeypatch):
+    """The options the classes claim to compute themselves never reach MONAI's computation."""
+    def refuse(*args, **kwargs):
+        raise AssertionError("MONAI's code ran")
+
+    for name in NAMES:
+        monkeypatch.setattr(getattr(mm, name), "_compute_tensor", refuse)
+    gen = torch.Generator().manual_seed(12)
+    p, g = labels_with_empties(gen, 3, 4, (9, 7, 5))
+    yp, y = onehot(p, 4), onehot(g, 4)
+    for ib, ie in itertools.product((True, False), (True, False)):
+        fm.DiceMetric(include_background=ib, ignore_empty=ie)(yp, y)
+        fm.DiceMetric(include_background=ib, ignore_empty=ie, num_classes=4)(p[:, None], g[:, None])
+        fm.DiceMetric(include_background=ib, ignore_empty=ie)(yp.bool(), g[:, None])
+        fm.MeanIoU(include_background=ib, ignore_empty=ie)(yp, y.bool())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for sp in (None, 0.5, [1.0, 2.0, 3.0], [[1.0, 1.0, 1.0], [2.0, 1.0, 1.0], [1.0, 1.0, 0.5]]):
+            for pct, directed in ((None, False), (95, True)):
+                fm.HausdorffDistanceMetric(percentile=pct, directed=directed)(yp, y, spacing=sp)
+            fm.SurfaceDistanceMetric(symmetric=True)(yp, y, spacing=sp)
+            fm.SurfaceDiceMetric(class_thresholds=[1.0, 2.0, 0.5])(yp, y, spacing=sp)
+        fm.HausdorffDistanceMetric()(yp[:, :, :, :, 0], y[:, :, :, :, 0])

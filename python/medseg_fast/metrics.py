@@ -264,6 +264,10 @@ def dice(
     (C, H, W) one-hot array is read as a 3-D mask, background channel included), so pass
     MONAI's (B, C, *spatial) layout with ``layout="bc"``.
 
+    Empty masks: 0.0 when exactly one of ``pred`` and ``gt`` is empty, whichever it is (an
+    empty ground truth with a non-empty prediction gives 0.0, as does the reverse); ``empty``
+    when both are.
+
     Parameters
     ----------
     pred, gt : array
@@ -271,8 +275,8 @@ def dice(
     classes : sequence of int, optional
         Distinct non-negative label values to score; returns one value per class.
     empty : float
-        Value when both masks are empty (MONAI ``DiceMetric(ignore_empty=True)`` and the
-        surface-distance package give nan; MedPy's ``dc`` gives 0).
+        Value when both masks are empty, and only then (MONAI ``DiceMetric(ignore_empty=True)``
+        and the surface-distance package give nan; MedPy's ``dc`` gives 0).
     layout : {None, "bc"}
         ``"bc"``: ``pred`` and ``gt`` are (B, C, *spatial) one-hot (or binarised) arrays with 1 to
         3 spatial axes, each (batch item, channel) pair is scored on its own and a (B, C) array

@@ -41,9 +41,28 @@ def _host(t: torch.Tensor) -> np.ndarray:
     return t.detach().cpu().numpy()
 
 
-def _binary(t: torch.Tensor) -> bool:
-    """Whether a one-hot tensor holds only 0 and 1 (the values MONAI then sums as counts)."""
-    return t.dtype == torch.bool or bool(((t == 0) | (t == 1)).all())
+def _channels(a: np.ndarray, channels: list[int]) -> np.ndarray:
+    """(B, K, N) view (a copy only for strided inputs) of the channels of a (B, C, *spatial) array."""
+    lo, hi = channels[0], channels[-1] + 1
+    v = a[:, lo:hi] if channels == list(range(lo, hi)) else a[:, channels]
+    return v.reshape(v.shape[0], v.shape[1], -1)
+
+
+def _nonzero(v: np.ndarray) -> np.ndarray:
+    """C-ordered boolean mask of nonzero values (MONAI's ``.bool()`` reading of y_pred); C order
+    also for channels-last inputs, so that the per-channel counts read contiguous rows."""
+    return np.ascontiguousarray(v) if v.dtype == np.bool_ else np.not_equal(v, 0, order="C")
+
+
+def _ones(v: np.ndarray) -> np.ndarray | None:
+    """Boolean mask of ``v == 1`` when v holds only 0 and 1 (MONAI then sums the values as
+    counts), else None. NaN is neither."""
+    if v.dtype == np.bool_:
+        return np.ascontiguousarray(v)
+    one = np.equal(v, 1, order="C")
+    if np.count_nonzero(one) + np.count_nonzero(np.equal(v, 0)) != v.size:
+        return None
+    return one
 
 
 def _label_map(t: torch.Tensor) -> np.ndarray | None:
@@ -67,17 +86,17 @@ def _map_counts(labels: np.ndarray, channels: list[int]) -> np.ndarray:
 
 
 def _cross_counts(labels: np.ndarray, masks: np.ndarray, channels: list[int]) -> np.ndarray:
-    """(B, K) counts of voxels whose label is channel c and where ``masks[:, c]`` is set."""
-    out = np.zeros((labels.shape[0], len(channels)), np.int64)
-    c_max = masks.shape[1]
-    for b in range(labels.shape[0]):
-        lab = labels[b].reshape(-1)
-        m = masks[b].reshape(c_max, -1)
-        ok = (lab >= 0) & (lab < c_max)
-        idx = np.where(ok, lab, 0)
-        hit = np.take_along_axis(m, idx[None], axis=0)[0] & ok
-        counts = np.bincount(lab[hit], minlength=c_max)
-        out[b] = counts[channels]
+    """(B, K) counts of voxels whose label is ``channels[k]`` and where ``masks[:, k]`` is set
+    (``masks``: (B, K, N) for consecutive ``channels``)."""
+    B, K = masks.shape[:2]
+    out = np.zeros((B, K), np.int64)
+    lo = channels[0]
+    for b in range(B):
+        idx = labels[b].reshape(-1) - lo
+        ok = (idx >= 0) & (idx < K)
+        idx = np.where(ok, idx, 0)
+        hit = np.take_along_axis(masks[b], idx[None], axis=0)[0] & ok
+        out[b] = np.bincount(idx[hit], minlength=K)
     return out
 
 
@@ -87,15 +106,18 @@ def _overlap_counts(y_pred: torch.Tensor, y: torch.Tensor, channels: list[int]) 
     None when the fast path does not apply (non-integer maps, non-binary one-hot ground truth)."""
     pred_map = y_pred.shape[1] == 1
     gt_map = y.shape[1] == 1
-    if not gt_map and not _binary(y):
+    if not pred_map and max(channels) >= y_pred.shape[1]:
+        return None
+    if not gt_map and max(channels) >= y.shape[1]:
+        return None
+    if channels != list(range(channels[0], channels[-1] + 1)):
+        return None
+    gmask = None if gt_map else _ones(_channels(_host(y), channels))
+    if not gt_map and gmask is None:
         return None
     pm = _label_map(y_pred) if pred_map else None
     gm = _label_map(y) if gt_map else None
     if (pred_map and pm is None) or (gt_map and gm is None):
-        return None
-    if not pred_map and max(channels) >= y_pred.shape[1]:
-        return None
-    if not gt_map and max(channels) >= y.shape[1]:
         return None
     B, K = int(y_pred.shape[0]), len(channels)
     counts = np.zeros((B, K, 3), np.int64)
@@ -108,19 +130,11 @@ def _overlap_counts(y_pred: torch.Tensor, y: torch.Tensor, channels: list[int]) 
             counts[..., 1] = _map_counts(gm, channels)
             counts[..., 2] = _map_counts(np.where(pm == gm, pm, -1), channels)
         return counts
-    pmask = None if pred_map else _host(y_pred.bool() if y_pred.dtype != torch.bool else y_pred)
-    gmask = None if gt_map else _host(y.bool() if y.dtype != torch.bool else y)
-    flat = lambda a: a.reshape(a.shape[0], a.shape[1], -1)  # noqa: E731
-    if pmask is not None:
-        counts[..., 0] = np.count_nonzero(flat(pmask[:, channels]), axis=2)
-    else:
-        counts[..., 0] = _map_counts(pm, channels)
-    if gmask is not None:
-        counts[..., 1] = np.count_nonzero(flat(gmask[:, channels]), axis=2)
-    else:
-        counts[..., 1] = _map_counts(gm, channels)
+    pmask = None if pred_map else _nonzero(_channels(_host(y_pred), channels))
+    counts[..., 0] = _map_counts(pm, channels) if pmask is None else np.count_nonzero(pmask, axis=2)
+    counts[..., 1] = _map_counts(gm, channels) if gmask is None else np.count_nonzero(gmask, axis=2)
     if pmask is not None and gmask is not None:
-        counts[..., 2] = np.count_nonzero(flat(pmask[:, channels] & gmask[:, channels]), axis=2)
+        counts[..., 2] = np.count_nonzero(pmask & gmask, axis=2)
     elif pmask is not None:
         counts[..., 2] = _cross_counts(gm, pmask, channels)
     else:
@@ -198,20 +212,20 @@ class MeanIoU(_mm.MeanIoU):
 
     def _compute_tensor(self, y_pred: torch.Tensor, y: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
         if (y_pred.ndimension() < 3 or self.ignore_index is not None or y is None or y.shape != y_pred.shape
-                or y.dtype in (torch.float16, torch.bfloat16) or y_pred.dtype in (torch.float16, torch.bfloat16)
-                or not _binary(y_pred) or not _binary(y)):
+                or y.dtype in (torch.float16, torch.bfloat16) or y_pred.dtype in (torch.float16, torch.bfloat16)):
             return super()._compute_tensor(y_pred, y)
         meta_src = (y_pred, y)
         y_pred, y = plain(y_pred), plain(y)
         C = y_pred.shape[1]
         first = 1 if (not self.include_background and C > 1) else 0
         channels = list(range(first, C))
-        pm = _host(y_pred.bool() if y_pred.dtype != torch.bool else y_pred)
-        gm = _host(y.bool() if y.dtype != torch.bool else y)
-        flat = lambda a: a.reshape(a.shape[0], len(channels), -1)  # noqa: E731
-        p = torch.from_numpy(np.count_nonzero(flat(pm[:, channels]), axis=2))
-        g = torch.from_numpy(np.count_nonzero(flat(gm[:, channels]), axis=2))
-        i = torch.from_numpy(np.count_nonzero(flat(pm[:, channels] & gm[:, channels]), axis=2))
+        pm = _ones(_channels(_host(y_pred), channels))
+        gm = None if pm is None else _ones(_channels(_host(y), channels))
+        if gm is None:      # values other than 0 and 1: MONAI's products
+            return super()._compute_tensor(*meta_src)
+        p = torch.from_numpy(np.count_nonzero(pm, axis=2))
+        g = torch.from_numpy(np.count_nonzero(gm, axis=2))
+        i = torch.from_numpy(np.count_nonzero(pm & gm, axis=2))
         dtype = _result_dtype(y_pred, y)
         union = (g + p - i).to(dtype)
         ratio = i.to(dtype) / torch.where(union > 0, union, torch.ones_like(union))
