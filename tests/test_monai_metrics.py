@@ -318,7 +318,11 @@ def test_surface_input_dtypes_and_overlapping_channels(name):
     y[1, 2] = False
     extra = dict(class_thresholds=[0.5, 1.5]) if name == "SurfaceDiceMetric" else {}
     calls = [(yp, y, {}), (yp.long(), y.long(), {"spacing": [1.0, 2.0, 0.5]}), (yp.double(), y.float(), {}),
-             (yp * 2.0, y * 1.0, {}), (yp * 0.5 + y * 0.5, y.float(), {"spacing": 2.0})]
+             (yp * 2.0, y * 1.0, {}), (yp * 0.5 + y * 0.5, y.float(), {"spacing": 2.0}),
+             # 1 + 1e-9 is 1 in float32: foreground for Hausdorff / surface distance (MONAI converts to
+             # float32), not for surface Dice (MONAI compares the float64 values)
+             (yp.double() * (1 + 1e-9), y.double(), {}), (yp.bfloat16(), y.to(torch.bfloat16), {}),
+             (yp.to(torch.uint8), y.to(torch.int16), {})]
     compare_calls(name, dict(**extra), calls, SURFACE_RTOL)
 
 

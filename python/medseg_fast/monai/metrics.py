@@ -237,54 +237,75 @@ class MeanIoU(_mm.MeanIoU):
 
 
 # ----------------------------------------------------------------------------- surface metrics
-def _surface_masks(y_pred: torch.Tensor, y: torch.Tensor, include_background: bool):
-    """MONAI's reading: background channel dropped (when C > 1), values == 1 after float32."""
+def _surface_masks(y_pred: torch.Tensor, y: torch.Tensor, include_background: bool,
+                   as_float: bool) -> tuple[np.ndarray, np.ndarray]:
+    """MONAI's reading as C-ordered (B, C, N) boolean arrays: background channel dropped (when
+    C > 1), foreground = values equal to 1 -- after conversion to float32 when ``as_float``
+    (Hausdorff and surface distance convert; surface Dice compares the values as they are)."""
     if not include_background:
         y_pred = y_pred[:, 1:] if y_pred.shape[1] > 1 else y_pred
         y = y[:, 1:] if y.shape[1] > 1 else y
-    as_mask = lambda t: t if t.dtype == torch.bool else (t.float() == 1)  # noqa: E731
-    return as_mask(y_pred), as_mask(y)
+
+    def mask(t: torch.Tensor) -> np.ndarray:
+        if t.dtype == torch.bool:
+            a = np.ascontiguousarray(_host(t))
+        else:
+            if (as_float and t.dtype == torch.float64) or t.dtype == torch.bfloat16:
+                t = t.float()          # MONAI's float32 rounding first (integers: exact either way)
+            a = np.equal(_host(t), 1, order="C")
+        return a.reshape(a.shape[0], a.shape[1], -1)
+
+    return mask(y_pred), mask(y)
 
 
-def _stacked_labels(masks: torch.Tensor, exclusive: bool, channel: int | None) -> np.ndarray:
-    """One label volume: items stacked along the first spatial axis, label = item * C + c + 1
-    (``channel`` given: that channel only, label = item + 1)."""
+def _stacked_labels(masks: np.ndarray, spatial: tuple, channel: int | None) -> np.ndarray:
+    """One int32 label volume of (B, C, N) masks: items stacked along the first spatial axis,
+    label = item * C + c + 1 (channels exclusive); with ``channel``: that channel, label = item + 1."""
     B, C = masks.shape[:2]
+    u = masks.view(np.uint8)
     if channel is not None:
-        lab = masks[:, channel].to(torch.int32) * torch.arange(1, B + 1, dtype=torch.int32).view(
-            (B,) + (1,) * (masks.ndim - 2))
+        lab = u[:, channel].astype(np.int32)
+        lab *= np.arange(1, B + 1, dtype=np.int32)[:, None]
     else:
-        code = masks.to(torch.uint8).argmax(1).to(torch.int32) + 1
-        any_ = masks.any(1)
-        offset = (torch.arange(B, dtype=torch.int32) * C).view((B,) + (1,) * (masks.ndim - 2))
-        lab = torch.where(any_, code + offset, torch.zeros_like(code))
-    lab = lab.numpy()
-    return lab.reshape((B * lab.shape[1],) + lab.shape[2:])
+        small = np.uint8 if C < 255 else np.int32
+        code = np.zeros((B, u.shape[2]), small)
+        tmp = np.empty_like(code)
+        for c in range(C):           # exclusive channels: at most one term is nonzero
+            np.multiply(u[:, c], small(c + 1), out=tmp)
+            code += tmp
+        lab = code.astype(np.int32)
+        if B > 1:
+            lab += np.where(code > 0, (np.arange(B, dtype=np.int32) * C)[:, None], 0).astype(np.int32)
+    return lab.reshape((B * spatial[0],) + tuple(spatial[1:]))
 
 
 def _surface_values(y_pred: torch.Tensor, y: torch.Tensor, include_background: bool, spacing: Any,
-                    queries: list[tuple]) -> tuple[np.ndarray, np.ndarray]:
+                    queries: list[tuple], as_float: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """((B, C, len(queries)) values, (B, C, 3) counts) of the surface kernel, or raise LookupError
     when the layout is not one the kernel takes (MONAI's code then runs)."""
-    pm, gm = _surface_masks(y_pred, y, include_background)
-    pm, gm = pm.detach().cpu(), gm.detach().cpu()
-    B, C = pm.shape[:2]
-    sdim = pm.ndim - 2
-    if not 1 <= sdim <= 3 or C == 0 or B == 0:
+    y_pred, y = plain(y_pred), plain(y)
+    B, sdim = int(y_pred.shape[0]), y_pred.ndim - 2
+    spatial = tuple(int(v) for v in y_pred.shape[2:])
+    if not 1 <= sdim <= 3 or B == 0 or y_pred.shape[1] == 0 or 0 in spatial:
         raise LookupError
     spacings = prepare_spacing(spacing=spacing, batch_size=B, img_dim=sdim)
+    pm, gm = _surface_masks(y_pred, y, include_background, as_float)
+    C = pm.shape[1]
     sp = [None if s is None else tuple(float(v) for v in np.broadcast_to(np.asarray(s, np.float64), (sdim,)))
           for s in spacings]
     values = np.empty((B, C, len(queries)))
     counts = np.empty((B, C, 3))
-    exclusive = bool((pm.sum(1) <= 1).all()) and bool((gm.sum(1) <= 1).all())
+    def at_most_one(m: np.ndarray) -> bool:   # at most one channel set in every voxel
+        return bool((m.view(np.uint8).sum(axis=1, dtype=np.uint8) <= 1).all())
+
+    exclusive = C == 1 or (C < 255 and at_most_one(pm) and at_most_one(gm))
     groups = [list(range(B))] if all(s == sp[0] for s in sp) else [[b] for b in range(B)]
     for items in groups:
-        p_sub, g_sub = pm[items], gm[items]
+        p_sub, g_sub = (pm, gm) if len(items) == B else (pm[items], gm[items])
         nb = len(items)
         chans = [None] if exclusive else list(range(C))
         for ch in chans:
-            table = _k._surface_call(_stacked_labels(p_sub, exclusive, ch), _stacked_labels(g_sub, exclusive, ch),
+            table = _k._surface_call(_stacked_labels(p_sub, spatial, ch), _stacked_labels(g_sub, spatial, ch),
                                      sp[items[0]], _k._convention("monai"), queries,
                                      list(range(1, nb * (C if ch is None else 1) + 1)))
             if ch is None:
@@ -386,7 +407,8 @@ class SurfaceDiceMetric(_mm.SurfaceDiceMetric):
         distinct, which = np.unique(t32, return_inverse=True)
         queries = [(_k._STAT_NSD, -1.0, False, float(v)) for v in distinct]
         try:
-            values, counts = _surface_values(y_pred, y, self.include_background, kwargs.get("spacing"), queries)
+            values, counts = _surface_values(y_pred, y, self.include_background, kwargs.get("spacing"), queries,
+                                             as_float=False)
         except LookupError:
             return super()._compute_tensor(y_pred, y, **kwargs)
         _warn_empty(counts, 0 if self.include_background else 1)
