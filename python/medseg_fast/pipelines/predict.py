@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -20,6 +21,7 @@ import numpy as np
 import torch
 
 from .. import keep_largest_per_class, resample_argmax, sliding_window_inference
+from .. import _progress
 from .._progress import Progress
 from ..data.fingerprint import require_finite
 from ..data.preprocess import preprocess_image
@@ -115,7 +117,7 @@ class Predictor:
         # memory past the network-grid probabilities is the label map plus per-thread tiles (never C x original).
         out = sliding_window_inference(x, self._net, self.patch, overlap=self.overlap, batch_size=self.batch_size,
                                        positions="nnunet", mirror_axes=mirror_axes, device=self.device,
-                                       output_device=self.device, argmax=same_grid)
+                                       output_device=self.device, argmax=same_grid, progress=_window_bar())
         if same_grid:
             cropped = out[0][inner]
         else:
@@ -294,3 +296,15 @@ def _predict_dicom_seg(model: Any, inp: Path, out: Path, classes: dict[int, Any]
                     segmentation_type=seg_type)
     predictor.timings["export"] += time.perf_counter() - t0
     return {"written": [str(out)], "skipped": [], "timings": dict(predictor.timings)}
+
+
+def _window_bar() -> bool:
+    """A per-batch-of-windows bar inside a case: on a terminal with tqdm only (in a log, one line per
+    case is what `Progress` prints)."""
+    if not (_progress.enabled() and _progress._isatty(sys.stderr)):
+        return False
+    try:
+        import tqdm  # noqa: F401
+    except ImportError:
+        return False
+    return True
