@@ -347,7 +347,7 @@ def post_inputs(rng, spatial):
     yield (lab[None] > 0).astype(np.uint8)                  # binary mask
     yield lab[None] == 2                                    # bool mask
     yield one_hot(lab, 4, np.float32)                       # one-hot, 4 channels
-    yield one_hot(lab, 3, np.uint8)[:, ...] if lab.max() < 3 else one_hot(np.minimum(lab, 2), 3, np.uint8)
+    yield one_hot(np.minimum(lab, 2), 3, np.uint8)           # one-hot, 3 channels, uint8
     yield (lab[None] > 0).astype(np.float64) * 0.5 + (lab[None] > 1) * 0.5    # 0 / 0.5 / 1 float mask
 
 
