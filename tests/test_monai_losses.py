@@ -412,3 +412,36 @@ def test_bad_args_raise_like_monai(name):
     _raises_like(name, act, x, oh[..., :4])
     _raises_like(name, dict(to_onehot_y=True, **act), x, lab + 3)
     _raises_like(name, dict(to_onehot_y=True, **act), x, lab[:, 0])
+
+
+def _same_meta(ours, theirs) -> None:
+    assert type(ours) is type(theirs)
+    assert ours.is_batch == theirs.is_batch and ours.meta.keys() == theirs.meta.keys()
+    for k, v in theirs.meta.items():
+        assert torch.equal(ours.meta[k], v) if isinstance(v, torch.Tensor) else ours.meta[k] == v, k
+    assert len(ours.applied_operations) == len(theirs.applied_operations)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_metatensor_in_metatensor_out(name, kernel_calls):
+    """MetaTensor logits and/or labels (plain, or collated by MONAI's DataLoader collate): the loss
+    is a MetaTensor with MONAI's meta, and gradients flow through it."""
+    from monai.data import MetaTensor, list_data_collate
+
+    x, lab, _, _ = data((2, 3, 5, 6, 4), 81)
+    batch = list_data_collate([{"x": MetaTensor(x[b], meta={"filename_or_obj": f"x{b}"}),
+                                "l": MetaTensor(lab[b], affine=torch.eye(4) * 2, meta={"filename_or_obj": f"l{b}"})}
+                               for b in range(2)])
+    act = {} if name == "FocalLoss" else dict(softmax=True)
+    pairs = [(x, MetaTensor(lab, affine=torch.eye(4) * 3)), (MetaTensor(x, affine=torch.eye(4) * 5), MetaTensor(lab)),
+             (batch["x"], batch["l"]), (x, batch["l"])]
+    for ib in (True, False):
+        kw = dict(to_onehot_y=True, include_background=ib, **act)
+        for xi, ti in pairs:
+            theirs, ours = both(name, kw)
+            v_t, g_t, _ = evaluate(theirs, xi, ti)
+            v_o, g_o, _ = evaluate(ours, xi, ti)
+            _same_meta(v_o, v_t)
+            assert_close(v_o.as_tensor(), v_t.as_tensor(), F32[0], name)
+            assert torch.allclose(g_o.double(), g_t.double(), rtol=1e-5, atol=1e-9)
+    assert kernel_calls

@@ -11,7 +11,8 @@ expanded to one-hot) or one-hot / soft targets of the input's shape.
 
 Everything else -- ``other_act``, no activation, ``ignore_index``, ``soft_label=True`` with
 soft targets, 16-bit logits, per-class focal ``alpha`` or ``weight`` -- runs MONAI's own forward.
-DiceCELoss keeps MONAI's cross-entropy term (torch) and uses the fused Dice term.
+DiceCELoss keeps MONAI's cross-entropy term (torch) and uses the fused Dice term. As in MONAI,
+a MetaTensor input or target gives a MetaTensor loss (the input's meta, else the target's).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 
 import monai.losses as _ml
 import torch
+from monai.data import MetaTensor
 from monai.utils import LossReduction
 
 from ..losses._fused import SUM_G, SUM_I, SUM_P, SUM_TN, SUM_TP, SegConfig, seg_sums
@@ -72,6 +74,17 @@ def _sums(input: torch.Tensor, target: torch.Tensor, *, act: str, to_onehot_y: b
     for w in warns:
         warnings.warn(w, stacklevel=4)
     return sums, counts, bad, first
+
+
+def _like_monai(loss: torch.Tensor, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """The loss as MONAI returns it: a MetaTensor (same autograd graph) carrying the meta of
+    ``input`` when it is a MetaTensor, else of ``target``, else the plain tensor."""
+    src = input if isinstance(input, MetaTensor) else target if isinstance(target, MetaTensor) else None
+    if src is None:
+        return loss
+    out = loss.as_subclass(MetaTensor)
+    out.copy_meta_from(src)
+    return out
 
 
 def _reduce(f: torch.Tensor, reduction: str, spatial: int) -> torch.Tensor:
@@ -136,7 +149,7 @@ class DiceLoss(_ml.DiceLoss):
                 raise ValueError("the value/values of the `weight` should be no less than 0.")
             f = f * self.class_weight.to(f)
         out = _reduce(f, self.reduction, input.dim() - 2)
-        return poison_if_bad(out, bad).to(input.dtype)
+        return _like_monai(poison_if_bad(out, bad).to(input.dtype), input, target)
 
 
 class FocalLoss(_ml.FocalLoss):
@@ -178,7 +191,7 @@ class FocalLoss(_ml.FocalLoss):
             fac[0] = 1.0 - alpha
             per = fac * tp
         loss = per.sum() / (counts.sum().to(per.dtype) * kc).clamp_min(1.0)
-        return poison_if_bad(loss, bad).to(torch.float32)
+        return _like_monai(poison_if_bad(loss, bad).to(torch.float32), input, target)
 
 
 class GeneralizedDiceLoss(_ml.GeneralizedDiceLoss):
@@ -210,7 +223,7 @@ class GeneralizedDiceLoss(_ml.GeneralizedDiceLoss):
         denom = (denominator * w).sum(dim, keepdim=True) + self.smooth_dr
         f = 1.0 - numer / denom
         out = _reduce(f, self.reduction, input.dim() - 2)
-        return poison_if_bad(out, bad).to(input.dtype)
+        return _like_monai(poison_if_bad(out, bad).to(input.dtype), input, target)
 
 
 class DiceCELoss(_ml.DiceCELoss):
