@@ -246,6 +246,8 @@ def test_memory_layouts(name):
              (yp.contiguous().bool().transpose(3, 4), y.bool().transpose(3, 4), {}), (yp[:, :, :6:2], y[:, :, 1::2], {})]
     rtol = SURFACE_RTOL if name in NAMES[2:] else 0.0
     compare_calls(name, extra, calls[:3] if name in NAMES[2:] else calls, rtol)
+    compare_calls(name, extra, [(MetaTensor(yp), MetaTensor(y, affine=torch.eye(4) * 2), {}), (yp, MetaTensor(y), {})],
+                  rtol)
 
 
 @pytest.mark.parametrize("name", ["DiceMetric", "MeanIoU"])
