@@ -302,6 +302,36 @@ def test_scale_intensity_range_integer_input(dtype, rng):
             np.testing.assert_array_equal(_host(out), _host(ref))
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_percentiles_below_a_million_bitwise(dtype, rng):
+    """Below 10^6 voxels MONAI sorts (torch.quantile); our selection gives the same bits, with ties,
+    infinities, NaN (MONAI's NaN result) and zero neighbours (MONAI's path) included."""
+    from medseg_fast.monai.transforms import _quantiles_like_torch
+
+    for n in (1, 2, 3, 7, 100, 1001, 65537):
+        v = rng.normal(0.0, 100.0, n)
+        if n % 2:
+            v = np.round(v / 10.0)                      # many ties
+        x = torch.from_numpy(v).to(dtype)
+        for qs in ((0.0, 100.0), (0.5, 99.5), (10.0, 90.0), (float(rng.uniform(0, 100)), 33.3)):
+            got = _quantiles_like_torch(x, qs)
+            for q, value in zip(qs, got or ()):
+                ref = torch.quantile(x, torch.as_tensor(np.float64(q) / 100.0, dtype=dtype))
+                assert value.dtype == ref.dtype and value.shape == ref.shape and torch.equal(value, ref), (n, q)
+    img = rng.normal(0.0, 100.0, (1, 31, 17, 9))
+    img[0, 0, 0, :3] = [np.inf, -np.inf, 0.0]
+    for arr in (img, np.where(img > 50, np.nan, img), np.where(img > 0, 0.0, img), np.zeros((1, 4, 5))):
+        for kw in (dict(lower=0.5, upper=99.5, b_min=0.0, b_max=1.0, clip=True), dict(lower=0, upper=100, b_min=-1,
+                                                                                   b_max=1, channel_wise=True)):
+            x = MetaTensor(torch.from_numpy(arr).to(dtype), affine=AFFINE.clone())
+            compare("ScaleIntensityRangePercentiles", kw, x)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")             # a constant image: MONAI's a_min == a_max warning
+                out = mm.ScaleIntensityRangePercentiles(**kw)(x.clone())
+                ref = mt.ScaleIntensityRangePercentiles(**kw)(x.clone())
+            assert torch.equal(torch.nan_to_num(out.as_tensor(), 7.0), torch.nan_to_num(ref.as_tensor(), 7.0))
+
+
 def test_intensity_track_meta_off(rng):
     """With MONAI's set_track_meta(False), torch stays torch (and numpy becomes torch) as in MONAI."""
     arr = intensity_input(rng, (2, 9, 8, 7), np.float32)

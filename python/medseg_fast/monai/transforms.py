@@ -118,13 +118,47 @@ class ScaleIntensityRange(_mt.ScaleIntensityRange):
         return _wrap(chunked(x, compute, out_dtype, steps), img)
 
 
-class ScaleIntensityRangePercentiles(_mt.ScaleIntensityRangePercentiles):
-    """``monai.transforms.ScaleIntensityRangePercentiles`` with exact one-pass percentiles.
+def _quantiles_like_torch(x: Any, qs: tuple) -> tuple | None:
+    """``torch.quantile(x, q / 100)`` for each q as MONAI's ``percentile`` calls it (below 10^6
+    elements), from exact order statistics (one ``numpy.partition``) instead of a full sort.
 
-    MONAI takes ``torch.quantile`` up to a million elements and ``numpy.percentile`` above;
-    above a million elements the two percentiles come here from one pass of
-    :func:`medseg_fast.intensity_stats` (bit-identical to ``numpy.percentile``), and the scaling
-    is :class:`ScaleIntensityRange`'s chunked pass. Results equal MONAI's.
+    The ranks, weights and ``lerp`` are torch's own steps (``q * (n - 1)`` in x's dtype, the
+    truncated and ceiled ranks, ``lerp_`` of the two neighbours) on the same one-element tensors,
+    so the result is bit-identical. None (MONAI's code runs) for other dtypes or devices, NaNs
+    (torch returns NaN) and zero neighbours (which of -0.0 / +0.0 a sort puts there is not known).
+    """
+    if not isinstance(x, torch.Tensor) or x.device.type != "cpu" or x.dtype not in (torch.float32, torch.float64) \
+            or not 0 < x.numel() <= 1_000_000 or x.requires_grad:
+        return None
+    if bool(torch.isnan(x).any()):
+        return None
+    n = x.numel()
+    steps = []
+    for q in qs:
+        ranks = torch.as_tensor(np.asarray(q, dtype=np.float64) / 100.0, dtype=x.dtype).reshape(1) * (n - 1)
+        below = ranks.to(torch.long)
+        steps.append((below, ranks - below, ranks.ceil().to(torch.long)))
+    kth = sorted({int(k) for b, _, a in steps for k in (b, a)})
+    part = np.partition(x.detach().reshape(-1).numpy(), kth)
+    out = []
+    for below, weights, above in steps:
+        lo = torch.from_numpy(part[below.numpy()])
+        hi = torch.from_numpy(part[above.numpy()])
+        if bool(lo == 0) or bool(hi == 0):
+            return None
+        out.append(lo.lerp_(hi, weights).reshape(()))
+    return tuple(out)
+
+
+class ScaleIntensityRangePercentiles(_mt.ScaleIntensityRangePercentiles):
+    """``monai.transforms.ScaleIntensityRangePercentiles`` with exact selection-based percentiles.
+
+    MONAI takes ``torch.quantile`` (a full sort) up to a million elements and
+    ``numpy.percentile`` above. Above a million elements the two percentiles come here from one
+    pass of :func:`medseg_fast.intensity_stats` (bit-identical to ``numpy.percentile``); below,
+    float32/float64 CPU tensors get torch.quantile's result from one ``numpy.partition``
+    (bit-identical, see ``_quantiles_like_torch``). The scaling is :class:`ScaleIntensityRange`'s
+    chunked pass. Results equal MONAI's.
     """
 
     def _normalize(self, img: Any) -> Any:
@@ -136,6 +170,8 @@ class ScaleIntensityRangePercentiles(_mt.ScaleIntensityRangePercentiles):
             q = intensity_stats(x, percentiles=(self.lower, self.upper))["percentiles"]
             a_min = torch.as_tensor(np.float64(q[0]), device=x.device).to(x.dtype)
             a_max = torch.as_tensor(np.float64(q[1]), device=x.device).to(x.dtype)
+        elif (bounds := _quantiles_like_torch(x, (self.lower, self.upper))) is not None:
+            a_min, a_max = bounds
         else:
             a_min = _monai_percentile(img, self.lower)
             a_max = _monai_percentile(img, self.upper)
