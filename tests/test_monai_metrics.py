@@ -295,7 +295,8 @@ def spacings(ndim, B):
 
 
 @pytest.mark.parametrize("name", NAMES[2:])
-@pytest.mark.parametrize("shape", [(3, 3, 7, 5), (3, 3, 1, 9), (3, 4, 6, 5, 3), (3, 3, 4, 1, 5), (2, 2, 1, 1, 1)],
+@pytest.mark.parametrize("shape", [(3, 3, 7, 5), (3, 3, 1, 9), (3, 4, 6, 5, 3), (3, 3, 4, 1, 5), (2, 2, 1, 1, 1),
+                                   (3, 1, 6, 5, 4)],
                          ids=str)
 def test_surface_random(name, shape):
     gen = torch.Generator().manual_seed(sum(shape) * 13 + len(name))

@@ -387,7 +387,8 @@ class SurfaceDiceMetric(_mm.SurfaceDiceMetric):
 
     Same arguments and values as MONAI's with ``use_subvoxels=False`` (surface voxels counted):
     per class the fraction of both surfaces within ``class_thresholds[c]`` of the other; NaN
-    when both masks are empty. ``use_subvoxels=True``, other distance metrics and
+    when both masks are empty. Foreground is the voxels equal to 1 in the input's own dtype (as
+    MONAI compares them; the distance metrics compare after conversion to float32). ``use_subvoxels=True``, other distance metrics and
     ``ignore_index`` run MONAI's code.
     """
 
