@@ -10,6 +10,7 @@ crops of the real DK atlas / CT tumour / k-means label maps in tests/data.
 from __future__ import annotations
 
 import itertools
+import re
 import warnings
 
 import numpy as np
@@ -19,9 +20,8 @@ from conftest import load_volume
 torch = pytest.importorskip("torch")
 mm = pytest.importorskip("monai.metrics")
 MetaTensor = pytest.importorskip("monai.data").MetaTensor
-from monai.utils import MetricReduction  # noqa: E402
-
 from medseg_fast import monai as fm  # noqa: E402
+from monai.utils import MetricReduction  # noqa: E402
 
 NAMES = ["DiceMetric", "MeanIoU", "HausdorffDistanceMetric", "SurfaceDistanceMetric", "SurfaceDiceMetric"]
 REDUCTIONS = [m.value for m in MetricReduction]
@@ -37,12 +37,14 @@ def onehot(labels: torch.Tensor, classes: int, dtype=torch.float32) -> torch.Ten
 def assert_same(ours, theirs, rtol: float = 0.0, what: str = "") -> None:
     """Same type, shape and dtype; NaN and inf at the same places; values within rtol (0: equal)."""
     if isinstance(theirs, (tuple, list)):
-        assert isinstance(ours, type(theirs)) and len(ours) == len(theirs), what
+        assert isinstance(ours, type(theirs)), what
+        assert len(ours) == len(theirs), what
         for a, b in zip(ours, theirs):
             assert_same(a, b, rtol, what)
         return
     if isinstance(theirs, dict):
-        assert isinstance(ours, dict) and ours.keys() == theirs.keys(), what
+        assert isinstance(ours, dict), what
+        assert ours.keys() == theirs.keys(), what
         for k in theirs:
             assert ours[k] == pytest.approx(theirs[k], rel=rtol, nan_ok=True), (what, k)
         return
@@ -86,7 +88,8 @@ def compare_calls(name, kwargs, calls, rtol=0.0, check_warnings=True):
         yp0, y0 = copy(yp), copy(y)
         r_t, w_t = recorded(theirs, yp, y, **ck)
         r_o, w_o = recorded(ours, yp, y, **ck)
-        assert all(torch.equal(a, b) for a, b in zip(yp, yp0)) and all(torch.equal(a, b) for a, b in zip(y, y0))
+        assert all(torch.equal(a, b) for a, b in zip(yp, yp0))
+        assert all(torch.equal(a, b) for a, b in zip(y, y0))
         desc = lambda t: f"list of {len(t)}" if isinstance(t, list) else f"{tuple(t.shape)} {t.dtype}"  # noqa: E731
         what = f"{name} {kwargs} call {i} {desc(yp)} / {desc(y)} {ck}"
         assert_same(r_o, r_t, rtol, what)
@@ -103,7 +106,8 @@ def compare_calls(name, kwargs, calls, rtol=0.0, check_warnings=True):
         assert_same(ours.aggregate(), theirs.aggregate(), rtol, f"{name} aggregate get_not_nans")
     ours.reset()
     theirs.reset()
-    assert ours.get_buffer() is None and theirs.get_buffer() is None
+    assert ours.get_buffer() is None
+    assert theirs.get_buffer() is None
     return ours
 
 
@@ -128,7 +132,8 @@ SHAPES_3D = [(3, 4, 6, 5, 3), (3, 3, 4, 1, 5), (1, 2, 1, 1, 1), (3, 5, 9, 7, 2)]
 def test_names_and_subclasses():
     for name in NAMES:
         cls = getattr(fm, name)
-        assert issubclass(cls, getattr(mm, name)) and issubclass(cls, mm.CumulativeIterationMetric)
+        assert issubclass(cls, getattr(mm, name))
+        assert issubclass(cls, mm.CumulativeIterationMetric)
         assert cls.__name__ == name
 
 
@@ -260,8 +265,10 @@ def test_overlap_metatensor_in_metatensor_out(name):
         theirs, ours = both(name)
         r_t, r_o = theirs(a, b), ours(a, b)
         assert_same(r_o, r_t, 0.0, name)
-        assert torch.equal(r_o.affine, r_t.affine) and r_o.meta["filename_or_obj"] == r_t.meta["filename_or_obj"]
-        assert r_o.is_batch == r_t.is_batch and r_o.applied_operations == r_t.applied_operations
+        assert torch.equal(r_o.affine, r_t.affine)
+        assert r_o.meta["filename_or_obj"] == r_t.meta["filename_or_obj"]
+        assert r_o.is_batch == r_t.is_batch
+        assert r_o.applied_operations == r_t.applied_operations
         assert_same(ours.aggregate(), theirs.aggregate(), 0.0, name)
     # a collated batch (is_batch=True, per-item meta)
     from monai.data import list_data_collate
@@ -271,7 +278,8 @@ def test_overlap_metatensor_in_metatensor_out(name):
     theirs, ours = both(name)
     r_t, r_o = theirs(batch["p"], batch["g"]), ours(batch["p"], batch["g"])
     assert_same(r_o, r_t, 0.0, name)
-    assert r_o.meta.keys() == r_t.meta.keys() and r_o.is_batch == r_t.is_batch
+    assert r_o.meta.keys() == r_t.meta.keys()
+    assert r_o.is_batch == r_t.is_batch
     for k, v in r_t.meta.items():
         assert torch.equal(r_o.meta[k], v) if isinstance(v, torch.Tensor) else r_o.meta[k] == v, k
 
@@ -433,12 +441,20 @@ def test_monai_config_constructs_ours():
                 assert vars(ours)[k] == v, (name, k)
 
 
+def _exception_of(fn):
+    """What ``fn()`` raises, or None."""
+    try:
+        fn()
+    except Exception as e:   # noqa: BLE001 -- whatever MONAI raises is the expectation
+        return e
+    return None
+
+
 def _raises_like(fn_theirs, fn_ours):
-    with pytest.raises(Exception) as e_t:
-        fn_theirs()
-    with pytest.raises(type(e_t.value)) as e_o:
+    expected = _exception_of(fn_theirs)
+    assert expected is not None, "MONAI raised nothing"
+    with pytest.raises(type(expected), match=f"^{re.escape(str(expected))}$"):
         fn_ours()
-    assert str(e_o.value) == str(e_t.value)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -453,18 +469,16 @@ def test_bad_inputs_raise_like_monai(name):
     for yp, y in cases:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            try:
-                r_t = theirs(yp, y)
-            except Exception as e:   # noqa: BLE001 -- compare with whatever MONAI raises
-                with pytest.raises(type(e)) as e_o:
+            expected = _exception_of(lambda yp=yp, y=y: theirs(yp, y))
+            if expected is not None:
+                with pytest.raises(type(expected), match=f"^{re.escape(str(expected))}$"):
                     ours(yp, y)
-                assert str(e_o.value) == str(e)
             else:
-                assert_same(ours(yp, y), r_t, 0.0, name)
+                assert_same(ours(yp, y), theirs(yp, y), 0.0, name)
     if name == "SurfaceDiceMetric":
         for bad in ([-1.0], [float("inf")]):
             t, o = both(name, class_thresholds=bad)
-            _raises_like(lambda: t(a[:, 1:], a[:, 1:]), lambda: o(a[:, 1:], a[:, 1:]))
+            _raises_like(lambda t=t: t(a[:, 1:], a[:, 1:]), lambda o=o: o(a[:, 1:], a[:, 1:]))
     if name == "HausdorffDistanceMetric":
         y = torch.zeros(1, 2, 5, 6)
         y[0, 1, 2, 2] = 1
@@ -481,19 +495,19 @@ def test_bad_spacing_raises_like_monai():
             t, o = both(name, **extra)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                _raises_like(lambda: t(y, y, spacing=sp), lambda: o(y, y, spacing=sp))
+                _raises_like(lambda t=t, sp=sp: t(y, y, spacing=sp), lambda o=o, sp=sp: o(y, y, spacing=sp))
 
 
 def test_aggregate_errors_like_monai():
     for name in NAMES:
         extra = dict(class_thresholds=[1.0]) if name == "SurfaceDiceMetric" else {}
         t, o = both(name, **extra)
-        _raises_like(t.aggregate, o.aggregate)
+        _raises_like(t.aggregate, o.aggregate)   # empty buffer
         y = torch.zeros(1, 2, 4, 4)
         y[0, 1, 1, 1] = 1
         t(y, y)
         o(y, y)
-        _raises_like(lambda: t.aggregate("bogus"), lambda: o.aggregate("bogus"))
+        _raises_like(lambda t=t: t.aggregate("bogus"), lambda o=o: o.aggregate("bogus"))
 
 
 # ----------------------------------------------------------------------------- the fast path runs
