@@ -200,8 +200,9 @@ def test_focal_loss(use_softmax, kernel_calls):
             continue
         x, lab, oh, soft = data(shape, sum(shape) + use_softmax)
         C = shape[1]
-        for gamma, alpha in [(2.0, None), (0.0, None), (0.5, 0.25), (3.3, 0.8), (2, 1)]:
-            for ib, red in itertools.product((True, False), ("none", "mean", "sum")):
+        for j, (gamma, alpha) in enumerate([(2.0, None), (0.0, None), (0.5, 0.25), (3.3, 0.8), (2, 1)]):
+            # reduction "none"/"sum" run MONAI's code: once per shape is enough
+            for ib, red in itertools.product((True, False), ("none", "mean", "sum") if j == 0 else ("mean",)):
                 kw = dict(include_background=ib, reduction=red, gamma=gamma, alpha=alpha, use_softmax=use_softmax)
                 degenerate = use_softmax and not ib and C == 2 and 0 < gamma < 1 and red == "mean"
                 for kwt, t in targets("FocalLoss", kw, lab, oh, soft, C):
