@@ -115,3 +115,14 @@ def test_no_package_thread_alive_while_the_predictor_runs(argmax, rng):
 def test_mirror_calls_rejects_unknown_values():
     with pytest.raises(ValueError, match="mirror_calls must be 'auto', 'joint' or 'separate', got 'both'"):
         sliding_window_inference(torch.rand(1, 1, 8, 8), lambda p: p, (4, 4), mirror_axes=(0,), mirror_calls="both")
+
+
+def test_input_that_requires_grad_is_refused_not_silently_detached():
+    torch = pytest.importorskip("torch")
+    x = torch.rand(1, 1, 20, 18, requires_grad=True)
+    with pytest.raises(ValueError, match="requires grad"):
+        sliding_window_inference(x, lambda p: p * 2, (8, 8))
+    with torch.no_grad():   # grad mode off: nothing to keep, so it runs
+        y = sliding_window_inference(x, lambda p: p * 2, (8, 8))
+    assert not y.requires_grad
+    torch.testing.assert_close(y, x.detach() * 2, rtol=1e-6, atol=1e-6)

@@ -116,7 +116,10 @@ def sliding_window_inference(
     -----
     The predictor runs under ``torch.no_grad()`` (its outputs only feed the blending kernels, so no
     gradient could flow back through them) and while it runs no thread of this package is alive:
-    the blending kernels' threads are joined before every predictor call.
+    the blending kernels' threads are joined before every predictor call. The result carries no
+    autograd graph, so an ``x`` that requires grad while grad mode is on is refused with a
+    ValueError rather than silently detached (MONAI keeps the graph; its loop is what
+    `medseg_fast.monai.SlidingWindowInferer` runs for such inputs).
 
     Returns
     -------
@@ -132,6 +135,12 @@ def sliding_window_inference(
     >>> y.shape, bool(np.allclose(y[:, :1], x, atol=1e-6))
     ((1, 2, 40, 36), True)
     """
+    if getattr(x, "requires_grad", False) and sys.modules["torch"].is_grad_enabled():
+        raise ValueError(
+            "x requires grad, but sliding_window_inference builds no autograd graph (the blending runs in "
+            "compiled kernels): call it under torch.no_grad() or pass x.detach(), or use "
+            "medseg_fast.monai.SlidingWindowInferer, which runs MONAI's differentiable loop for such inputs"
+        )
     xv = B.view(x, "x")
     if xv.ndim < 3 or xv.ndim > 5:
         raise ValueError(f"x must have shape (B, C, *spatial) with 1 to 3 spatial axes, got shape={xv.shape}")
