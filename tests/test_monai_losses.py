@@ -458,3 +458,22 @@ def test_metatensor_in_metatensor_out(name, kernel_calls):
             assert_close(v_o.as_tensor(), v_t.as_tensor(), F32[0], name)
             assert torch.allclose(g_o.double(), g_t.double(), rtol=1e-5, atol=1e-9)
     assert kernel_calls
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_absent_classes(name):
+    """A class absent from the whole batch, and a batch of background only: MONAI's smoothing
+    terms and GeneralizedDiceLoss's infinite-weight rule (weights of absent classes = the largest
+    finite weight, all zero when no class is present)."""
+    x, _, _, _ = data((2, 4, 5, 6, 4), 91)
+    lab = torch.randint(0, 3, (2, 1, 5, 6, 4), generator=torch.Generator().manual_seed(3))   # class 3 absent
+    for t in (lab, torch.zeros_like(lab)):
+        for ib, batch, red in itertools.product((True, False), (False, True), ("mean", "none", "sum")):
+            if name == "DiceCELoss" and red == "none":
+                continue
+            kw = dict(to_onehot_y=True, include_background=ib, reduction=red)
+            if name != "FocalLoss":
+                kw.update(softmax=True, batch=batch)
+            elif batch:
+                continue
+            compare(name, kw, x, t, F32 if "Focal" in name else F64)
