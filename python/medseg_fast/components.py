@@ -24,6 +24,7 @@ from . import _backend as B
 from . import _ext
 from . import _validate as V
 from ._components_prep import _cuda_label, _out_desc, _Prepared, _runs, _zeros_or_empty
+from ._meta import keeps_meta
 from ._typing import Array, ArrayLike
 from .resampling import _label_range
 
@@ -38,6 +39,7 @@ __all__ = [
 
 
 # ----------------------------------------------------------------------------- label
+@keeps_meta
 def label(x: ArrayLike, connectivity: int | None = None, *, background: int = 0, return_num: bool = False) -> Any:
     """Label the connected components of a 2-D or 3-D mask or label map.
 
@@ -265,6 +267,7 @@ def _largest_k_table(sizes: np.ndarray, k: int) -> np.ndarray:
     return keep
 
 
+@keeps_meta
 def largest_component(x: Array, k: int = 1, connectivity: int | None = None, *, background: int = 0) -> Array:
     """Keep the `k` largest connected components, set everything else to `background`.
 
@@ -304,6 +307,7 @@ def largest_component(x: Array, k: int = 1, connectivity: int | None = None, *, 
     return _filtered_cpu(p, runs, _largest_k_table(runs.sizes(), int(k)))
 
 
+@keeps_meta
 def remove_small_components(
     x: Array, min_size: float, *, spacing: float | Sequence[float] | None = None, connectivity: int | None = None, background: int = 0
 ) -> Array:
@@ -351,6 +355,7 @@ def remove_small_components(
     return g.filtered(keep) if p.view.device == "cuda" else _filtered_cpu(p, runs, keep)
 
 
+@keeps_meta
 def keep_largest_per_class(
     labelmap: Array, classes: Sequence[int] | None = None, connectivity: int | None = None, *, background: int = 0
 ) -> Array:
@@ -423,6 +428,7 @@ def _values_at(p: _Prepared, first: np.ndarray) -> np.ndarray:
     return out
 
 
+@keeps_meta
 def fill_holes(x: Array, connectivity: int | None = None) -> Array:
     """Fill the holes of a mask: background regions not connected to the array border.
 

@@ -26,6 +26,7 @@ from typing import Any
 from . import _backend as B
 from . import _ext
 from . import _validate as V
+from ._meta import keeps_meta
 from ._typing import Array
 
 __all__ = ["distance_transform", "signed_distance"]
@@ -79,6 +80,7 @@ def _mask_input(mask: Any, name: str = "mask") -> B.ArrayView:
     return mv
 
 
+@keeps_meta
 def distance_transform(
     mask: Array,
     spacing: float | Sequence[float] | None = None,
@@ -131,6 +133,7 @@ def distance_transform(
     return _edt(mv, sp, _flag(squared, "squared"), out_dtype)
 
 
+@keeps_meta
 def signed_distance(
     mask: Array,
     spacing: float | Sequence[float] | None = None,

@@ -54,6 +54,7 @@ from ._intensity_common import (
     _percentile_pair,
 )
 from ._intensity_stats import _Summary, intensity_stats
+from ._meta import keeps_meta
 from ._typing import Array, ArrayLike
 
 
@@ -132,6 +133,7 @@ def _window_params(lo: float, hi: float, out_range: tuple[float, float]):
     return (lo, hi, lo, scale, a)
 
 
+@keeps_meta
 def hu_window(
     x: Array,
     center: float | None = None,
@@ -252,6 +254,7 @@ def _stats_from_mapping(stats: Mapping[str, Any]) -> tuple[float, float, float, 
     return mean, std, lo, hi
 
 
+@keeps_meta
 def ct_normalize(
     x: Array,
     *,
@@ -302,6 +305,7 @@ def ct_normalize(
     return _apply_windows(xv, params, dtype_s, out, stacked=False)
 
 
+@keeps_meta
 def mr_normalize(
     x: Array,
     *,
