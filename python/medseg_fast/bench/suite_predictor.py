@@ -9,8 +9,9 @@ nnU-Net's `PlainConvUNet`, both small enough for a 2-core CPU. Two kinds of case
   the same process, alternating. The row's time is the sum of the network calls; the note gives
   the ratio (target <= 1.05) and the stitching beyond them (the whole call minus its network calls).
   nnU-Net's own loop is measured the same way;
-* **end to end**: `medseg_fast.nnunet.nnUNetPredictor` vs nnU-Net's stock predictor
-  (`predict_sliding_window_return_logits`, same network, same window positions and Gaussian),
+* **end to end** (nnU-Net's `PlainConvUNet`, ours when it is absent): `medseg_fast.nnunet.nnUNetPredictor`
+  vs nnU-Net's stock predictor (`predict_sliding_window_return_logits`, same network, same window
+  positions and Gaussian),
   with and without mirroring, and MONAI's `sliding_window_inference` without mirroring. The note
   gives the largest logit difference to ours, relative to the logits' range (nnU-Net accumulates
   in float16).
@@ -138,7 +139,8 @@ def run(device: str = "cpu", quick: bool = False) -> list[Row]:
     except ImportError:
         have_nnunet = False
 
-    for net_name, net in _networks(quick, classes).items():
+    nets = _networks(quick, classes)
+    for net_name, net in nets.items():
         net = net.to(dev)
         shape = f"1x1x{size}^3 patch {patch[0]}^3 overlap 0.5 gaussian, {classes} classes, {net_name}"
 
@@ -218,8 +220,8 @@ def run(device: str = "cpu", quick: bool = False) -> list[Row]:
         rows += rows_for_case(NAME, f"{shape}: network time inside vs alone", timings, ours="network inside our loop",
                               voxels=voxels, notes=notes)
 
-        # --- end to end, with and without mirroring
-        if stock is None:
+        # --- end to end, with and without mirroring: nnU-Net's own network (ours when it is absent)
+        if stock is None or (net_name.startswith("UNet") and len(nets) > 1):
             continue
         for mirroring in (False, True):
             ours_p = _our_predictor(net, patch, mirroring, dev, batch_size)
@@ -247,7 +249,7 @@ def run(device: str = "cpu", quick: bool = False) -> list[Row]:
                 elif name.startswith("monai"):
                     notes[name] += " (MONAI's Gaussian has no nnU-Net floor: other weights in the overlaps)"
             del reference
-            timings = measure(impls, warmup=1, repeats=repeats, sync=sync)
+            timings = measure(impls, warmup=1, repeats=2 if mirroring else repeats, sync=sync)
             case = f"{shape}: end to end, {'mirroring 8 flips' if mirroring else 'no mirroring'}"
             rows += rows_for_case(NAME, case, timings, ours="medseg_fast nnUNetPredictor", voxels=voxels, notes=notes)
     return rows
