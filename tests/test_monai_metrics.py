@@ -534,3 +534,12 @@ def test_fast_paths_do_not_run_monai(monkeypatch):
             fm.SurfaceDistanceMetric(symmetric=True)(yp, y, spacing=sp)
             fm.SurfaceDiceMetric(class_thresholds=[1.0, 2.0, 0.5])(yp, y, spacing=sp)
         fm.HausdorffDistanceMetric()(yp[:, :, :, :, 0], y[:, :, :, :, 0])
+
+
+def test_dice_per_component_runs_monai():
+    gen = torch.Generator().manual_seed(15)
+    p, g = labels_with_empties(gen, 2, 2, (9, 8, 7))
+    for ie in (True, False):
+        compare_calls("DiceMetric", dict(per_component=True, ignore_empty=ie), [(onehot(p, 2), onehot(g, 2), {})])
+    t, o = both("DiceMetric", per_component=True)
+    _raises_like(lambda: t(onehot(p, 3), onehot(g, 3)), lambda: o(onehot(p, 3), onehot(g, 3)))
