@@ -94,7 +94,7 @@ def _stock_predictor(net, patch, mirroring: bool, device):
     return p
 
 
-def _our_predictor(net, patch, mirroring: bool, device, batch_size: int):
+def _our_predictor(net, patch, mirroring: bool, device, batch_size: int | None = None):
     import torch
 
     from ..nnunet import nnUNetPredictor
@@ -224,7 +224,7 @@ def run(device: str = "cpu", quick: bool = False) -> list[Row]:
         if stock is None or (net_name.startswith("UNet") and len(nets) > 1):
             continue
         for mirroring in (False, True):
-            ours_p = _our_predictor(net, patch, mirroring, dev, batch_size)
+            ours_p = _our_predictor(net, patch, mirroring, dev)   # its default: 1 window per call on the CPU
             stock_p = _stock_predictor(net, patch, mirroring, dev)
             impls = {"medseg_fast nnUNetPredictor": lambda p=ours_p: p.predict_sliding_window_return_logits(x[0]),
                      "nnU-Net nnUNetPredictor": lambda p=stock_p: p.predict_sliding_window_return_logits(x[0])}

@@ -25,7 +25,9 @@ __all__ = ["nnUNetPredictor"]
 class nnUNetPredictor(_StockPredictor):  # noqa: N801 - nnU-Net's class name
     """Drop-in for ``nnunetv2.inference.predict_from_raw_data.nnUNetPredictor`` (see the module docstring).
 
-    Extra keyword: ``batch_size`` (windows per network call, default 2).
+    Extra keyword: ``batch_size`` (windows per network call; default 1 on the CPU, where a 3-D U-Net
+    costs more per window in larger batches — measured 1.52 s for 4 calls of 2 windows vs 1.29 s for
+    8 calls of 1 with nnU-Net's PlainConvUNet on 64³ patches — and 2 on a GPU).
 
     Examples
     --------
@@ -39,11 +41,15 @@ class nnUNetPredictor(_StockPredictor):  # noqa: N801 - nnU-Net's class name
     def __init__(self, tile_step_size: float = 0.5, use_gaussian: bool = True, use_mirroring: bool = True,
                  perform_everything_on_device: bool = True, device: torch.device = torch.device("cuda"),
                  verbose: bool = False, verbose_preprocessing: bool = False, allow_tqdm: bool = True, *,
-                 batch_size: int = 2):
+                 batch_size: int | None = None):
         if not 0 < float(tile_step_size) <= 1:
             raise ValueError(f"tile_step_size must lie in (0, 1], got {tile_step_size!r}")
         super().__init__(tile_step_size, use_gaussian, use_mirroring, perform_everything_on_device, device, verbose,
                          verbose_preprocessing, allow_tqdm)
+        if batch_size is None:
+            batch_size = 2 if torch.device(device).type == "cuda" else 1
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
         self.batch_size = int(batch_size)
         enable()   # plans written by MedsegPlanner name our functions
 
