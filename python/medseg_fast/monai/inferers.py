@@ -15,6 +15,9 @@ Gaussian importance map (``mode="gaussian"``) or averages them; both can return 
 first spatial axis, instead of the full probability volume. The mergers work with torch's in-place
 operations on the merger's device (a patch may land anywhere, so the kernels' window grid does not
 apply); without ``argmax``, :class:`AvgMerger` is MONAI's own implementation.
+
+One module of ~560 lines: the inferer and the two mergers share the MONAI-compatibility checks
+(what runs on our kernels and what goes to MONAI) and the Gaussian importance rules.
 """
 
 from __future__ import annotations
