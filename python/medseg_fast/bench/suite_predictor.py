@@ -22,7 +22,7 @@ from __future__ import annotations
 import time
 from types import SimpleNamespace
 
-from .harness import Row, measure, rows_for_case, sync_for
+from .harness import Row, Timing, measure, rows_for_case, sync_for
 
 NAME = "predictor"
 DESCRIPTION = "sliding window with a real 3-D U-Net: network inside our loop vs alone; end to end vs nnU-Net, MONAI"
@@ -201,7 +201,6 @@ def run(device: str = "cpu", quick: bool = False) -> list[Row]:
             impls["nnU-Net's calls alone"] = timed(lambda: alone(stock_calls), "nnunet alone")
         measure(impls, warmup=1, repeats=repeats, sync=sync)
         timings = {}
-        from .harness import Timing
         for name, key in [("network inside our loop", "ours inside"), ("same calls alone", "ours alone"),
                           ("network inside nnU-Net's loop", "nnunet inside"), ("nnU-Net's calls alone", "nnunet alone")]:
             if inside[key]:

@@ -2,7 +2,7 @@
 
 MONAI applies ``(x - a) / w * s + b`` and the clip as separate whole-tensor operations, each
 allocating a new (Meta)Tensor and going through MetaTensor's dispatch. Here the same operations,
-in the same order and dtype, run in place on cache-sized chunks (``_common.chunked``), so the
+in the same order and dtype, run in place on cache-sized chunks (``medseg_fast._chunked.chunked``), so the
 result is bit-identical to MONAI's while the volume is read and written once. Statistics
 (percentiles above a million voxels) come from :func:`medseg_fast.intensity_stats`, whose
 percentiles equal ``numpy.percentile`` (what MONAI calls there) bit for bit.
@@ -22,7 +22,8 @@ from monai.data.meta_obj import get_track_meta
 from monai.transforms.utils_pytorch_numpy_unification import percentile as _monai_percentile
 from monai.utils import convert_to_dst_type, convert_to_tensor, get_equivalent_dtype
 
-from ._common import chunked, chunked_map, fresh, is_real_scalar, plain
+from .._chunked import chunked, chunked_map
+from ._common import fresh, is_real_scalar, plain
 
 __all__ = [
     "ScaleIntensityRange", "ScaleIntensityRanged", "ScaleIntensityRangePercentiles",
