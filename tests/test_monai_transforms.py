@@ -629,6 +629,123 @@ def test_spacing(spatial, rng):
             assert tuple(back.shape) == tuple(x.shape)
 
 
+@pytest.fixture
+def compiled_calls(monkeypatch):
+    """Counts the calls of the compiled Spacing path (medseg_fast.monai.spatial._resample_axes)."""
+    import medseg_fast.monai.spatial as sp
+
+    real, calls = sp._resample_axes, []
+
+    def spy(*args, **kwargs):
+        calls.append(args[3])       # the order
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(sp, "_resample_axes", spy)
+    return calls
+
+
+def _diag_meta(arr: np.ndarray, spacing, origin, flip_first: bool = False) -> MetaTensor:
+    sr = arr.ndim - 1
+    aff = np.eye(sr + 1)
+    aff[np.arange(sr), np.arange(sr)] = spacing[:sr]
+    aff[:sr, sr] = origin[:sr]
+    if flip_first:
+        aff[0, 0] *= -1
+    return MetaTensor(torch.from_numpy(np.ascontiguousarray(arr)), affine=torch.tensor(aff),
+                      meta={"filename_or_obj": "case_011.nii.gz"})
+
+
+# (Spacing kwargs, compiled): the axis-aligned cases our kernel reproduces, and ones it hands to MONAI
+SPACING_CASES = [
+    (dict(pixdim=(1.7, 0.9, 3.1)), True),                                   # MONAI's defaults: bilinear, border
+    (dict(pixdim=(0.6, 1.9, 2.2), padding_mode="zeros"), True),
+    (dict(pixdim=(1.1, 0.65, 2.9), align_corners=True), True),
+    (dict(pixdim=(1.0371, 2.2913, 0.7137), mode="nearest"), True),
+    (dict(pixdim=(0.9173, 1.4417, 3.3071), mode="nearest", padding_mode="zeros"), True),
+    (dict(pixdim=(0.7, 1.6, 2.1), mode=3), True),                           # scipy order 3, border
+    (dict(pixdim=(1.35, 0.85, 4.2), mode=1, padding_mode="nearest"), True),
+    (dict(pixdim=(1.1519, 2.0537, 1.9031), mode=0), True),
+    (dict(pixdim=(0.9, 1.2, 2.0), diagonal=True), True),                    # flipped axis: negative scale
+    (dict(pixdim=(0.7, 1.6, 2.1), mode=3, align_corners=True), False),      # MONAI's rescaled numpy grid
+    (dict(pixdim=(0.7, 1.6, 2.1), mode=2), False),
+    (dict(pixdim=(0.7, 1.6, 2.1), padding_mode="reflection"), False),
+    (dict(pixdim=(0.9, 1.4625, 2.8125), mode="nearest"), False),            # 1.125x: a sample on a tie
+    (dict(pixdim=(1.1, 1.3, 2.2), dtype=np.float32), False),                # MONAI's float32 grid
+]
+
+
+@pytest.mark.parametrize(("kwargs", "compiled"), SPACING_CASES)
+@pytest.mark.parametrize("spatial", [(14, 9, 11), (17, 8)])
+def test_spacing_compiled_path(kwargs, compiled, spatial, rng, compiled_calls):
+    """Axis-aligned grids run the compiled kernel and equal MONAI (values within 1e-6 relative,
+    same shape, affine, meta, applied operations and inverse); the rest run MONAI's code."""
+    arr = intensity_input(rng, (2, *spatial), np.float32)
+    x = _diag_meta(arr, (0.8, 1.3, 2.5), (10.0, -4.0, 3.0), flip_first=kwargs.get("diagonal", False))
+    ours, theirs = mm.Spacing(**kwargs), mt.Spacing(**kwargs)
+    snap = copy.deepcopy(x)
+    ref = theirs(copy.deepcopy(x))
+    out = ours(x)
+    _assert_unchanged(x, snap)
+    assert_same(out, ref, exact=False)
+    assert bool(compiled_calls) == compiled, (kwargs, compiled_calls)
+    back, ref_back = ours.inverse(out), theirs.inverse(ref)
+    assert_same(back, ref_back, exact=False)
+
+
+@pytest.mark.parametrize("dtype", [np.int16, np.uint8, np.float64])
+def test_spacing_input_dtypes(dtype, rng, compiled_calls):
+    """Integer and float64 images: MONAI converts to its ``dtype`` first; the kernel reads them as they are."""
+    x = _diag_meta(intensity_input(rng, (1, 12, 10, 9), dtype), (1.0, 1.0, 2.5), (0.0, 0.0, 0.0))
+    for kw in (dict(pixdim=(0.7, 1.3, 1.1)), dict(pixdim=(0.7, 1.3, 1.1), mode=3)):
+        compare("Spacing", kw, x)
+    assert len(compiled_calls) == 2
+
+
+@pytest.mark.parametrize("padding_mode", ["border", "zeros"])
+def test_spacing_non_finite(padding_mode, rng, compiled_calls):
+    """NaN and inf propagate as in MONAI (zero padding with non-finite values runs MONAI's code:
+    grid_sample skips the taps the kernel weighs 0)."""
+    arr = intensity_input(rng, (1, 12, 10, 9), np.float32)
+    arr[0, 3, 4, 5], arr[0, 0, 0, 0], arr[0, 11, 9, 8] = np.nan, np.inf, -np.inf
+    x = _diag_meta(arr, (1.0, 1.0, 2.5), (0.0, 0.0, 0.0))
+    compare("Spacing", dict(pixdim=(0.83, 1.37, 1.9), padding_mode=padding_mode), x)
+    assert bool(compiled_calls) == (padding_mode == "border")
+
+
+def test_spacing_rotated_affine_runs_monai(rng, compiled_calls):
+    """A rotated source affine with a diagonal target (``diagonal=True``) is not separable: MONAI's code."""
+    x = as_kind(intensity_input(rng, (1, 9, 11, 7), np.float32), "meta")     # off-diagonal affine
+    compare("Spacing", dict(pixdim=1.2, diagonal=True), x)
+    assert not compiled_calls
+
+
+def test_spacing_real_ct(ct, compiled_calls):
+    """The chest CT crop (MONAI LoadImage meta, RAS flips) at order 3 and bilinear, and the label
+    map with nearest: MONAI's grid and values, through the compiled kernel."""
+    image = ct[0].to(torch.float32)
+    for kw in (dict(pixdim=(1.5, 1.5, 2.0), mode=3), dict(pixdim=(0.9, 0.9, 1.7)),
+               dict(pixdim=(1.3017, 1.3017, 2.2031), mode="nearest")):
+        compare("Spacing", kw, image)
+    compare("Spacing", dict(pixdim=(1.3017, 1.3017, 2.2031), mode="nearest"), ct[1], exact=True)
+    assert sorted(compiled_calls) == [0, 0, 1, 3]
+
+
+def test_spacing_lazy_and_tensor_inputs(rng, compiled_calls):
+    """Lazy Spacing, plain torch tensors (identity affine, MONAI's warning) and numpy arrays: as MONAI."""
+    arr = intensity_input(rng, (1, 10, 9, 8), np.float32)
+    compare("Spacing", dict(pixdim=(0.8, 1.7, 1.3)), torch.from_numpy(arr))
+    compare("Spacing", dict(pixdim=(0.8, 1.7, 1.3)), arr)
+    x = _diag_meta(arr, (1.0, 1.0, 1.0), (0.0, 0.0, 0.0))
+    ours, theirs = mm.Spacing(pixdim=(0.8, 1.7, 1.3), lazy=True), mt.Spacing(pixdim=(0.8, 1.7, 1.3), lazy=True)
+    out, ref = ours(x), theirs(copy.deepcopy(x))
+    assert out.pending_operations and len(out.pending_operations) == len(ref.pending_operations)
+    assert tuple(out.peek_pending_shape()) == tuple(ref.peek_pending_shape())
+    grad = torch.from_numpy(arr).requires_grad_(True)
+    o = mm.Spacing(pixdim=(0.8, 1.7, 1.3))(grad)
+    o.sum().backward()            # MONAI's differentiable torch path for inputs that require grad
+    assert grad.grad is not None
+
+
 # ----------------------------------------------------------------------------- dictionary forms
 DICT_CASES = [
     ("ScaleIntensityRanged", dict(a_min=-1000, a_max=1000, b_min=0.0, b_max=1.0, clip=True), "image"),

@@ -1,5 +1,7 @@
 // Bindings of the CPU resampling kernels. Validation happens in Python (medseg_fast.resample).
 #include <array>
+#include <stdexcept>
+#include <string>
 
 #include "../cpu/resample_cpu.h"
 #include "resample_args.h"
@@ -17,6 +19,26 @@ void register_resample(py::module_& m) {
                           make_array(out, layout4(array_of(spec.out_shape))));
         },
         py::arg("spec"), py::arg("x"), py::arg("out"), py::call_guard<py::gil_scoped_release>());
+
+    m.def(
+        "resample_mapped",
+        [](const ResampleSpec& spec, const std::array<double, 4>& scales, const std::array<double, 4>& offsets,
+           const std::string& boundary, bool nearest_half_even, const ArrayDesc& in, const ArrayDesc& out) {
+            AxisMaps maps;
+            for (int a = 0; a < kResampleDims; ++a) {
+                maps.scale[a] = scales[a];
+                maps.offset[a] = offsets[a];
+            }
+            if (boundary == "edge") maps.boundary = ResampleBoundary::Edge;
+            else if (boundary == "zeros") maps.boundary = ResampleBoundary::Zeros;
+            else throw std::invalid_argument("boundary must be 'edge' or 'zeros', got '" + boundary + "'");
+            maps.nearest_half_even = nearest_half_even;
+            cpu::resample_mapped(spec, maps, make_array(in, layout4(array_of(spec.in_shape))),
+                                 make_array(out, layout4(array_of(spec.out_shape))));
+        },
+        py::arg("spec"), py::arg("scales"), py::arg("offsets"), py::arg("boundary"), py::arg("nearest_half_even"),
+        py::arg("x"), py::arg("out"), py::call_guard<py::gil_scoped_release>(),
+        "resample on affine per-axis grids: sample k of axis a reads offsets[a] + scales[a] * k ([0] unused)");
 
     m.def(
         "resample_argmax",

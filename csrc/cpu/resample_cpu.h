@@ -13,6 +13,10 @@ namespace medseg::cpu {
 // intermediates are float32 (float64 when ResampleCompute says so), per chunk of channels.
 void resample(const ResampleSpec& spec, const ArrayArg& in, const ArrayArg& out);
 
+// `resample` on affine per-axis sampling grids (maps; see medseg/resample.h): orders 0, 1 and 3
+// (3: edge boundary, every coordinate within the spline padding, else invalid_argument).
+void resample_mapped(const ResampleSpec& spec, const AxisMaps& maps, const ArrayArg& in, const ArrayArg& out);
+
 // Nearest-neighbour resampling (order 0 on every axis) that copies elements bit for bit.
 void resample_nearest(const int64_t* in_shape, const int64_t* out_shape, const ArrayArg& in, const ArrayArg& out);
 

@@ -37,6 +37,7 @@ struct Pass {
     int64_t groups_per_channel = 1;
     int clip_axis = 0;
     bool serial = false;            // run on the calling thread (inside an outer parallel loop)
+    const AxisMaps* maps = nullptr; // affine sampling grid (resample_mapped), or the zoom convention
 };
 
 template <typename C>
@@ -45,10 +46,16 @@ struct TapTable {
     std::vector<int64_t> first;
     std::vector<C> w;   // 4 per output sample
 
-    TapTable(int64_t n_in, int64_t n_out, int order) : count(resample_taps(n_in, order)), first(n_out), w(n_out * 4, C(0)) {
+    explicit TapTable(const Pass& p)
+        : count(resample_taps(p.shape[p.axis], p.order)), first(p.n_out), w(p.n_out * 4, C(0)) {
+        const int64_t n_in = p.shape[p.axis], n_out = p.n_out;
         double weights[4] = {0.0, 0.0, 0.0, 0.0};
         for (int64_t j = 0; j < n_out; ++j) {
-            resample_axis_taps(j, n_in, n_out, order, first[j], weights);
+            if (p.maps)
+                resample_mapped_taps(j, n_in, p.maps->scale[p.axis], p.maps->offset[p.axis], p.order,
+                                     p.maps->boundary, p.maps->nearest_half_even, first[j], weights);
+            else
+                resample_axis_taps(j, n_in, n_out, p.order, first[j], weights);
             for (int k = 0; k < count; ++k) w[j * 4 + k] = static_cast<C>(weights[k]);
         }
     }
@@ -56,7 +63,7 @@ struct TapTable {
 
 template <int T, typename C>
 inline C tap_sum(const C* wt, C v0, C v1, C v2, C v3) {
-    if constexpr (T == 1) return v0;
+    if constexpr (T == 1) return wt[0] * v0;   // 1, or 0 outside a zero-padded line (resample_mapped)
     else if constexpr (T == 2) return wt[0] * v0 + wt[1] * v1;
     else return wt[0] * v0 + wt[1] * v1 + wt[2] * v2 + wt[3] * v3;
 }
@@ -66,7 +73,7 @@ class PassRunner {
     using C = typename ResampleCompute<R, W>::type;
 
 public:
-    PassRunner(const Pass& p, const R* src, W* dst) : p_(p), src_(src), dst_(dst), taps_(p.shape[p.axis], p.n_out, p.order) {
+    PassRunner(const Pass& p, const R* src, W* dst) : p_(p), src_(src), dst_(dst), taps_(p) {
         const int axis = p.axis;
         n_in_ = p.shape[axis];
         pad_ = p.order == 3 ? kSplinePad : 0;
@@ -356,13 +363,15 @@ struct Buffer {   // uninitialised scratch memory, 8-byte aligned
 
 }  // namespace
 
-void resample(const ResampleSpec& spec, const ArrayArg& in, const ArrayArg& out) {
+namespace {
+
+void resample_impl(const ResampleSpec& spec, const AxisMaps* maps, const ArrayArg& in, const ArrayArg& out) {
     for (int a = 0; a < kResampleDims; ++a) {
         if (spec.out_shape[a] == 0 || spec.in_shape[a] == 0) return;
         if (spec.out_shape[a] < 0 || spec.in_shape[a] < 0) throw std::invalid_argument("negative extent");
     }
     if (spec.in_shape[0] != spec.out_shape[0]) throw std::invalid_argument("channel counts differ");
-    PassPlan plan = plan_resample_passes(spec);
+    PassPlan plan = plan_resample_passes(spec, maps);
     const bool identity = plan.count == 0;
     if (identity) {   // a converting copy: an order-0 pass that keeps axis 1's length
         plan.count = 1;
@@ -410,6 +419,7 @@ void resample(const ResampleSpec& spec, const ArrayArg& in, const ArrayArg& out)
         pass.n_out = spec.out_shape[axis];
         pass.order = identity ? 0 : spec.order[axis];
         pass.serial = serial;
+        pass.maps = identity ? nullptr : maps;
         if (p == plan.clip_pass) {
             pass.lo = lo.data();
             pass.hi = hi.data();
@@ -470,6 +480,29 @@ void resample(const ResampleSpec& spec, const ArrayArg& in, const ArrayArg& out)
             for (int a = 0; a < kResampleDims; ++a) cur_shape[a] = next_shape[a];
         }
     }
+}
+
+}  // namespace
+
+void resample(const ResampleSpec& spec, const ArrayArg& in, const ArrayArg& out) { resample_impl(spec, nullptr, in, out); }
+
+void resample_mapped(const ResampleSpec& spec, const AxisMaps& maps, const ArrayArg& in, const ArrayArg& out) {
+    for (int a = 1; a < kResampleDims; ++a) {
+        const int order = spec.order[a];
+        if (order != 0 && order != 1 && order != 3) throw std::invalid_argument("orders must be 0, 1 or 3");
+        if (!std::isfinite(maps.scale[a]) || !std::isfinite(maps.offset[a]))
+            throw std::invalid_argument("axis maps must be finite");
+        if (order != 3 || spec.out_shape[a] == 0) continue;
+        if (maps.boundary != ResampleBoundary::Edge)
+            throw std::invalid_argument("order 3 takes the edge boundary only");
+        const double c0 = maps.offset[a];
+        const double c1 = maps.offset[a] + maps.scale[a] * static_cast<double>(spec.out_shape[a] - 1);
+        if (!mapped_spline_in_range(c0, spec.in_shape[a]) || !mapped_spline_in_range(c1, spec.in_shape[a]))
+            throw std::invalid_argument("order-3 sample coordinates reach beyond the spline padding");
+    }
+    if (spec.late_axis != -1 || spec.clip_axis != -1)
+        throw std::invalid_argument("mapped resampling takes neither late_axis nor clip_axis");
+    resample_impl(spec, &maps, in, out);
 }
 
 }  // namespace medseg::cpu

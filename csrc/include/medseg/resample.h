@@ -93,6 +93,101 @@ MSF_HD inline void resample_axis_taps(int64_t k, int64_t n_in, int64_t n_out, in
     weights[1] = t;
 }
 
+// Affine per-axis sampling grids (MONAI's Spacing / SpatialResample on an axis-aligned
+// transform): output sample k of axis a reads the input at offset[a] + scale[a] * k, with
+// torch grid_sample's or scipy map_coordinates' boundary rule instead of the zoom convention.
+enum class ResampleBoundary : int {
+    Edge = 0,    // coordinates clamped to [0, n - 1] (grid_sample "border", scipy "nearest")
+    Zeros = 1,   // taps outside the line weigh 0 (grid_sample "zeros"); orders 0 and 1 only
+};
+
+struct AxisMaps {
+    double scale[kResampleDims] = {1.0, 1.0, 1.0, 1.0};   // [0] unused
+    double offset[kResampleDims] = {0.0, 0.0, 0.0, 0.0};
+    ResampleBoundary boundary = ResampleBoundary::Edge;
+    bool nearest_half_even = false;   // order 0 ties to even (grid_sample) instead of up (scipy)
+
+    bool identity(int a) const { return scale[a] == 1.0 && offset[a] == 0.0; }
+};
+
+// Order 3 on a mapped axis reads the line padded with kSplinePad edge copies (scipy's
+// _prepad_for_spline_filter), so a coordinate must keep its 4 taps inside the padding.
+MSF_HD inline bool mapped_spline_in_range(double c, int64_t n_in) {
+    const double f = floor(c + kSplinePad);
+    return f - 1.0 >= 0.0 && f + 2.0 <= static_cast<double>(n_in + 2 * kSplinePad - 1);
+}
+
+MSF_HD inline int64_t round_nearest(double c, bool half_even) {
+    return static_cast<int64_t>(half_even ? nearbyint(c) : floor(c + 0.5));
+}
+
+// Taps of output sample k on a mapped axis (the counterpart of resample_axis_taps).
+MSF_HD inline void resample_mapped_taps(int64_t k, int64_t n_in, double scale, double offset, int order,
+                                        ResampleBoundary boundary, bool half_even, int64_t& first,
+                                        double* weights) {
+    double c = offset + scale * static_cast<double>(k);
+    const double hi = static_cast<double>(n_in - 1);
+    if (order == 3) {   // callers check mapped_spline_in_range; clamping only guards memory
+        c += kSplinePad;
+        const double f = floor(c);
+        const double t = c - f;
+        const double u = 1.0 - t;
+        int64_t i = static_cast<int64_t>(f) - 1;
+        const int64_t last = n_in + 2 * kSplinePad - 4;
+        first = i < 0 ? 0 : (i > last ? last : i);
+        weights[0] = u * u * u / 6.0;
+        weights[1] = (3.0 * t * t * t - 6.0 * t * t + 4.0) / 6.0;
+        weights[2] = (3.0 * u * u * u - 6.0 * u * u + 4.0) / 6.0;
+        weights[3] = t * t * t / 6.0;
+        return;
+    }
+    const bool zeros = boundary == ResampleBoundary::Zeros;
+    if (!zeros) c = c < 0.0 ? 0.0 : (c > hi ? hi : c);
+    if (order == 0) {
+        const int64_t i = round_nearest(c, half_even);
+        const bool inside = i >= 0 && i <= n_in - 1;
+        first = inside ? i : 0;
+        weights[0] = inside || !zeros ? 1.0 : 0.0;
+        if (!inside && !zeros) first = i < 0 ? 0 : n_in - 1;
+        return;
+    }
+    if (n_in == 1) {   // one tap: the line's only sample
+        first = 0;
+        const double a = c < 0.0 ? -c : c;
+        weights[0] = zeros ? (a < 1.0 ? 1.0 - a : 0.0) : 1.0;
+        return;
+    }
+    int64_t i0 = static_cast<int64_t>(floor(c));
+    double t = c - static_cast<double>(i0);
+    if (!zeros) {
+        if (i0 >= n_in - 1) {
+            i0 = n_in - 2;
+            t = 1.0;
+        }
+        first = i0;
+        weights[0] = 1.0 - t;
+        weights[1] = t;
+        return;
+    }
+    if (i0 >= 0 && i0 + 1 <= n_in - 1) {
+        first = i0;
+        weights[0] = 1.0 - t;
+        weights[1] = t;
+    } else if (i0 == -1) {        // only sample 0, weight t
+        first = 0;
+        weights[0] = t;
+        weights[1] = 0.0;
+    } else if (i0 == n_in - 1) {  // only the last sample, weight 1 - t
+        first = n_in - 2;
+        weights[0] = 0.0;
+        weights[1] = 1.0 - t;
+    } else {
+        first = 0;
+        weights[0] = 0.0;
+        weights[1] = 0.0;
+    }
+}
+
 // In-place cubic B-spline prefilter of `lanes` interleaved lines of length n (n >= 2):
 // element i of lane l is c[i * row_stride + l]. Every lane sees the same operations.
 template <typename C>
@@ -174,12 +269,14 @@ struct PassPlan {
 // Axes that change, cheapest order first: early axes by increasing n_out / n_in (shrinking
 // axes first keeps intermediates small; ties: the contiguous axis first), the late axis last.
 // Clipping happens in the last early pass (skimage clips the in-plane resize result).
-inline PassPlan plan_resample_passes(const ResampleSpec& spec) {
+// With `maps`, an axis of unchanged length that its map moves is resampled too.
+inline PassPlan plan_resample_passes(const ResampleSpec& spec, const AxisMaps* maps = nullptr) {
     PassPlan plan;
     int early[3];
     int n_early = 0;
+    auto changes = [&](int a) { return spec.in_shape[a] != spec.out_shape[a] || (maps && !maps->identity(a)); };
     for (int a = 3; a >= 1; --a)
-        if (a != spec.late_axis && spec.in_shape[a] != spec.out_shape[a]) early[n_early++] = a;
+        if (a != spec.late_axis && changes(a)) early[n_early++] = a;
     for (int i = 1; i < n_early; ++i)   // stable insertion sort by ratio
         for (int j = i; j > 0; --j) {
             const int a = early[j - 1], b = early[j];
@@ -192,7 +289,7 @@ inline PassPlan plan_resample_passes(const ResampleSpec& spec) {
         }
     for (int i = 0; i < n_early; ++i) plan.axes[plan.count++] = early[i];
     if (spec.clip_axis >= 0 && n_early > 0) plan.clip_pass = n_early - 1;
-    if (spec.late_axis >= 1 && spec.in_shape[spec.late_axis] != spec.out_shape[spec.late_axis])
+    if (spec.late_axis >= 1 && changes(spec.late_axis))
         plan.axes[plan.count++] = spec.late_axis;
     return plan;
 }

@@ -29,7 +29,7 @@ _WHERE = {
     "RemoveSmallObjects": "post", "RemoveSmallObjectsd": "post",
     "FillHoles": "post", "FillHolesd": "post",
     # spatial
-    "Spacing": "spatial", "Spacingd": "spatial",
+    "SpatialResample": "spatial", "Spacing": "spatial", "Spacingd": "spatial",
     # metrics
     "DiceMetric": "metrics", "MeanIoU": "metrics", "HausdorffDistanceMetric": "metrics",
     "SurfaceDistanceMetric": "metrics", "SurfaceDiceMetric": "metrics",
