@@ -55,6 +55,29 @@ void register_distance(py::module_& m) {
         },
         py::arg("shape"), py::arg("pred"), py::arg("gt"), py::arg("binary"), py::arg("classes"));
 
+    m.def(
+        "onehot_summary",
+        [](const std::vector<int64_t>& bkn, const ArrayDesc& x, bool float32_ones, bool want_labels) {
+            if (bkn.size() != 3) throw std::invalid_argument("bkn must be (B, K, N)");
+            const int64_t B = bkn[0], K = bkn[1], N = bkn[2];
+            if (B < 0 || K < 0 || N < 0) throw std::invalid_argument("negative extent");
+            py::array_t<int64_t> counts({static_cast<py::ssize_t>(B), static_cast<py::ssize_t>(K), py::ssize_t(3)});
+            py::array_t<int64_t> conflicts(static_cast<py::ssize_t>(B));
+            py::array_t<int32_t> labels(want_labels ? std::vector<py::ssize_t>{static_cast<py::ssize_t>(B),
+                                                                              static_cast<py::ssize_t>(N)}
+                                                    : std::vector<py::ssize_t>{0});
+            int64_t* c = counts.mutable_data();
+            int64_t* f = conflicts.mutable_data();
+            int32_t* l = want_labels ? labels.mutable_data() : nullptr;
+            {
+                py::gil_scoped_release release;
+                cpu::onehot_summary(B, K, N, make_array(x, make_layout({B, K, N})), float32_ones, c, l, f);
+            }
+            return py::make_tuple(counts, labels, conflicts);
+        },
+        py::arg("bkn"), py::arg("x"), py::arg("float32_ones"), py::arg("want_labels"),
+        "(counts (B, K, 3) [nonzero, ==1, ==0], labels (B, N) int32 or empty, conflicts (B,)) of a one-hot array");
+
     bind_metric_types(m);
     m.def(
         "surface_metrics",

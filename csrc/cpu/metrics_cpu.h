@@ -76,6 +76,13 @@ decltype(auto) dispatch_labels(DType dtype, Fn&& fn) {
 
 }  // namespace detail
 
+// One-hot reading of a (B, K, N) array x (strides[0] items, strides[1] channels, voxels
+// contiguous): counts (B, K, 3) = [nonzero, equal to 1, zero] per (item, channel); with `labels`
+// (B * N int32), label b * K + k + 1 of the channel equal to 1 (0: none) and conflicts[b] = the
+// 1s of item b beyond the first in their voxel (nonzero: channels not exclusive). float32_ones: float64 values compare as float32.
+void onehot_summary(int64_t B, int64_t K, int64_t N, const ArrayArg& x, bool float32_ones, int64_t* counts,
+                    int32_t* labels, int64_t* conflicts);
+
 // layout: 3 axes (Python pads lower-dimensional inputs with leading size-1 axes).
 std::vector<ClassBox> class_boxes(const Layout& layout, const ArrayArg& pred, const ArrayArg& gt,
                                   const ClassSpec& spec);

@@ -31,6 +31,8 @@ import torch
 from monai.data import MetaTensor
 from monai.metrics.utils import prepare_spacing
 
+from .. import _backend as B
+from .. import _ext
 from .. import metrics as _k
 from ._common import plain
 
@@ -63,6 +65,41 @@ def _ones(v: np.ndarray) -> np.ndarray | None:
     if np.count_nonzero(one) + np.count_nonzero(np.equal(v, 0)) != v.size:
         return None
     return one
+
+
+class _OneHot:
+    """The compiled one-pass reading of channels ``lo..hi-1`` of a (B, C, *spatial) tensor:
+    ``counts`` (B, K, 3) = [nonzero, equal to 1, zero], and with ``labels`` the (B, N) int32 label
+    map b * K + k + 1 of the channel equal to 1 (``exclusive``: no voxel has two such channels).
+    ``float32_ones``: float64 values compare with 1 after rounding to float32, as MONAI's
+    surface-distance metrics do."""
+
+    def __init__(self, t: torch.Tensor, lo: int, hi: int, *, labels: bool, float32_ones: bool = False) -> None:
+        if t.dtype in (torch.float16, torch.bfloat16):
+            t = t.float()           # exact; the kernel reads float32
+        a = _host(t)
+        b, n = a.shape[0], int(np.prod(a.shape[2:], dtype=np.int64))
+        a3 = a.reshape(b, a.shape[1], n)
+        if n > 1 and a3.strides[2] != a3.itemsize:
+            a3 = np.ascontiguousarray(a3)
+        sub = a3[:, lo:hi]
+        self.shape = (b, hi - lo, n)
+        self.counts, lab, conflicts = _ext.cpu_module().onehot_summary(
+            list(self.shape), B.describe(B.view(sub, "y")), float32_ones, labels)
+        self.labels = lab if labels else None
+        self.exclusive = labels and not bool(np.any(conflicts))
+
+    @property
+    def binary(self) -> bool:
+        """Every value 0 or 1."""
+        return bool(np.all(self.counts[..., 1] + self.counts[..., 2] == self.shape[2]))
+
+
+def _label_intersections(p: _OneHot, g: _OneHot) -> np.ndarray:
+    """(B, K) voxels where both exclusive label maps hold the same (item, channel) label."""
+    same = p.labels[(p.labels == g.labels) & (p.labels > 0)]
+    b, k = p.shape[:2]
+    return np.bincount(same, minlength=b * k + 1)[1:].reshape(b, k)
 
 
 def _label_map(t: torch.Tensor) -> np.ndarray | None:
@@ -112,6 +149,10 @@ def _overlap_counts(y_pred: torch.Tensor, y: torch.Tensor, channels: list[int]) 
         return None
     if channels != list(range(channels[0], channels[-1] + 1)):
         return None
+    if not pred_map and not gt_map:
+        both = _both_onehot_counts(y_pred, y, channels)
+        if both is not None:
+            return both
     gmask = None if gt_map else _ones(_channels(_host(y), channels))
     if not gt_map and gmask is None:
         return None
@@ -139,6 +180,25 @@ def _overlap_counts(y_pred: torch.Tensor, y: torch.Tensor, channels: list[int]) 
         counts[..., 2] = _cross_counts(gm, pmask, channels)
     else:
         counts[..., 2] = _cross_counts(pm, gmask, channels)
+    return counts
+
+
+def _both_onehot_counts(y_pred: torch.Tensor, y: torch.Tensor, channels: list[int]) -> np.ndarray | None:
+    """[|P|, |G|, |P & G|] of one-hot prediction and ground truth from the compiled reading (P:
+    nonzero, G: the 0/1 values), or None when the ground truth holds other values (MONAI's
+    products then) or the intersection needs the masks (non-binary prediction, or channels
+    that are not exclusive)."""
+    lo, hi = channels[0], channels[-1] + 1
+    g = _OneHot(y, lo, hi, labels=True)
+    if not g.binary:
+        return None
+    p = _OneHot(y_pred, lo, hi, labels=True)
+    if not (p.binary and p.exclusive and g.exclusive):
+        return None
+    counts = np.empty(p.shape[:2] + (3,), np.int64)
+    counts[..., 0] = p.counts[..., 0]
+    counts[..., 1] = g.counts[..., 1]
+    counts[..., 2] = _label_intersections(p, g)
     return counts
 
 
@@ -218,14 +278,21 @@ class MeanIoU(_mm.MeanIoU):
         y_pred, y = plain(y_pred), plain(y)
         C = y_pred.shape[1]
         first = 1 if (not self.include_background and C > 1) else 0
-        channels = list(range(first, C))
-        pm = _ones(_channels(_host(y_pred), channels))
-        gm = None if pm is None else _ones(_channels(_host(y), channels))
-        if gm is None:      # values other than 0 and 1: MONAI's products
+        if first >= C:
             return super()._compute_tensor(*meta_src)
-        p = torch.from_numpy(np.count_nonzero(pm, axis=2))
-        g = torch.from_numpy(np.count_nonzero(gm, axis=2))
-        i = torch.from_numpy(np.count_nonzero(pm & gm, axis=2))
+        po = _OneHot(y_pred, first, C, labels=True)
+        go = _OneHot(y, first, C, labels=True) if po.binary else None
+        if go is None or not go.binary:      # values other than 0 and 1: MONAI's products
+            return super()._compute_tensor(*meta_src)
+        if po.exclusive and go.exclusive:
+            inter = _label_intersections(po, go)
+        else:
+            channels = list(range(first, C))
+            inter = np.count_nonzero(_ones(_channels(_host(y_pred), channels))
+                                     & _ones(_channels(_host(y), channels)), axis=2)
+        p = torch.from_numpy(po.counts[..., 1].copy())
+        g = torch.from_numpy(go.counts[..., 1].copy())
+        i = torch.from_numpy(inter)
         dtype = _result_dtype(y_pred, y)
         union = (g + p - i).to(dtype)
         ratio = i.to(dtype) / torch.where(union > 0, union, torch.ones_like(union))
@@ -289,17 +356,35 @@ def _surface_values(y_pred: torch.Tensor, y: torch.Tensor, include_background: b
     if not 1 <= sdim <= 3 or B == 0 or y_pred.shape[1] == 0 or 0 in spatial:
         raise LookupError
     spacings = prepare_spacing(spacing=spacing, batch_size=B, img_dim=sdim)
-    pm, gm = _surface_masks(y_pred, y, include_background, as_float)
-    C = pm.shape[1]
     sp = [None if s is None else tuple(float(v) for v in np.broadcast_to(np.asarray(s, np.float64), (sdim,)))
           for s in spacings]
+    groups = [list(range(B))] if all(s == sp[0] for s in sp) else [[b] for b in range(B)]
+    lo = 1 if (not include_background and y_pred.shape[1] > 1) else 0
+    C = int(y_pred.shape[1]) - lo
     values = np.empty((B, C, len(queries)))
     counts = np.empty((B, C, 3))
+    # MONAI's foreground: values equal to 1 (float64 rounded to float32 first when as_float)
+    po = _OneHot(y_pred, lo, lo + C, labels=True, float32_ones=as_float)
+    go = _OneHot(y, lo, lo + C, labels=True, float32_ones=as_float)
+    if po.exclusive and go.exclusive:      # one label volume per side: one kernel call per group
+        for items in groups:
+            nb = len(items)
+            pl, gl = po.labels[items], go.labels[items]
+            if nb < B:                     # a single item b: labels b * C + c + 1 -> c + 1
+                shift = np.int32(items[0] * C)
+                pl, gl = np.where(pl > 0, pl - shift, 0), np.where(gl > 0, gl - shift, 0)
+            shape = (nb * spatial[0],) + spatial[1:]
+            table = _k._surface_call(pl.reshape(shape), gl.reshape(shape), sp[items[0]], _k._convention("monai"),
+                                     queries, list(range(1, nb * C + 1)))
+            values[items] = table[:, 5:].reshape(nb, C, -1)
+            counts[items] = table[:, :3].reshape(nb, C, 3)
+        return values, counts
+    pm, gm = _surface_masks(y_pred, y, include_background, as_float)
+
     def at_most_one(m: np.ndarray) -> bool:   # at most one channel set in every voxel
         return bool((m.view(np.uint8).sum(axis=1, dtype=np.uint8) <= 1).all())
 
     exclusive = C == 1 or (C < 255 and at_most_one(pm) and at_most_one(gm))
-    groups = [list(range(B))] if all(s == sp[0] for s in sp) else [[b] for b in range(B)]
     for items in groups:
         p_sub, g_sub = (pm, gm) if len(items) == B else (pm[items], gm[items])
         nb = len(items)
