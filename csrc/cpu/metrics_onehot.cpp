@@ -15,6 +15,7 @@
 #include "medseg/dispatch.h"
 #include "medseg/parallel.h"
 #include "metrics_cpu.h"
+#include "simd_switch.h"
 
 namespace medseg::cpu {
 namespace {
@@ -37,6 +38,55 @@ inline bool is_one(T v, bool float32_ones) {
 template <typename T>
 using BlockCount = typename std::conditional<sizeof(T) == 8, int64_t, int32_t>::type;
 
+// Counts of one run of one channel plane, and its label update. Counters as wide as T (at
+// least 32 bits) so that the loops vectorise; zeros = len - nonzero (NaN is nonzero and not
+// zero, as numpy counts it).
+template <typename T>
+__attribute__((always_inline)) inline void scan_body(const T* p, int64_t len, bool float32_ones, int32_t code,
+                                                     int32_t* lb, BlockCount<T>& nonzero, BlockCount<T>& ones,
+                                                     BlockCount<T>& extra) {
+    // Counts first, in runs of kRun; the label update only for runs that hold a 1 (a one-hot
+    // channel is 1 in few, spatially clustered voxels, so most runs skip it).
+    constexpr int64_t kRun = 512;
+    BlockCount<T> nz = 0, on = 0, ex = 0;   // locals: reductions over references do not vectorise
+    for (int64_t s = 0; s < len; s += kRun) {
+        const int64_t e = s + kRun < len ? s + kRun : len;
+        BlockCount<T> run_nz = 0, run_on = 0;
+        for (int64_t n = s; n < e; ++n) {
+            const T v = p[n];
+            run_nz += v != T(0) ? 1 : 0;
+            run_on += is_one(v, float32_ones) ? 1 : 0;
+        }
+        nz += run_nz;
+        on += run_on;
+        if (!lb || run_on == 0) continue;
+        for (int64_t n = s; n < e; ++n) {
+            const bool one = is_one(p[n], float32_ones);
+            const int32_t prev = lb[n];
+            ex += (one && prev != 0) ? 1 : 0;
+            lb[n] = one ? code : prev;
+        }
+    }
+    nonzero += nz;
+    ones += on;
+    extra += ex;
+}
+
+template <typename T>
+void scan_default(const T* p, int64_t len, bool f32, int32_t code, int32_t* lb, BlockCount<T>& nz,
+                  BlockCount<T>& ones, BlockCount<T>& extra) {
+    scan_body(p, len, f32, code, lb, nz, ones, extra);
+}
+
+#if MEDSEG_HAVE_AVX2_PATHS
+// The same loop in 32-byte vectors (integer counts: the result is the same on either path).
+template <typename T>
+__attribute__((target("avx2"))) void scan_avx2(const T* p, int64_t len, bool f32, int32_t code, int32_t* lb,
+                                               BlockCount<T>& nz, BlockCount<T>& ones, BlockCount<T>& extra) {
+    scan_body(p, len, f32, code, lb, nz, ones, extra);
+}
+#endif
+
 template <typename T>
 void run(int64_t B, int64_t K, int64_t N, const ArrayArg& x, bool float32_ones, int64_t* counts, int32_t* labels,
          int64_t* conflicts) {
@@ -45,6 +95,10 @@ void run(int64_t B, int64_t K, int64_t N, const ArrayArg& x, bool float32_ones, 
     const int64_t blocks = (N + kBlock - 1) / kBlock;
     const int64_t items = B * blocks;
     const int threads = planned_threads(items, 1);
+    auto scan = scan_default<T>;
+#if MEDSEG_HAVE_AVX2_PATHS
+    if (cpu_has_avx2_fma()) scan = scan_avx2<T>;
+#endif
     // per thread: B * K * 3 counts and B conflict counts
     std::vector<int64_t> acc(static_cast<size_t>(threads) * B * (K * 3 + 1), 0);
     parallel_for(items, 1, [&](int64_t begin, int64_t end, int t) {
@@ -58,30 +112,10 @@ void run(int64_t B, int64_t K, int64_t N, const ArrayArg& x, bool float32_ones, 
             int64_t conflict = 0;
             for (int64_t k = 0; k < K; ++k) {
                 const T* p = base + b * sb + k * sk + n0;
-                // Block counters as wide as T (at least 32 bits) so that the loops vectorise;
-                // zeros = len - nonzero (NaN is nonzero and not zero, as numpy counts it).
-                BlockCount<T> nonzero = 0, ones = 0;
-                if (labels) {
-                    const int32_t code = static_cast<int32_t>(b * K + k + 1);
-                    BlockCount<T> extra = 0;
-                    int32_t* lb = lab.data();
-                    for (int64_t n = 0; n < len; ++n) {
-                        const T v = p[n];
-                        const BlockCount<T> one = is_one(v, float32_ones) ? 1 : 0;
-                        nonzero += v != T(0) ? 1 : 0;
-                        ones += one;
-                        const int32_t prev = lb[n];
-                        extra += (one != 0 && prev != 0) ? 1 : 0;
-                        lb[n] = one != 0 ? code : prev;
-                    }
-                    conflict += extra;
-                } else {
-                    for (int64_t n = 0; n < len; ++n) {
-                        const T v = p[n];
-                        nonzero += v != T(0) ? 1 : 0;
-                        ones += is_one(v, float32_ones) ? 1 : 0;
-                    }
-                }
+                BlockCount<T> nonzero = 0, ones = 0, extra = 0;
+                const int32_t code = static_cast<int32_t>(b * K + k + 1);
+                scan(p, len, float32_ones, code, labels ? lab.data() : nullptr, nonzero, ones, extra);
+                conflict += extra;
                 cnt[k * 3 + 0] += nonzero;
                 cnt[k * 3 + 1] += ones;
                 cnt[k * 3 + 2] += len - nonzero;
@@ -114,10 +148,17 @@ void onehot_summary(int64_t B, int64_t K, int64_t N, const ArrayArg& x, bool flo
         if (labels) std::fill(labels, labels + B * N, 0);
         return;
     }
+    if (x.dtype == DType::Bool) {   // numpy / torch bools are bytes holding 0 or 1: read as uint8
+        ArrayArg bytes = x;
+        bytes.dtype = DType::UInt8;
+        run<uint8_t>(B, K, N, bytes, float32_ones, counts, labels, conflicts);
+        return;
+    }
     dispatch_all(x.dtype, [&](auto tag) {
         using T = typename decltype(tag)::type;
-        if constexpr (std::is_same<T, half_t>::value || std::is_same<T, bfloat16_t>::value) {
-            throw std::invalid_argument("float16 and bfloat16 one-hot arrays are not supported");
+        if constexpr (std::is_same<T, bool>::value || std::is_same<T, half_t>::value ||
+                      std::is_same<T, bfloat16_t>::value) {
+            throw std::invalid_argument("float16 and bfloat16 one-hot arrays are not supported");   // bool: above
         } else {
             run<T>(B, K, N, x, float32_ones, counts, labels, conflicts);
         }
