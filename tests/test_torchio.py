@@ -302,8 +302,11 @@ RESAMPLE_CASES = [
     ((37, 41, 29), (1.0, 1.0, 1.0), (0.5, 1 / 3, 1.0), ROT, 1, (True, True)),
     ((36, 41, 1), (1.0, 1.0, 1.0), (0.5, 0.5, 3.0), (0, 0), 1, (True, True)),
     ((21, 27, 15), (1.0, 1.0, 1.0), 3, (1.0, 2.0), 3, (True, True)),  # 3x down: no ties
-    ((36, 41, 29), (0.7, 0.7, 2.5), 1.0, (0, 0), 1, (False, False)),  # not an exact zoom
-    ((13, 11, 7), (0.9, 1.1, 1.3), (0.45, 0.55, 1.3), ROT, 1, (False, False)),  # 7 * 1.3 / 1.3 floors to 6
+    # not exact zooms: the per-axis affine kernel; labels with a nearest-neighbour tie go to TorchIO
+    ((36, 41, 29), (0.7, 0.7, 2.5), 1.0, (0, 0), 1, (True, False)),
+    ((13, 11, 7), (0.9, 1.1, 1.3), (0.45, 0.55, 1.3), ROT, 1, (True, False)),  # 7 * 1.3 / 1.3 floors to 6
+    ((23, 19, 11), (0.83, 1.17, 2.9), (1.01, 0.97, 1.7), ROT, 2, (True, True)),
+    ((29, 31, 9), (1.0, 1.0, 3.0), (0.7, 0.7, 1.1), (0.0, 1.2), 1, (True, False)),
     ((13, 11, 7), (0.75, 1.25, 1.5), (0.375, 0.625, 0.75), ROT, 1, (True, True)),
     ((16, 17, 18), (1.0, 1.0, 1.0), 1.0, ROT, 1, (True, True)),       # identity grid
 ]
@@ -400,7 +403,8 @@ def test_resample_real_volumes(monkeypatch):
     _both(mt.Resample((sx / 2, sy / 2, sz / 4)), tio.Resample((sx / 2, sy / 2, sz / 4)), subject)
     _both(mt.Resample((1.0, 1.0, 1.5)), tio.Resample((1.0, 1.0, 1.5)), mr)
     _both(mt.Resample((6.0, 6.0, 9.0)), tio.Resample((6.0, 6.0, 9.0)), mr)   # 3x down (128 -> 42: not exact)
-    assert calls.n == 2
+    _both(mt.Resample((1.37, 1.37, 2.11)), tio.Resample((1.37, 1.37, 2.11)), mr)
+    assert calls.n == 0
     small = tio.Subject(ct=_real("ct_small_slice_hu"))
     small.ct.set_data(small.ct.data.float())
     s = small.ct.spacing

@@ -1,4 +1,5 @@
-"""TorchIO ``Resample`` on :func:`medseg_fast.resample` where TorchIO's grid is an exact zoom of the input's."""
+"""TorchIO ``Resample`` on the compiled resamplers: :func:`medseg_fast.resample` where TorchIO's grid is an
+exact zoom of the input's, the per-axis affine kernel for other spacing targets."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ import torch
 import torchio as tio
 from torchio.data.io import get_rotation_and_spacing_from_affine, sitk_to_nib
 
+from .. import _backend as B
+from .. import _ext
 from ..resampling import resample
 from ._common import check_cpu
 
@@ -54,9 +57,16 @@ class Resample(tio.Resample):
     maps "to the image's space" when they are already there) and the 2x, 4x... finer or coarser
     grids centred like TorchIO's; the output affine is then the target's.
 
+    Spacing targets whose grid is not an exact zoom (e.g. 0.7 mm -> 1 mm) run the per-axis
+    affine kernel behind :class:`medseg_fast.monai.Spacing`: output voxel ``k`` at input index
+    ``(n - 1) / 2 + (k - (m - 1) / 2) * t / s``, linear with edge clamping (every point of
+    TorchIO's grid lies within half a voxel of the input, where ITK clamps too), computed in
+    double and stored in the image's type as ITK does; nearest-neighbour grids with a point
+    within 1e-6 of a half-integer, and int64 images, run TorchIO's code.
+
     Everything else runs TorchIO's own code (per image, same result, no speed-up): other target
     grids (shifted, rotated or non-integer zooms), file paths, ``pre_affine_name``, ``antialias``,
-    grids that are not an exact zoom (e.g. 0.7 mm -> 1 mm), other interpolations (``bspline``,
+    other interpolations (``bspline``,
     ``gaussian``, sinc kernels...), bool and CUDA tensors, and integer images with ``linear``
     (e.g. int16 CTs as TorchIO loads them): ITK truncates its double result to the integer
     type, so where the exact value is an integer (flat regions) the last bits of ITK's
@@ -174,6 +184,59 @@ class Resample(tio.Resample):
             return None
         return tuple(int(v) for v in target_shape), np.array(target_affine, dtype=float)
 
+    @staticmethod
+    def _spacing_grid(shape, affine, spacing):
+        """TorchIO's grid for ``spacing`` as (m, new_affine, scales, offsets): output voxel k of
+        axis a reads input index offsets[a] + scales[a] * k; None for an empty grid."""
+        _, old = get_rotation_and_spacing_from_affine(affine)
+        old = np.asarray(old, dtype=float)
+        new = np.asarray(spacing, dtype=float)
+        n = np.asarray(shape)
+        m = np.floor(n * old / new)                 # TorchIO's get_reference_image
+        m[n == 1] = 1
+        if np.any(m < 1):
+            return None
+        zoom = np.where(n == 1, 1.0, new / old)
+        shift = np.where(n == 1, 0.0, (n - 1) / 2.0 - (m - 1) / 2.0 * zoom)
+        out = np.eye(4)
+        out[:3, :3] = affine[:3, :3] * zoom
+        out[:3, 3] = affine[:3, 3] + affine[:3, :3] @ shift
+        return tuple(int(v) for v in m), out, [float(v) for v in zoom], [float(v) for v in shift]
+
+    def _fast_mapped(self, image: tio.Image, data: torch.Tensor, affine: np.ndarray, order: int, spacing) -> bool:
+        """Spacing targets that are not an exact zoom: the per-axis affine sampling kernel. ITK
+        samples every point of TorchIO's grid inside [-0.5, n - 0.5] (the grid is centred and no
+        longer than the input), where its linear interpolation clamps to the edge as ours does;
+        it computes in double and stores in the image's type, as we do here. Nearest-neighbour
+        grids with a point within 1e-6 of a half-integer (ITK's rounding decides) and integer
+        types beyond 32 bits run TorchIO's code."""
+        if data.dtype == torch.int64:
+            return False
+        grid = self._spacing_grid(tuple(data.shape[1:]), affine, spacing)
+        if grid is None:
+            return False
+        m, new_affine, scales, offsets = grid
+        n = tuple(data.shape[1:])
+        for ni, mi, sc, of in zip(n, m, scales, offsets):
+            c = of + sc * np.arange(mi, dtype=np.float64)
+            if c.min() < -0.5 or c.max() > ni - 0.5:
+                return False
+            if order == 0 and np.any(np.abs(c - np.floor(c) - 0.5) < 1e-6):
+                return False
+        if order == 1:
+            lo, hi = torch.aminmax(data)
+            if not (math.isfinite(float(lo)) and math.isfinite(float(hi))):
+                return False
+        x = data.detach().numpy()
+        cpu = _ext.cpu_module()
+        spec = cpu.ResampleSpec(in_shape=x.shape, out_shape=(x.shape[0], *m), orders=(0, order, order, order))
+        out = np.empty((x.shape[0], *m), np.float64)
+        cpu.resample_mapped(spec, [1.0, *scales], [0.0, *offsets], "edge", False, B.describe(B.view(x, "image")),
+                            B.describe(B.view(out, "out", writable=True)))
+        image.set_data(torch.from_numpy(out.astype(x.dtype)))
+        image.affine = new_affine
+        return True
+
     def _fast(self, image: tio.Image, interpolation: str, spacing, grid=None) -> bool:
         data = image.data
         if not check_cpu(data) or data.ndim != 4 or data.numel() == 0:
@@ -196,7 +259,7 @@ class Resample(tio.Resample):
         else:
             zoom = self._matches_zoom(tuple(data.shape[1:]), affine, *grid)
         if zoom is None:
-            return False
+            return spacing is not None and self._fast_mapped(image, data, affine, order, spacing)
         m, new_affine = zoom
         n = tuple(data.shape[1:])
         if order == 0 and any(ni > 1 and Fraction(ni, mi).numerator % 2 == 0 for ni, mi in zip(n, m)):
