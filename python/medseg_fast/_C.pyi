@@ -9,7 +9,7 @@ import numpy
 import numpy.typing
 import typing
 ArrayDesc = tuple[int, str, collections.abc.Sequence[int]]
-__all__: list[str] = ['ComponentRuns', 'Convention', 'DiceAct', 'LossMathFn', 'PixelTerm', 'ResampleSpec', 'SegLossConfig', 'SegSum', 'SurfaceMetricsConfig', 'SurfacePath', 'SurfaceQuery', 'SurfaceStat', 'SwGrid', 'SwImportance', 'SwRegion', 'Window', 'advise_huge_pages', 'class_counts', 'compiler', 'confusion_matrix', 'cxx_standard', 'distance_transform', 'get_num_threads', 'histogram16', 'label_runs', 'label_statistics', 'moments', 'order_statistics', 'resample', 'resample_argmax', 'resample_labels', 'resample_nearest', 'seg_loss_grad', 'seg_loss_sums', 'set_num_threads', 'surface_metrics', 'sw_finalize', 'sw_gather', 'sw_scatter_add', 'sw_unblock', 'window_apply']
+__all__: list[str] = ['ComponentRuns', 'Convention', 'DiceAct', 'LossMathFn', 'PixelTerm', 'ResampleSpec', 'SegLossConfig', 'SegSum', 'SurfaceMetricsConfig', 'SurfacePath', 'SurfaceQuery', 'SurfaceStat', 'SwGrid', 'SwImportance', 'SwRegion', 'Window', 'advise_huge_pages', 'class_counts', 'compiler', 'confusion_matrix', 'cxx_standard', 'distance_transform', 'get_num_threads', 'histogram16', 'label_runs', 'label_statistics', 'moments', 'onehot_summary', 'order_statistics', 'resample', 'resample_argmax', 'resample_labels', 'resample_mapped', 'resample_nearest', 'seg_loss_grad', 'seg_loss_sums', 'set_num_threads', 'surface_metrics', 'sw_finalize', 'sw_gather', 'sw_scatter_add', 'sw_unblock', 'window_apply']
 class Window:
     """
     y = (clamp(x, lo, hi) - center) * scale + offset; keyword arguments only.
@@ -678,6 +678,10 @@ def label_statistics(shape: collections.abc.Sequence[int], labels: ArrayDesc, ma
     ...
 def moments(shape: collections.abc.Sequence[int], x: ArrayDesc, mask: ArrayDesc, clamp_lo: float, clamp_hi: float) -> tuple[int, int, float, float, float, float]:
     ...
+def onehot_summary(bkn: collections.abc.Sequence[int], x: ArrayDesc, float32_ones: bool, want_labels: bool) -> tuple[numpy.typing.NDArray[numpy.int64], numpy.typing.NDArray[numpy.int32], numpy.typing.NDArray[numpy.int64]]:
+    """
+    (counts (B, K, 3) [nonzero, ==1, ==0], labels (B, N) int32 or empty, conflicts (B,)) of a one-hot array
+    """
 def order_statistics(shape: collections.abc.Sequence[int], x: ArrayDesc, mask: ArrayDesc, ranks: collections.abc.Sequence[int], out_values: int) -> None:
     ...
 def resample(spec: ResampleSpec, x: ArrayDesc, out: ArrayDesc) -> None:
@@ -686,6 +690,10 @@ def resample_argmax(spec: ResampleSpec, scores: ArrayDesc, out: ArrayDesc) -> No
     ...
 def resample_labels(in_shape: typing.Annotated[collections.abc.Sequence[int], "FixedSize(4)"], out_shape: typing.Annotated[collections.abc.Sequence[int], "FixedSize(4)"], orders: typing.Annotated[collections.abc.Sequence[int], "FixedSize(4)"], x: ArrayDesc, out: ArrayDesc) -> None:
     ...
+def resample_mapped(spec: ResampleSpec, scales: typing.Annotated[collections.abc.Sequence[float], "FixedSize(4)"], offsets: typing.Annotated[collections.abc.Sequence[float], "FixedSize(4)"], boundary: str, nearest_half_even: bool, x: ArrayDesc, out: ArrayDesc) -> None:
+    """
+    resample on affine per-axis grids: sample k of axis a reads offsets[a] + scales[a] * k ([0] unused)
+    """
 def resample_nearest(in_shape: typing.Annotated[collections.abc.Sequence[int], "FixedSize(4)"], out_shape: typing.Annotated[collections.abc.Sequence[int], "FixedSize(4)"], x: ArrayDesc, out: ArrayDesc) -> None:
     ...
 def seg_loss_grad(shape: collections.abc.Sequence[int], config: SegLossConfig, logits: ArrayDesc, target: ArrayDesc, grad_sums: int, grad: ArrayDesc) -> None:
