@@ -125,6 +125,40 @@ void register_components(py::module_& m) {
             return py::make_tuple(counts, mins, maxs, sums);
         },
         py::arg("shape"), py::arg("labels"), py::arg("max_label"));
+
+    m.def(
+        "value_counts",
+        [](const std::vector<int64_t>& shape, const ArrayDesc& in, int64_t max_value) {
+            if (max_value < 0 || max_value > (int64_t(1) << 26))
+                throw py::value_error("max_value must be in 0..2**26, got " + std::to_string(max_value));
+            const Layout layout = make_layout(shape);
+            const ArrayArg a = make_array(in, layout);
+            py::array_t<int64_t> counts(static_cast<py::ssize_t>(max_value + 1));
+            int64_t* c = counts.mutable_data();
+            {
+                py::gil_scoped_release release;
+                cpu::value_counts(layout, a, max_value, c);
+            }
+            return counts;
+        },
+        py::arg("shape"), py::arg("x"), py::arg("max_value"),
+        "voxel count of each value 0..max_value (values truncated toward zero) of a label map");
+
+    m.def(
+        "apply_value_table",
+        [](const std::vector<int64_t>& shape, const ArrayDesc& in,
+           const py::array_t<double, py::array::c_style | py::array::forcecast>& table, const ArrayDesc& out) {
+            if (table.ndim() != 1 || table.shape(0) < 1 || table.shape(0) > (py::ssize_t(1) << 26) + 1)
+                throw py::value_error("table must be 1-D with 1..2**26 + 1 entries");
+            const Layout layout = make_layout(shape);
+            const ArrayArg a = make_array(in, layout), o = make_array(out, layout);
+            const double* t = table.data();
+            const int64_t max_value = static_cast<int64_t>(table.shape(0)) - 1;
+            py::gil_scoped_release release;
+            cpu::apply_value_table(layout, a, t, max_value, o);
+        },
+        py::arg("shape"), py::arg("x"), py::arg("table"), py::arg("out"),
+        "out = table[trunc(x)] voxel by voxel, in out's dtype");
 }
 
 }  // namespace medseg::bindings

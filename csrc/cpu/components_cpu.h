@@ -114,6 +114,12 @@ void first_voxels(const RunLabeling& rl, int64_t* first);
 // Statistics of an integer label image with labels in [0, max_label]: count, bbox
 // (min and max per axis) and coordinate sums per label, exact and thread-count independent.
 // counts: max_label + 1; mins / maxs / sums: (max_label + 1) x 3 (z, y, x), row-major.
+// Label maps value by value (components_values.cpp): counts[v] = voxels whose value truncates to v
+// (v in 0..max_value; any other value throws), and out[i] = table[trunc(in[i])] in out's dtype.
+void value_counts(const Layout& layout, const ArrayArg& in, int64_t max_value, int64_t* counts);
+void apply_value_table(const Layout& layout, const ArrayArg& in, const double* table, int64_t max_value,
+                       const ArrayArg& out);
+
 void label_statistics(const Layout& layout, const ArrayArg& labels, int64_t max_label, int64_t* counts,
                       int64_t* mins, int64_t* maxs, double* sums);
 

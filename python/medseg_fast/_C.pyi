@@ -9,7 +9,7 @@ import numpy
 import numpy.typing
 import typing
 ArrayDesc = tuple[int, str, collections.abc.Sequence[int]]
-__all__: list[str] = ['ComponentRuns', 'Convention', 'DiceAct', 'LossMathFn', 'PixelTerm', 'ResampleSpec', 'SegLossConfig', 'SegSum', 'SurfaceMetricsConfig', 'SurfacePath', 'SurfaceQuery', 'SurfaceStat', 'SwGrid', 'SwImportance', 'SwRegion', 'Window', 'advise_huge_pages', 'class_counts', 'compiler', 'confusion_matrix', 'cxx_standard', 'distance_transform', 'get_num_threads', 'histogram16', 'label_runs', 'label_statistics', 'moments', 'onehot_summary', 'order_statistics', 'resample', 'resample_argmax', 'resample_labels', 'resample_mapped', 'resample_nearest', 'seg_loss_grad', 'seg_loss_sums', 'set_num_threads', 'surface_metrics', 'sw_finalize', 'sw_gather', 'sw_scatter_add', 'sw_unblock', 'window_apply']
+__all__: list[str] = ['ComponentRuns', 'Convention', 'DiceAct', 'LossMathFn', 'PixelTerm', 'ResampleSpec', 'SegLossConfig', 'SegSum', 'SurfaceMetricsConfig', 'SurfacePath', 'SurfaceQuery', 'SurfaceStat', 'SwGrid', 'SwImportance', 'SwRegion', 'Window', 'advise_huge_pages', 'apply_value_table', 'class_counts', 'compiler', 'confusion_matrix', 'cxx_standard', 'distance_transform', 'get_num_threads', 'histogram16', 'label_runs', 'label_statistics', 'moments', 'onehot_summary', 'order_statistics', 'resample', 'resample_argmax', 'resample_labels', 'resample_mapped', 'resample_nearest', 'seg_loss_grad', 'seg_loss_sums', 'set_num_threads', 'surface_metrics', 'sw_finalize', 'sw_gather', 'sw_scatter_add', 'sw_unblock', 'value_counts', 'window_apply']
 class Window:
     """
     y = (clamp(x, lo, hi) - center) * scale + offset; keyword arguments only.
@@ -660,6 +660,10 @@ def advise_huge_pages(ptr: int, nbytes: int) -> int:
     """
     Ask for transparent huge pages on the 2 MiB-aligned interior of an untouched host range (Linux madvise(MADV_HUGEPAGE)); returns the bytes advised, 0 where unsupported or refused.
     """
+def apply_value_table(shape: collections.abc.Sequence[int], x: ArrayDesc, table: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], out: ArrayDesc) -> None:
+    """
+    out = table[trunc(x)] voxel by voxel, in out's dtype
+    """
 def class_counts(shape: collections.abc.Sequence[int], pred: ArrayDesc, gt: ArrayDesc, binary: bool, classes: collections.abc.Sequence[int]) -> numpy.typing.NDArray[numpy.int64]:
     ...
 def confusion_matrix(shape: collections.abc.Sequence[int], pred: ArrayDesc, gt: ArrayDesc, num_classes: int) -> numpy.typing.NDArray[numpy.int64]:
@@ -720,6 +724,10 @@ def sw_scatter_add(grid: SwGrid, importance: SwImportance, patches: ArrayDesc, a
     ...
 def sw_unblock(acc: ArrayDesc, planes: int, ny: int, nx: int, block: int) -> None:
     ...
+def value_counts(shape: collections.abc.Sequence[int], x: ArrayDesc, max_value: int) -> numpy.typing.NDArray[numpy.int64]:
+    """
+    voxel count of each value 0..max_value (values truncated toward zero) of a label map
+    """
 def window_apply(shape: collections.abc.Sequence[int], x: ArrayDesc, out: ArrayDesc, out_window_stride: int, windows: collections.abc.Sequence[Window], mask: ArrayDesc, outside_value: float) -> None:
     ...
 compiler: str

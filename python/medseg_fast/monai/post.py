@@ -10,6 +10,7 @@ Unlike MONAI, which writes into a torch input's storage, the caller's input is n
 from __future__ import annotations
 
 import functools
+import math
 import warnings
 from typing import Any
 
@@ -21,6 +22,8 @@ from monai.data.meta_obj import get_track_meta
 from monai.utils import convert_to_dst_type, convert_to_tensor, ensure_tuple_rep
 from scipy import ndimage
 
+from .. import _backend as B
+from .. import _ext
 from .. import components as _cc
 from ._common import fresh, neighbours, plain
 
@@ -197,6 +200,31 @@ class RemoveSmallObjects(_mt.RemoveSmallObjects):
         """The smallest size that stays (remove_small_components keeps sizes >= it)."""
         return float(np.floor(min_size) + 1) if _inclusive_threshold() else float(min_size)
 
+    @staticmethod
+    def _per_value_compiled(t: torch.Tensor, lo: Any, hi: Any, min_size: float) -> np.ndarray | None:
+        """MONAI's per-value rule (each label value one object) in two compiled passes -- value
+        counts, then a value table -- with the numpy path's results (values truncated to int, as
+        ``astype(np.int32)``); None where that path must run (non-finite or huge values, CUDA,
+        half precision)."""
+        lo_f, hi_f = float(lo), float(hi)
+        if (t.device.type != "cpu" or t.dtype in (torch.float16, torch.bfloat16, torch.bool)
+                or not (math.isfinite(lo_f) and math.isfinite(hi_f)) or int(lo_f) < 0 or hi_f >= 2 ** 26):
+            return None
+        x = t.detach().numpy()
+        flat = x.reshape(-1) if x.flags.c_contiguous else x     # one long row: fewer, longer tiles
+        xv = B.view(flat, "img")
+        cpu = _ext.cpu_module()
+        sizes = cpu.value_counts(list(flat.shape), B.describe(xv), int(hi_f))
+        if len(sizes) == 2:
+            warnings.warn("Only one label was provided to `remove_small_objects`. "
+                          "Did you mean to use a boolean array?", UserWarning, stacklevel=3)
+        small = sizes <= min_size if _inclusive_threshold() else sizes < min_size
+        table = np.arange(len(sizes), dtype=np.float64)
+        table[small] = 0
+        out = np.empty(flat.shape, x.dtype)
+        cpu.apply_value_table(list(flat.shape), B.describe(xv), table, B.describe(B.view(out, "out", writable=True)))
+        return out.reshape(x.shape)
+
     def __call__(self, img: Any) -> Any:
         if not isinstance(img, (torch.Tensor, np.ndarray)) or img.ndim < 3 or isinstance(self.connectivity, bool) \
                 or not isinstance(self.connectivity, (int, np.integer)) or not 1 <= self.connectivity <= img.ndim:
@@ -218,6 +246,8 @@ class RemoveSmallObjects(_mt.RemoveSmallObjects):
             keep = _cc.remove_small_components(fg, self._keep_from(min_size), connectivity=conn)
             keep_t = convert_to_dst_type(keep[None], img)[0]
             return img * keep_t if not self.independent_channels else keep_t
+        if not self.per_component and (fast := self._per_value_compiled(t, lo, hi, min_size)) is not None:
+            return convert_to_dst_type(fast, img)[0]
         lab = t.cpu().numpy().astype(np.int32)
         if self.per_component:
             if lab.shape[0] == 1 and lab.min() >= 0:
