@@ -267,6 +267,15 @@ def test_percentiles_above_a_million(dtype, rng):
         compare("ScaleIntensityRangePercentiles", kw, as_kind(arr, "meta"))
     compare("ScaleIntensityRangePercentiles", dict(lower=1, upper=99, b_min=0.0, b_max=1.0, channel_wise=True),
             torch.from_numpy(np.concatenate([arr, arr[:, ::-1] * 2]).copy()))
+    if np.dtype(dtype).kind == "f":           # a NaN: numpy.percentile gives NaN bounds, so does ours
+        bad = arr.copy()
+        bad[0, 50, 51, 52] = np.nan
+        compare("ScaleIntensityRangePercentiles", dict(lower=0.5, upper=99.5, b_min=0.0, b_max=1.0),
+                as_kind(bad, "meta"))
+        bad[0, 1, 2, 3] = np.inf
+        bad[0, 50, 51, 52] = 0.0
+        compare("ScaleIntensityRangePercentiles", dict(lower=0.0, upper=100.0, b_min=0.0, b_max=1.0),
+                as_kind(bad, "meta"))
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16, torch.int16])

@@ -155,8 +155,9 @@ class ScaleIntensityRangePercentiles(_mt.ScaleIntensityRangePercentiles):
     """``monai.transforms.ScaleIntensityRangePercentiles`` with exact selection-based percentiles.
 
     MONAI takes ``torch.quantile`` (a full sort) up to a million elements and
-    ``numpy.percentile`` above. Above a million elements the two percentiles come here from one
-    pass of :func:`medseg_fast.intensity_stats` (bit-identical to ``numpy.percentile``); below,
+    ``numpy.percentile`` above. Above a million elements the two percentiles come here from the
+    radix selection of :func:`medseg_fast.intensity_stats` (bit-identical to ``numpy.percentile``;
+    the moments pass is skipped: only a NaN check); below,
     float32/float64 CPU tensors get torch.quantile's result from one ``numpy.partition``
     (bit-identical, see ``_quantiles_like_torch``). The scaling is :class:`ScaleIntensityRange`'s
     chunked pass. Results equal MONAI's.
@@ -166,9 +167,9 @@ class ScaleIntensityRangePercentiles(_mt.ScaleIntensityRangePercentiles):
         x = plain(img) if isinstance(img, torch.Tensor) else img
         if isinstance(x, torch.Tensor) and x.numel() > 1_000_000 and x.dtype in _FLOATS + (
                 torch.int16, torch.uint8, torch.int8, torch.int32, torch.int64):
-            from ..intensity import intensity_stats
+            from .._intensity_stats import percentiles_of
 
-            q = intensity_stats(x, percentiles=(self.lower, self.upper))["percentiles"]
+            q = percentiles_of(x, (self.lower, self.upper))
             a_min = torch.as_tensor(np.float64(q[0]), device=x.device).to(x.dtype)
             a_max = torch.as_tensor(np.float64(q[1]), device=x.device).to(x.dtype)
         elif (bounds := _quantiles_like_torch(x, (self.lower, self.upper))) is not None:
