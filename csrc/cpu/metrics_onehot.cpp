@@ -26,10 +26,7 @@ template <typename T>
 inline bool is_one(T v, bool float32_ones) {
     if constexpr (std::is_same<T, double>::value) {
         return float32_ones ? static_cast<float>(v) == 1.0f : v == 1.0;
-    } else if constexpr (std::is_same<T, bool>::value) {
-        (void)float32_ones;
-        return v;
-    } else {
+    } else {   // bool arrays arrive as uint8 (onehot_summary)
         (void)float32_ones;
         return v == static_cast<T>(1);
     }

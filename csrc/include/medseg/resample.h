@@ -143,12 +143,11 @@ MSF_HD inline void resample_mapped_taps(int64_t k, int64_t n_in, double scale, d
     }
     const bool zeros = boundary == ResampleBoundary::Zeros;
     if (!zeros) c = c < 0.0 ? 0.0 : (c > hi ? hi : c);
-    if (order == 0) {
+    if (order == 0) {   // edge: c is clamped, so the neighbour is always inside
         const int64_t i = round_nearest(c, half_even);
         const bool inside = i >= 0 && i <= n_in - 1;
         first = inside ? i : 0;
-        weights[0] = inside || !zeros ? 1.0 : 0.0;
-        if (!inside && !zeros) first = i < 0 ? 0 : n_in - 1;
+        weights[0] = inside ? 1.0 : 0.0;
         return;
     }
     if (n_in == 1) {   // one tap: the line's only sample

@@ -149,8 +149,8 @@ def _overlap_counts(y_pred: torch.Tensor, y: torch.Tensor, channels: list[int]) 
         return None
     if channels != list(range(channels[0], channels[-1] + 1)):
         return None
-    if not pred_map and not gt_map:
-        both = _both_onehot_counts(y_pred, y, channels)
+    if not pred_map and not gt_map:   # binary one-hot on both sides: the compiled reading
+        both = _binary_onehot_counts(y_pred, y, channels[0], channels[-1] + 1)
         if both is not None:
             return both
     gmask = None if gt_map else _ones(_channels(_host(y), channels))
@@ -183,22 +183,24 @@ def _overlap_counts(y_pred: torch.Tensor, y: torch.Tensor, channels: list[int]) 
     return counts
 
 
-def _both_onehot_counts(y_pred: torch.Tensor, y: torch.Tensor, channels: list[int]) -> np.ndarray | None:
-    """[|P|, |G|, |P & G|] of one-hot prediction and ground truth from the compiled reading (P:
-    nonzero, G: the 0/1 values), or None when the ground truth holds other values (MONAI's
-    products then) or the intersection needs the masks (non-binary prediction, or channels
-    that are not exclusive)."""
-    lo, hi = channels[0], channels[-1] + 1
-    g = _OneHot(y, lo, hi, labels=True)
-    if not g.binary:
-        return None
+def _binary_onehot_counts(y_pred: torch.Tensor, y: torch.Tensor, lo: int, hi: int) -> np.ndarray | None:
+    """(B, K, 3) [|P|, |G|, |P & G|] of channels lo..hi-1 of two one-hot tensors holding only 0
+    and 1, from the compiled reading (the intersection from the label maps when both sides'
+    channels are exclusive, from the masks otherwise); None when either side holds other values
+    (MONAI's products then)."""
     p = _OneHot(y_pred, lo, hi, labels=True)
-    if not (p.binary and p.exclusive and g.exclusive):
+    g = _OneHot(y, lo, hi, labels=True) if p.binary else None
+    if g is None or not g.binary:
         return None
     counts = np.empty(p.shape[:2] + (3,), np.int64)
-    counts[..., 0] = p.counts[..., 0]
+    counts[..., 0] = p.counts[..., 1]
     counts[..., 1] = g.counts[..., 1]
-    counts[..., 2] = _label_intersections(p, g)
+    if p.exclusive and g.exclusive:
+        counts[..., 2] = _label_intersections(p, g)
+    else:
+        channels = list(range(lo, hi))
+        counts[..., 2] = np.count_nonzero(_ones(_channels(_host(y_pred), channels))
+                                          & _ones(_channels(_host(y), channels)), axis=2)
     return counts
 
 
@@ -280,19 +282,11 @@ class MeanIoU(_mm.MeanIoU):
         first = 1 if (not self.include_background and C > 1) else 0
         if first >= C:
             return super()._compute_tensor(*meta_src)
-        po = _OneHot(y_pred, first, C, labels=True)
-        go = _OneHot(y, first, C, labels=True) if po.binary else None
-        if go is None or not go.binary:      # values other than 0 and 1: MONAI's products
+        counts = _binary_onehot_counts(y_pred, y, first, C)
+        if counts is None:      # values other than 0 and 1: MONAI's products
             return super()._compute_tensor(*meta_src)
-        if po.exclusive and go.exclusive:
-            inter = _label_intersections(po, go)
-        else:
-            channels = list(range(first, C))
-            inter = np.count_nonzero(_ones(_channels(_host(y_pred), channels))
-                                     & _ones(_channels(_host(y), channels)), axis=2)
-        p = torch.from_numpy(po.counts[..., 1].copy())
-        g = torch.from_numpy(go.counts[..., 1].copy())
-        i = torch.from_numpy(inter)
+        c = torch.from_numpy(counts)
+        p, g, i = c[..., 0], c[..., 1], c[..., 2]
         dtype = _result_dtype(y_pred, y)
         union = (g + p - i).to(dtype)
         ratio = i.to(dtype) / torch.where(union > 0, union, torch.ones_like(union))

@@ -201,29 +201,42 @@ class RemoveSmallObjects(_mt.RemoveSmallObjects):
         return float(np.floor(min_size) + 1) if _inclusive_threshold() else float(min_size)
 
     @staticmethod
-    def _per_value_compiled(t: torch.Tensor, lo: Any, hi: Any, min_size: float) -> np.ndarray | None:
-        """MONAI's per-value rule (each label value one object) in two compiled passes -- value
-        counts, then a value table -- with the numpy path's results (values truncated to int, as
-        ``astype(np.int32)``); None where that path must run (non-finite or huge values, CUDA,
-        half precision)."""
+    def _remove_small_values(t: torch.Tensor, lo: Any, hi: Any, min_size: float) -> np.ndarray:
+        """MONAI's per-value rule (each label value one object): values truncated to int (as
+        ``astype(np.int32)``), those with too few voxels set to 0. Two compiled passes (value
+        counts, then a value table) for finite, non-negative CPU maps below 2**26; numpy's
+        bincount and a gather otherwise (negative values: MONAI's error)."""
         lo_f, hi_f = float(lo), float(hi)
-        if (t.device.type != "cpu" or t.dtype in (torch.float16, torch.bfloat16, torch.bool)
-                or not (math.isfinite(lo_f) and math.isfinite(hi_f)) or int(lo_f) < 0 or hi_f >= 2 ** 26):
-            return None
-        x = t.detach().numpy()
-        flat = x.reshape(-1) if x.flags.c_contiguous else x     # one long row: fewer, longer tiles
-        xv = B.view(flat, "img")
-        cpu = _ext.cpu_module()
-        sizes = cpu.value_counts(list(flat.shape), B.describe(xv), int(hi_f))
+        compiled = (t.device.type == "cpu" and t.dtype not in (torch.float16, torch.bfloat16, torch.bool)
+                    and math.isfinite(lo_f) and math.isfinite(hi_f) and int(lo_f) >= 0 and hi_f < 2 ** 26)
+        if compiled:
+            x = t.detach().numpy()
+            flat = x.reshape(-1) if x.flags.c_contiguous else x     # one long row: fewer, longer tiles
+            xv = B.view(flat, "img")
+            cpu = _ext.cpu_module()
+            sizes = cpu.value_counts(list(flat.shape), B.describe(xv), int(hi_f))
+        else:
+            lab = t.cpu().numpy().astype(np.int32)
+            if lab.min() < 0:
+                raise ValueError("Negative value labels are not supported. Try relabeling the input with "
+                                 "`scipy.ndimage.label` or `skimage.morphology.label`.")
+            sizes = np.bincount(lab.ravel())
         if len(sizes) == 2:
             warnings.warn("Only one label was provided to `remove_small_objects`. "
                           "Did you mean to use a boolean array?", UserWarning, stacklevel=3)
         small = sizes <= min_size if _inclusive_threshold() else sizes < min_size
-        table = np.arange(len(sizes), dtype=np.float64)
+        if compiled:
+            table = np.arange(len(sizes), dtype=np.float64)
+            table[small] = 0
+            out = np.empty(flat.shape, x.dtype)
+            cpu.apply_value_table(list(flat.shape), B.describe(xv), table,
+                                  B.describe(B.view(out, "out", writable=True)))
+            return out.reshape(x.shape)
+        # one gather through a value table in the output's dtype (no copy, mask or cast pass)
+        dtype = t.numpy().dtype if t.device.type == "cpu" and t.dtype != torch.bool else np.int32
+        table = np.arange(len(sizes), dtype=dtype)
         table[small] = 0
-        out = np.empty(flat.shape, x.dtype)
-        cpu.apply_value_table(list(flat.shape), B.describe(xv), table, B.describe(B.view(out, "out", writable=True)))
-        return out.reshape(x.shape)
+        return table[lab]
 
     def __call__(self, img: Any) -> Any:
         if not isinstance(img, (torch.Tensor, np.ndarray)) or img.ndim < 3 or isinstance(self.connectivity, bool) \
@@ -246,29 +259,15 @@ class RemoveSmallObjects(_mt.RemoveSmallObjects):
             keep = _cc.remove_small_components(fg, self._keep_from(min_size), connectivity=conn)
             keep_t = convert_to_dst_type(keep[None], img)[0]
             return img * keep_t if not self.independent_channels else keep_t
-        if not self.per_component and (fast := self._per_value_compiled(t, lo, hi, min_size)) is not None:
-            return convert_to_dst_type(fast, img)[0]
-        lab = t.cpu().numpy().astype(np.int32)
         if self.per_component:
+            lab = t.cpu().numpy().astype(np.int32)
             if lab.shape[0] == 1 and lab.min() >= 0:
                 out = np.asarray(_cc.remove_small_components(lab[0], self._keep_from(min_size), connectivity=conn))[None]
             else:
                 raise ValueError("per_component=True needs a one-channel, non-negative integer label map, "
                                  f"got shape={tuple(t.shape)}")
         else:
-            if lab.min() < 0:
-                raise ValueError("Negative value labels are not supported. Try relabeling the input with "
-                                 "`scipy.ndimage.label` or `skimage.morphology.label`.")
-            sizes = np.bincount(lab.ravel())
-            if len(sizes) == 2:
-                warnings.warn("Only one label was provided to `remove_small_objects`. "
-                              "Did you mean to use a boolean array?", UserWarning, stacklevel=2)
-            small = sizes <= min_size if _inclusive_threshold() else sizes < min_size
-            # one gather through a value table in the output's dtype (no copy, mask or cast pass)
-            dtype = t.numpy().dtype if t.device.type == "cpu" and t.dtype != torch.bool else np.int32
-            table = np.arange(len(sizes), dtype=dtype)
-            table[small] = 0
-            out = table[lab]
+            out = self._remove_small_values(t, lo, hi, min_size)
         return convert_to_dst_type(out, img)[0]
 
 

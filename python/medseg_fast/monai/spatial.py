@@ -39,8 +39,7 @@ from monai.data.meta_obj import get_track_meta
 from monai.transforms.inverse import TraceableTransform
 from monai.utils import convert_to_tensor, fall_back_tuple, get_equivalent_dtype
 
-from .. import _backend as B
-from .. import _ext
+from .._axis_resample import near_half_integer, resample_axes
 
 __all__ = ["SpatialResample", "Spacing", "Spacingd"]
 
@@ -69,13 +68,6 @@ def _spline_in_range(c: float, n: int) -> bool:
     return f - 1 >= 0 and f + 2 <= n + 2 * _SPLINE_PAD - 1
 
 
-def _near_tie(offset: float, scale: float, n_out: int) -> bool:
-    """Whether a nearest-neighbour coordinate of the axis lies within 1e-6 of a half-integer,
-    where MONAI's own floating-point rounding of the grid decides the neighbour."""
-    c = offset + scale * np.arange(n_out, dtype=np.float64)
-    return bool(np.any(np.abs(c - np.floor(c) - 0.5) < 1e-6))
-
-
 def _axis_maps(xform: np.ndarray, in_size: tuple, out_size: tuple, order: int) -> tuple[list, list] | None:
     """Per-axis (scales, offsets) of an axis-aligned index transform, or None."""
     r = len(in_size)
@@ -88,7 +80,7 @@ def _axis_maps(xform: np.ndarray, in_size: tuple, out_size: tuple, order: int) -
         return None
     scales = [float(lin[a, a]) for a in range(r)]
     offsets = [float(xform[a, r]) for a in range(r)]
-    if order == 0 and any(_near_tie(offsets[a], scales[a], out_size[a]) for a in range(r)):
+    if order == 0 and any(near_half_integer(offsets[a], scales[a], out_size[a]) for a in range(r)):
         return None
     if order == 3:
         for a in range(r):
@@ -165,29 +157,15 @@ def _fast_spatial_resample(img: torch.Tensor, dst_affine: Any, spatial_size: Any
         img, sp_size=spatial_size, affine=torch.as_tensor(xform, dtype=torch.float64),
         extra_info=extra_info, orig_size=original_spatial_shape, transform_info=transform_info, lazy=False)
     data = img.as_tensor() if isinstance(img, MetaTensor) else img
-    result = _resample_axes(data.detach().numpy(), out_size, maps, order, boundary, half_even,
-                            np.float64)
+    result = _resample_axes(data.detach().numpy(), out_size, maps, order, boundary, half_even)
     out = convert_to_tensor(result, dtype=torch.float32, track_meta=get_track_meta(), wrap_sequence=True)
     return out.copy_meta_from(meta_info) if isinstance(out, MetaTensor) else out
 
 
 def _resample_axes(x: np.ndarray, out_size: tuple, maps: tuple[list, list], order: int, boundary: str,
-                   half_even: bool, compute: type) -> np.ndarray:
-    """(C, *out_size) float32 of the kernel on (C, *spatial) ``x``, computed in ``compute``."""
-    lead = 4 - x.ndim          # 2 spatial axes: the frame's first spatial axis has length 1
-    xv = B.view(x, "img")
-    in_frame = (x.shape[0],) + (1,) * lead + x.shape[1:]
-    in_strides = [xv.strides[0]] + [0] * lead + list(xv.strides[1:])
-    out_frame = (x.shape[0],) + (1,) * lead + tuple(out_size)
-    scales = [1.0] * (1 + lead) + list(maps[0])
-    offsets = [0.0] * (1 + lead) + list(maps[1])
-    C = _ext.module_for("cpu")
-    spec = C.ResampleSpec(in_shape=in_frame, out_shape=out_frame, orders=(0,) + (order,) * 3)
-    out = np.empty(out_frame, compute)
-    C.resample_mapped(spec, scales, offsets, boundary, half_even, B.describe(xv, in_strides),
-                      B.describe(B.view(out, "out", writable=True)))
-    out = out.reshape((x.shape[0],) + tuple(out_size))
-    return out if compute == np.float32 else out.astype(np.float32)
+                   half_even: bool) -> np.ndarray:
+    """(C, *out_size) float32 of the kernel on (C, *spatial) ``x``, computed in float64 as MONAI."""
+    return resample_axes(x, out_size, maps[0], maps[1], order, boundary, half_even).astype(np.float32)
 
 
 class SpatialResample(_mt.SpatialResample):

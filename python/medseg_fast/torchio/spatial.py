@@ -13,8 +13,7 @@ import torch
 import torchio as tio
 from torchio.data.io import get_rotation_and_spacing_from_affine, sitk_to_nib
 
-from .. import _backend as B
-from .. import _ext
+from .._axis_resample import near_half_integer, resample_axes
 from ..resampling import resample
 from ._common import check_cpu
 
@@ -143,25 +142,14 @@ class Resample(tio.Resample):
     @staticmethod
     def _zoom_grid(shape, affine, spacing):
         """(m, new_affine) when TorchIO's grid for ``spacing`` is an exact zoom, else None."""
-        _, old = get_rotation_and_spacing_from_affine(affine)
-        old = np.asarray(old, dtype=float)
-        new = np.asarray(spacing, dtype=float)
-        n = np.asarray(shape)
-        m = np.floor(n * old / new)                 # TorchIO's get_reference_image
-        m[n == 1] = 1
-        if np.any(m < 1):
+        grid = Resample._spacing_grid(shape, affine, spacing)
+        if grid is None:
             return None
-        for ni, mi, si, ti in zip(n, m, old, new):
-            if ni > 1 and abs(mi * ti - ni * si) > _ZOOM_TOL * ni * si:
+        m, new_affine, zoom, _ = grid
+        for ni, mi, zi in zip(shape, m, zoom):   # m * t == n * s, with zoom = t / s
+            if ni > 1 and abs(mi * zi - ni) > _ZOOM_TOL * ni:
                 return None
-        m = m.astype(int)
-        zoom = new / old                           # input index step per output voxel
-        linear = affine[:3, :3] * zoom             # scale the columns
-        shift = (n - 1) / 2.0 - (m - 1) / 2.0 * zoom
-        out = np.eye(4)
-        out[:3, :3] = linear
-        out[:3, 3] = affine[:3, 3] + affine[:3, :3] @ shift
-        return tuple(int(v) for v in m), out
+        return m, new_affine
 
     @staticmethod
     def _matches_zoom(shape, affine, target_shape, target_affine):
@@ -196,8 +184,9 @@ class Resample(tio.Resample):
         m[n == 1] = 1
         if np.any(m < 1):
             return None
-        zoom = np.where(n == 1, 1.0, new / old)
-        shift = np.where(n == 1, 0.0, (n - 1) / 2.0 - (m - 1) / 2.0 * zoom)
+        m = m.astype(int)
+        zoom = new / old                           # input index step per output voxel
+        shift = (n - 1) / 2.0 - (m - 1) / 2.0 * zoom   # 0 on size-1 axes
         out = np.eye(4)
         out[:3, :3] = affine[:3, :3] * zoom
         out[:3, 3] = affine[:3, 3] + affine[:3, :3] @ shift
@@ -216,24 +205,17 @@ class Resample(tio.Resample):
         if grid is None:
             return False
         m, new_affine, scales, offsets = grid
-        n = tuple(data.shape[1:])
-        for ni, mi, sc, of in zip(n, m, scales, offsets):
-            c = of + sc * np.arange(mi, dtype=np.float64)
-            if c.min() < -0.5 or c.max() > ni - 0.5:
+        for ni, mi, sc, of in zip(data.shape[1:], m, scales, offsets):
+            if min(of, of + sc * (mi - 1)) < -0.5 or max(of, of + sc * (mi - 1)) > ni - 0.5:
                 return False
-            if order == 0 and np.any(np.abs(c - np.floor(c) - 0.5) < 1e-6):
+            if order == 0 and near_half_integer(of, sc, mi):
                 return False
         if order == 1:
             lo, hi = torch.aminmax(data)
             if not (math.isfinite(float(lo)) and math.isfinite(float(hi))):
                 return False
         x = data.detach().numpy()
-        cpu = _ext.cpu_module()
-        spec = cpu.ResampleSpec(in_shape=x.shape, out_shape=(x.shape[0], *m), orders=(0, order, order, order))
-        out = np.empty((x.shape[0], *m), np.float64)
-        cpu.resample_mapped(spec, [1.0, *scales], [0.0, *offsets], "edge", False, B.describe(B.view(x, "image")),
-                            B.describe(B.view(out, "out", writable=True)))
-        image.set_data(torch.from_numpy(out.astype(x.dtype)))
+        image.set_data(torch.from_numpy(resample_axes(x, m, scales, offsets, order).astype(x.dtype)))
         image.affine = new_affine
         return True
 
